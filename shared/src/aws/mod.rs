@@ -1,0 +1,65 @@
+//! AWS adapters: SQS FIFO for the queue, DynamoDB for connections, sync state and audit, Secrets
+//! Manager for secrets. Clients come from `aws-config`'s environment chain, so `AWS_ENDPOINT_URL`
+//! (moto on loopback in tests) and the Lambda role work without code changes.
+
+mod dynamo;
+mod secrets;
+mod sqs;
+
+pub use dynamo::{keys, DynamoAudit, DynamoConnections, DynamoState};
+pub use secrets::SecretsManagerStore;
+pub use sqs::SqsQueue;
+
+use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+use crate::error::Error;
+
+/// Loads the shared AWS configuration once per process (region, credentials, endpoint).
+pub async fn load_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// Error codes AWS documents as throttling or transient across these services.
+const RETRYABLE_CODES: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException",
+    "TransactionConflictException",
+    "TransactionInProgressException",
+    "InternalServerError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "RequestTimeout",
+    "KMS.ThrottlingException",
+    "LimitExceededException",
+];
+
+/// Classifies an SDK failure: timeouts, dispatch failures, throttling and 5xx are retryable;
+/// everything else (validation, access denied, missing resources) is permanent.
+pub(crate) fn classify<E, R>(what: &str, err: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let retryable = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or_default();
+            RETRYABLE_CODES.contains(&code) || code.ends_with("ServiceUnavailable") || code.starts_with("Internal")
+        }
+        _ => false,
+    };
+    let error = anyhow::anyhow!("{what}: {}", DisplayErrorContext(&err));
+    if retryable { Error::retryable(error) } else { Error::permanent(error) }
+}
+
+/// The service error code, if the failure was a service error.
+pub(crate) fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
+    match err {
+        SdkError::ServiceError(service) => service.err().code(),
+        _ => None,
+    }
+}

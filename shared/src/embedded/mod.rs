@@ -1,0 +1,12 @@
+//! The one-machine default: SQLite for queue, connections, state and audit; an encrypted file for secrets.
+
+mod db;
+mod queue;
+mod secrets;
+mod store;
+pub(crate) use store::link_conflict;
+
+pub use db::Db;
+pub use queue::{EmbeddedQueue, Redrive};
+pub use secrets::{EncryptedSecretsFile, SecretsKey, KEY_ENV};
+pub use store::EmbeddedStore;

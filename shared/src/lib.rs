@@ -1,0 +1,12 @@
+//! ml-connector's library. The entry points in `functions/` and the `mlc` CLI are thin: they build
+//! adapters and hand off to the logic here, which sees the outside world only through [`ports`].
+
+pub mod aws;
+pub mod embedded;
+pub mod error;
+pub mod ids;
+pub mod ports;
+pub mod records;
+pub mod secret_cache;
+
+pub use error::{Error, ErrorClass, Result};
