@@ -344,6 +344,20 @@ pub trait SecretStore: Send + Sync {
     async fn delete(&self, connection: &ConnectionId) -> Result<()>;
 }
 
+/// Shared handles are stores too, so wrappers like `CachedSecrets` take `Arc<dyn SecretStore>`.
+#[async_trait]
+impl<T: SecretStore + ?Sized> SecretStore for std::sync::Arc<T> {
+    async fn get(&self, connection: &ConnectionId) -> Result<Option<SecretBundle>> {
+        (**self).get(connection).await
+    }
+    async fn put(&self, connection: &ConnectionId, secrets: &SecretBundle) -> Result<()> {
+        (**self).put(connection, secrets).await
+    }
+    async fn delete(&self, connection: &ConnectionId) -> Result<()> {
+        (**self).delete(connection).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

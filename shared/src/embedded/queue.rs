@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use rusqlite::{params, TransactionBehavior};
 
 use super::db::{now_ms, sqlite, Db};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ports::{OutgoingMessage, QueueConsumer, ReceivedMessage, RecordQueue};
 
 /// As SQS: a deduplication id suppresses repeats for five minutes.
@@ -109,9 +109,6 @@ impl EmbeddedQueue {
 #[async_trait]
 impl RecordQueue for EmbeddedQueue {
     async fn send_batch(&self, messages: &[OutgoingMessage]) -> Result<()> {
-        if messages.len() > MAX_RECEIVE {
-            return Err(Error::bad_input(format!("a batch holds at most {MAX_RECEIVE} messages, not {}", messages.len())));
-        }
         let queue = self.name.clone();
         let messages = messages.to_vec();
         self.db
