@@ -207,7 +207,8 @@ fn a_well_formed_consumer_passes() {
 
 #[test]
 fn each_thing_lint_misses_is_caught() {
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut Value)>)> = vec![
+    type Edit = Box<dyn FnOnce(&mut Value)>;
+    let cases: Vec<(&str, Edit)> = vec![
         ("runtime", Box::new(|t| t["Resources"]["Poster"]["Properties"]["Runtime"] = "provided.al2".into())),
         ("architectures", Box::new(|t| t["Resources"]["Poster"]["Properties"]["Architectures"] = serde_yaml::from_str("[x86_64]").unwrap())),
         ("BuildMethod", Box::new(|t| t["Resources"]["Poster"]["Metadata"]["BuildMethod"] = "makefile".into())),

@@ -48,7 +48,7 @@ fn unique(prefix: &str) -> String {
 /// One adapter family, ready to hand out fresh adapters.
 pub enum Family {
     Embedded(EmbeddedFamily),
-    Aws(AwsFamily),
+    Aws(Box<AwsFamily>),
 }
 
 pub struct EmbeddedFamily {
@@ -88,7 +88,7 @@ impl Family {
         create_table(&dynamo, &family.connections_table, false).await;
         create_table(&dynamo, &family.state_table, false).await;
         create_table(&dynamo, &family.audit_table, true).await;
-        Family::Aws(family)
+        Family::Aws(Box::new(family))
     }
 
     /// A fresh FIFO queue and its dead-letter queue, with the given redrive threshold.

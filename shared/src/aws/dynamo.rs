@@ -504,11 +504,10 @@ impl SyncState for DynamoState {
                         _ => None,
                     })
                     .unwrap_or_default();
-                if reasons.get(1).map(String::as_str) == Some("ConditionalCheckFailed") {
-                    if let Some(holder) = self.get(key(&reverse_pk, "LINK"), "reading a link").await? {
+                if reasons.get(1).map(String::as_str) == Some("ConditionalCheckFailed")
+                    && let Some(holder) = self.get(key(&reverse_pk, "LINK"), "reading a link").await? {
                         return Err(crate::embedded::link_conflict(link, get_s(&holder, "kind")?, get_s(&holder, "source_id")?));
                     }
-                }
                 Err(Error::retryable(anyhow::anyhow!(
                     "linking {} {} to {} raced with another writer ({})",
                     link.kind,

@@ -53,7 +53,7 @@ impl SecretsKey {
     /// `MLC_SECRETS_KEY` if set, else the key file (created, mode 0600, if missing).
     pub fn from_env_or_file(key_file: &Path) -> Result<Self> {
         match std::env::var(KEY_ENV) {
-            Ok(text) => Self::from_base64(&text).map_err(|e| e.context(format!("{KEY_ENV}"))),
+            Ok(text) => Self::from_base64(&text).map_err(|e| e.context(KEY_ENV.to_string())),
             Err(_) => Self::from_file(key_file),
         }
     }

@@ -242,12 +242,11 @@ impl OdooClient {
                 }
             })
             .await?;
-        if let Some(v) = web {
-            if let Some(major) = v.get("version_info").and_then(|i| i.as_list()).and_then(|l| l.first()).and_then(Val::as_i64) {
+        if let Some(v) = web
+            && let Some(major) = v.get("version_info").and_then(|i| i.as_list()).and_then(|l| l.first()).and_then(Val::as_i64) {
                 let version = v.get("version").and_then(Val::as_str).unwrap_or_default().to_string();
                 return Ok((major as u32, version));
             }
-        }
         let v = self.xmlrpc("common", "version", &[]).await?;
         let major = v
             .get("server_version_info")

@@ -86,8 +86,8 @@ impl OdooEndpoint {
         if addrs.is_empty() {
             return Err(OdooError::transient(format!("{} resolved to no address", self.host())));
         }
-        if !self.allow_private_network {
-            if let Some(bad) = addrs.iter().find(|a| !is_public(a.ip())) {
+        if !self.allow_private_network
+            && let Some(bad) = addrs.iter().find(|a| !is_public(a.ip())) {
                 return Err(refuse(format!(
                     "{} resolves to {}, a private, loopback, link-local or metadata address; \
                      allow private networks on the connection if this Odoo really lives there",
@@ -95,7 +95,6 @@ impl OdooEndpoint {
                     bad.ip()
                 )));
             }
-        }
         Ok(addrs)
     }
 }

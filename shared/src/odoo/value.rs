@@ -112,7 +112,7 @@ impl Val {
             Val::Nil => out.push_str("null"),
             Val::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             Val::Int(i) => write!(out, "{i}").expect("writing to a string"),
-            Val::Num(d) => write!(out, "{}", d.normalize()).expect("writing to a string"),
+            Val::Num(d) => out.push_str(&float_text(d)),
             Val::Str(s) => out.push_str(&serde_json::to_string(s).expect("a string serializes")),
             Val::List(items) => {
                 out.push('[');
@@ -175,7 +175,7 @@ impl Val {
             Val::Bool(b) => out.push_str(if *b { "<boolean>1</boolean>" } else { "<boolean>0</boolean>" }),
             Val::Int(i) if i32::try_from(*i).is_ok() => write!(out, "<int>{i}</int>").expect("string"),
             Val::Int(i) => write!(out, "<i8>{i}</i8>").expect("string"),
-            Val::Num(d) => write!(out, "<double>{}</double>", d.normalize()).expect("string"),
+            Val::Num(d) => write!(out, "<double>{}</double>", float_text(d)).expect("string"),
             Val::Str(s) => write!(out, "<string>{}</string>", quick_xml::escape::escape(s.as_str())).expect("string"),
             Val::List(items) => {
                 out.push_str("<array><data>");
@@ -237,6 +237,13 @@ impl Val {
             other => return Err(format!("unknown XML-RPC type <{other}>")),
         })
     }
+}
+
+/// A decimal as Python prints a float: always with a point (`100.0`, `19.99`), so every reader
+/// sees a float, as Odoo's float fields are.
+fn float_text(d: &Decimal) -> String {
+    let text = d.normalize().to_string();
+    if text.contains('.') { text } else { format!("{text}.0") }
 }
 
 impl From<bool> for Val {

@@ -26,11 +26,10 @@ fn decimals(world: &World, move_id: i64) -> u32 {
 }
 
 pub fn default_move_values(world: &World, move_type: &str, vals: &mut BTreeMap<String, Val>) -> OrmResult<()> {
-    if !vals.contains_key("currency_id") {
-        if let Some((&id, _)) = world.table("res.currency").rows.iter().next() {
+    if !vals.contains_key("currency_id")
+        && let Some((&id, _)) = world.table("res.currency").rows.iter().next() {
             vals.insert("currency_id".into(), Val::Int(id));
         }
-    }
     if !vals.contains_key("journal_id") {
         let wanted = if is_invoice(move_type) { "sale" } else { "general" };
         let journal = world.table("account.journal").rows.iter().find(|(_, r)| r.get("type").and_then(Val::as_str) == Some(wanted));
@@ -55,11 +54,10 @@ pub fn default_line_values(world: &mut World, line: i64) -> OrmResult<()> {
             world.set(L, line, "account_id", Val::Int(account));
         }
     }
-    if world.m2o(L, line, "partner_id").is_none() {
-        if let Some(partner) = world.m2o(M, move_id, "partner_id") {
+    if world.m2o(L, line, "partner_id").is_none()
+        && let Some(partner) = world.m2o(M, move_id, "partner_id") {
             world.set(L, line, "partner_id", Val::Int(partner));
         }
-    }
     Ok(())
 }
 

@@ -282,7 +282,7 @@ async fn xmlrpc(State(shared): State<Arc<Shared>>, Path(service): Path<String>, 
 
 fn xml_object_call(shared: &Shared, method: &str, params: &[Val], model: &str, name: &str) -> Result<Val, Exc> {
     let opts = &shared.options;
-    if params.get(0).and_then(Val::as_str) != Some(opts.database.as_str()) {
+    if params.first().and_then(Val::as_str) != Some(opts.database.as_str()) {
         return Err(Exc::Python { class: "psycopg2.OperationalError", message: "database does not exist".into() });
     }
     if params.get(1).and_then(Val::as_i64) != Some(UID) || params.get(2).and_then(Val::as_str) != Some(opts.api_key.as_str()) {

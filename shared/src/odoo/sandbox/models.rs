@@ -104,12 +104,11 @@ pub fn dispatch(world: &mut World, model: &str, method: &str, ids: Vec<i64>, arg
 
 fn create_with_context(world: &mut World, model: &str, mut vals: BTreeMap<String, Val>, context: &Val) -> OrmResult<i64> {
     // Wizards read the records they act on from the context, as their default_get does.
-    if matches!(model, "account.move.reversal" | "account.payment.register") && !vals.contains_key("move_ids") {
-        if context.get("active_model").and_then(Val::as_str) == Some("account.move") {
+    if matches!(model, "account.move.reversal" | "account.payment.register") && !vals.contains_key("move_ids")
+        && context.get("active_model").and_then(Val::as_str) == Some("account.move") {
             let ids: Vec<i64> = context.get("active_ids").and_then(Val::as_list).unwrap_or_default().iter().filter_map(Val::as_i64).collect();
             vals.insert("move_ids".into(), Val::list([Val::list([Val::Int(6), Val::Int(0), Val::ids(&ids)])]));
         }
-    }
     create_one(world, model, vals)
 }
 
@@ -224,15 +223,14 @@ fn compute_category_name(world: &mut World, id: i64) {
 fn check_partner_state(world: &World, id: i64) -> OrmResult<()> {
     if let Some(state) = world.m2o("res.partner", id, "state_id") {
         let state_country = world.m2o("res.country.state", state, "country_id");
-        if let Some(country) = world.m2o("res.partner", id, "country_id") {
-            if state_country != Some(country) {
+        if let Some(country) = world.m2o("res.partner", id, "country_id")
+            && state_country != Some(country) {
                 return Err(Exc::ValidationError(format!(
                     "The state '{}' does not belong to the country '{}'.",
                     world.display_name("res.country.state", state),
                     world.display_name("res.country", country)
                 )));
             }
-        }
     }
     Ok(())
 }

@@ -559,7 +559,7 @@ impl World {
         let chosen: Vec<Field> = if fields.is_empty() {
             self.fields(model)
         } else {
-            fields.iter().filter(|f| f.as_str() != "id").map(|f| self.field(model, f)).collect::<OrmResult<_>>()?
+            fields.iter().filter(|f| !matches!(f.as_str(), "id" | "display_name")).map(|f| self.field(model, f)).collect::<OrmResult<_>>()?
         };
         Ok(ids
             .iter()
@@ -581,7 +581,7 @@ impl World {
     pub fn search(&self, model: &str, domain: &Val, offset: usize, limit: Option<usize>, order: Option<&str>) -> OrmResult<Vec<i64>> {
         let domain = domain.as_list().map(<[Val]>::to_vec).unwrap_or_default();
         let mut ids = Vec::new();
-        for (&id, _) in &self.table(model).rows {
+        for &id in self.table(model).rows.keys() {
             if self.matches(model, id, &domain)? {
                 ids.push(id);
             }

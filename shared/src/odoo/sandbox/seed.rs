@@ -12,6 +12,9 @@ fn vals(pairs: Vec<(&str, Val)>) -> BTreeMap<String, Val> {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
+/// Creates a record and returns its id.
+type Create<'a> = dyn FnMut(&str, Vec<(&str, Val)>) -> i64 + 'a;
+
 fn d(s: &str) -> Val {
     Val::Num(s.parse::<Decimal>().expect("seed decimal"))
 }
@@ -35,7 +38,7 @@ pub fn seed(world: &mut World) {
     c("res.users", vec![("name", "Administrator".into()), ("login", "admin".into())]);
     c("res.users", vec![("name", "ml-connector bot".into()), ("login", "bot@example.com".into()), ("partner_id", bot.into())]);
 
-    let account = |c: &mut dyn FnMut(&str, Vec<(&str, Val)>) -> i64, code: &str, name: &str, kind: &str| {
+    let account = |c: &mut Create, code: &str, name: &str, kind: &str| {
         c("account.account", vec![("code", code.into()), ("name", name.into()), ("account_type", kind.into())])
     };
     let receivable = account(&mut c, "121000", "Account Receivable", "asset_receivable");
@@ -50,7 +53,7 @@ pub fn seed(world: &mut World) {
     c("account.journal", vec![("name", "Miscellaneous Operations".into()), ("code", "MISC".into()), ("type", "general".into())]);
     c("account.journal", vec![("name", "Bank".into()), ("code", "BNK1".into()), ("type", "bank".into())]);
 
-    let tax = |c: &mut dyn FnMut(&str, Vec<(&str, Val)>) -> i64, name: &str, rate: &str, included: bool| {
+    let tax = |c: &mut Create, name: &str, rate: &str, included: bool| {
         c("account.tax", vec![
             ("name", name.into()),
             ("amount", d(rate)),
