@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use shared::odoo::sandbox::Fault;
+use odoo_sandbox::Fault;
 use shared::odoo::{OdooClient, OdooError, TransportChoice, Val};
 use shared::ports::Secret;
 use shared::ErrorClass;

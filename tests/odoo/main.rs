@@ -7,7 +7,7 @@ mod scenario;
 
 use std::time::Duration;
 
-use shared::odoo::sandbox::{Sandbox, SandboxOptions};
+use odoo_sandbox::{Sandbox, SandboxOptions};
 use shared::odoo::{OdooClient, OdooConfig, RetryPolicy, TransportChoice};
 use shared::ports::Secret;
 

@@ -4,7 +4,6 @@
 pub mod client;
 pub mod endpoint;
 pub mod error;
-pub mod sandbox;
 pub mod value;
 
 pub use client::{Call, OdooClient, OdooConfig, RetryPolicy, Transport, TransportChoice};

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 
-use crate::odoo::value::Val;
+use shared::odoo::value::Val;
 
 /// An exception as Odoo raises it; the server turns it into an XML-RPC fault or a JSON-2 error.
 #[derive(Debug, Clone, PartialEq)]

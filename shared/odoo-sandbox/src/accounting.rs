@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 
 use super::models::{create_one, round_money};
 use super::orm::{Exc, OrmResult, World};
-use crate::odoo::value::Val;
+use shared::odoo::value::Val;
 
 const M: &str = "account.move";
 const L: &str = "account.move.line";

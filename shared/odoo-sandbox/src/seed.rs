@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 
 use super::models::create_one;
 use super::orm::World;
-use crate::odoo::value::Val;
+use shared::odoo::value::Val;
 
 fn vals(pairs: Vec<(&str, Val)>) -> BTreeMap<String, Val> {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()

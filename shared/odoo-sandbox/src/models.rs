@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 
 use super::accounting;
 use super::orm::{value_error, Exc, OrmResult, World};
-use crate::odoo::value::Val;
+use shared::odoo::value::Val;
 
 /// A method's signature: does it run on the model (no ids), and its parameters in order.
 pub fn signature(model: &str, method: &str) -> Option<(bool, &'static [&'static str])> {

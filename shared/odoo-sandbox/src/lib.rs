@@ -25,7 +25,7 @@ use axum::routing::{get, post};
 pub use orm::Exc;
 use orm::World;
 
-use super::value::{decode_call, encode_fault, encode_response, Val};
+use shared::odoo::value::{decode_call, encode_fault, encode_response, Val};
 
 #[derive(Debug, Clone)]
 pub struct SandboxOptions {
