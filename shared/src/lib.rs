@@ -8,6 +8,7 @@ pub mod ids;
 pub mod odoo;
 pub mod ports;
 pub mod records;
+pub mod rules;
 pub mod secret_cache;
 
 pub use error::{Error, ErrorClass, Result};

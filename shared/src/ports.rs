@@ -261,6 +261,35 @@ pub trait AuditLog: Send + Sync {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Failed records
+
+/// A record that could not post and will not by retrying as it is: kept whole, with the reason,
+/// until it is replayed (after a rule or the data is fixed) or discarded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailedRecord {
+    pub connection_id: ConnectionId,
+    pub kind: EntityKind,
+    pub source_id: SourceId,
+    pub trace_id: TraceId,
+    pub failed_at: DateTime<Utc>,
+    /// `permanent`, `bad input` or `retryable` (retries exhausted).
+    pub class: String,
+    pub reason: String,
+    /// The envelope as it was queued, so replay sends exactly it again.
+    pub body: String,
+}
+
+#[async_trait]
+pub trait FailedRecords: Send + Sync {
+    /// Keeps (or replaces) the failed record of one source record.
+    async fn park(&self, record: &FailedRecord) -> Result<()>;
+    /// A connection's failed records, oldest failure first.
+    async fn failed(&self, connection: &ConnectionId) -> Result<Vec<FailedRecord>>;
+    async fn get_failed(&self, connection: &ConnectionId, kind: EntityKind, source_id: &SourceId) -> Result<Option<FailedRecord>>;
+    async fn remove_failed(&self, connection: &ConnectionId, kind: EntityKind, source_id: &SourceId) -> Result<()>;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Secrets
 
 /// A secret value: zeroed on drop, never printed.

@@ -3,6 +3,7 @@
 
 mod audit;
 mod connections;
+mod failed;
 mod queue;
 mod secrets;
 mod state;
@@ -47,6 +48,7 @@ conformance! {
     state::links_go_both_ways_and_never_fork,
     audit::trails_by_source_and_by_odoo_record,
     audit::retention_hides_expired_entries,
+    failed::parks_lists_replaces_and_removes,
     secrets::stores_replaces_and_deletes_bundles,
     secrets::the_cache_serves_within_its_ttl,
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use shared::aws::{keys, DynamoAudit, DynamoConnections, DynamoState, SecretsManagerStore, SqsQueue};
 use shared::embedded::{Db, EmbeddedQueue, EmbeddedStore, EncryptedSecretsFile, Redrive, SecretsKey};
-use shared::ports::{AuditLog, ConnectionStore, QueueConsumer, RecordQueue, SecretStore, SyncState};
+use shared::ports::{AuditLog, ConnectionStore, FailedRecords, QueueConsumer, RecordQueue, SecretStore, SyncState};
 
 /// A queue one can both send to and receive from.
 pub trait Queue: RecordQueue + QueueConsumer {}
@@ -121,6 +121,13 @@ impl Family {
 
     /// A new handle on the same state each call: its own SQLite connection, or its own AWS client.
     pub fn state(&self) -> Arc<dyn SyncState> {
+        match self {
+            Family::Embedded(f) => Arc::new(EmbeddedStore::new(f.db())),
+            Family::Aws(f) => Arc::new(DynamoState::new(f.dynamo(), &f.state_table)),
+        }
+    }
+
+    pub fn failed(&self) -> Arc<dyn FailedRecords> {
         match self {
             Family::Embedded(f) => Arc::new(EmbeddedStore::new(f.db())),
             Family::Aws(f) => Arc::new(DynamoState::new(f.dynamo(), &f.state_table)),

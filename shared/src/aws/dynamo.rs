@@ -11,6 +11,7 @@
 //! | state       | idempotency     | `IDEM#{key}`                       | `IDEM`                 |
 //! | state       | link, forward   | `LINK#{connection}#{kind}#{source}`| `LINK`                 |
 //! | state       | link, reverse   | `ODOO#{connection}#{model}#{id}`   | `LINK`                 |
+//! | state       | failed record   | `FAILED#{connection}`              | `{kind}#{source}`      |
 //! | audit       | entry           | `{connection}#{kind}#{source}`     | `{at_us:016}#{uuid}`   |
 //!
 //! The audit table has a global secondary index `by_odoo` on `odoo_key` (`{connection}#{model}#{id}`)
@@ -625,5 +626,55 @@ impl AuditLog for DynamoAudit {
             .expression_attribute_values(":ok", s(Self::odoo_key(connection, odoo)))
             .expression_attribute_values(":now", n(Utc::now().timestamp_micros()));
         Self::entries(query_all(query, "reading the audit trail by Odoo record").await?)
+    }
+}
+
+#[async_trait]
+impl FailedRecords for DynamoState {
+    async fn park(&self, record: &FailedRecord) -> Result<()> {
+        let mut item = key(format!("FAILED#{}", record.connection_id), format!("{}#{}", record.kind, record.source_id));
+        item.insert("failed_at_us".into(), n(record.failed_at.timestamp_micros()));
+        item.insert("json".into(), s(serde_json::to_string(record).expect("a failed record serializes")));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| classify("keeping a failed record", e))?;
+        Ok(())
+    }
+
+    async fn failed(&self, connection: &ConnectionId) -> Result<Vec<FailedRecord>> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(format!("FAILED#{connection}")))
+            .consistent_read(true);
+        let mut records: Vec<FailedRecord> = query_all(query, "listing failed records")
+            .await?
+            .iter()
+            .map(|i| serde_json::from_str(get_s(i, "json")?).map_err(|e| json_err("failed record", e)))
+            .collect::<Result<_>>()?;
+        records.sort_by(|a, b| (a.failed_at, a.kind, &a.source_id).cmp(&(b.failed_at, b.kind, &b.source_id)));
+        Ok(records)
+    }
+
+    async fn get_failed(&self, connection: &ConnectionId, kind: EntityKind, source_id: &SourceId) -> Result<Option<FailedRecord>> {
+        let item = self.get(key(format!("FAILED#{connection}"), format!("{kind}#{source_id}")), "reading a failed record").await?;
+        item.map(|i| serde_json::from_str(get_s(&i, "json")?).map_err(|e| json_err("failed record", e))).transpose()
+    }
+
+    async fn remove_failed(&self, connection: &ConnectionId, kind: EntityKind, source_id: &SourceId) -> Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("FAILED#{connection}"), format!("{kind}#{source_id}"))))
+            .send()
+            .await
+            .map_err(|e| classify("removing a failed record", e))?;
+        Ok(())
     }
 }

@@ -70,6 +70,14 @@ CREATE TABLE IF NOT EXISTS links (
     PRIMARY KEY (connection_id, kind, source_id)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS links_by_odoo ON links (connection_id, odoo_model, odoo_id);
+CREATE TABLE IF NOT EXISTS failed_records (
+    connection_id  TEXT    NOT NULL,
+    kind           TEXT    NOT NULL,
+    source_id      TEXT    NOT NULL,
+    failed_at_us   INTEGER NOT NULL,
+    json           TEXT    NOT NULL,
+    PRIMARY KEY (connection_id, kind, source_id)
+);
 CREATE TABLE IF NOT EXISTS audit (
     id             INTEGER PRIMARY KEY AUTOINCREMENT,
     connection_id  TEXT    NOT NULL,

@@ -418,3 +418,65 @@ impl EmbeddedStore {
         rows.iter().map(|j| serde_json::from_str(j).map_err(|e| json_err("audit entry", e))).collect()
     }
 }
+
+#[async_trait]
+impl FailedRecords for EmbeddedStore {
+    async fn park(&self, record: &FailedRecord) -> Result<()> {
+        let r = record.clone();
+        let json = serde_json::to_string(record).expect("a failed record serializes");
+        self.db
+            .call(move |conn| {
+                conn.execute(
+                    "INSERT INTO failed_records (connection_id, kind, source_id, failed_at_us, json) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (connection_id, kind, source_id) DO UPDATE SET failed_at_us = excluded.failed_at_us, json = excluded.json",
+                    params![r.connection_id.as_str(), r.kind.as_str(), r.source_id.as_str(), r.failed_at.timestamp_micros(), json],
+                )
+                .map_err(sqlite)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn failed(&self, connection: &ConnectionId) -> Result<Vec<FailedRecord>> {
+        let c = connection.to_string();
+        let rows: Vec<String> = self
+            .db
+            .call(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached("SELECT json FROM failed_records WHERE connection_id = ?1 ORDER BY failed_at_us, kind, source_id")
+                    .map_err(sqlite)?;
+                let rows = stmt.query_map(params![c], |r| r.get(0)).map_err(sqlite)?;
+                rows.collect::<rusqlite::Result<_>>().map_err(sqlite)
+            })
+            .await?;
+        rows.iter().map(|j| serde_json::from_str(j).map_err(|e| json_err("failed record", e))).collect()
+    }
+
+    async fn get_failed(&self, connection: &ConnectionId, kind: EntityKind, source_id: &SourceId) -> Result<Option<FailedRecord>> {
+        let (c, k, s) = (connection.to_string(), kind.as_str(), source_id.to_string());
+        let row: Option<String> = self
+            .db
+            .call(move |conn| {
+                conn.query_row(
+                    "SELECT json FROM failed_records WHERE connection_id = ?1 AND kind = ?2 AND source_id = ?3",
+                    params![c, k, s],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(sqlite)
+            })
+            .await?;
+        row.map(|j| serde_json::from_str(&j).map_err(|e| json_err("failed record", e))).transpose()
+    }
+
+    async fn remove_failed(&self, connection: &ConnectionId, kind: EntityKind, source_id: &SourceId) -> Result<()> {
+        let (c, k, s) = (connection.to_string(), kind.as_str(), source_id.to_string());
+        self.db
+            .call(move |conn| {
+                conn.execute("DELETE FROM failed_records WHERE connection_id = ?1 AND kind = ?2 AND source_id = ?3", params![c, k, s])
+                    .map_err(sqlite)?;
+                Ok(())
+            })
+            .await
+    }
+}
