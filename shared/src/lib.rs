@@ -7,6 +7,7 @@ pub mod error;
 pub mod ids;
 pub mod odoo;
 pub mod ports;
+pub mod poster;
 pub mod records;
 pub mod rules;
 pub mod secret_cache;

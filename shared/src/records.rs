@@ -419,8 +419,11 @@ pub struct Refund {
     pub currency: CurrencyCode,
     pub reason: Option<String>,
     pub lines: Vec<RefundLine>,
-    /// Shipping refunded, excluding tax, and its tax.
+    /// Shipping refunded, excluding tax, and its tax; `shipping_line_id` is the order's shipping
+    /// line it refunds.
     pub shipping: Decimal,
+    #[serde(default)]
+    pub shipping_line_id: Option<String>,
     pub shipping_tax: Decimal,
     /// Any amount refunded without a line (a goodwill refund), excluding tax.
     pub unallocated: Decimal,
@@ -606,6 +609,7 @@ pub mod samples {
             reason: Some("one shirt returned".into()),
             lines: vec![RefundLine { order_line_id: "301".into(), sku: Some(sku("SHIRT-M")), quantity: d("1"), amount: d("17.99"), taxes: vat("3.60") }],
             shipping: d("0"),
+            shipping_line_id: None,
             shipping_tax: d("0"),
             unallocated: d("0"),
             amount: d("21.59"),

@@ -109,6 +109,9 @@ pub struct SpecialAccounts {
 pub struct TaxRule {
     pub store_rate: String,
     pub odoo_tax: String,
+    /// The tax account, by code: journal entries book tax lines themselves.
+    #[serde(default)]
+    pub account: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -271,6 +274,11 @@ impl MappingRules {
                 (rule, Decision { rule: i, rule_name: rule.name.clone(), reason })
             })
         })
+    }
+
+    /// The account a journal entry books an Odoo tax to.
+    pub fn tax_account(&self, odoo_tax: &str) -> Option<&str> {
+        self.taxes.iter().find(|t| t.odoo_tax == odoo_tax).and_then(|t| t.account.as_deref())
     }
 
     /// The Odoo tax for a store rate id, class or label.

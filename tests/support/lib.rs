@@ -2,6 +2,8 @@
 //! (SQLite files in a temporary directory; moto server on loopback for AWS) with fresh, uniquely
 //! named resources per test, so tests run in parallel without seeing each other.
 
+pub mod harness;
+
 use std::sync::Arc;
 
 use shared::aws::{keys, DynamoAudit, DynamoConnections, DynamoState, SecretsManagerStore, SqsQueue};

@@ -1,0 +1,367 @@
+//! The poster: takes a batch of queued envelopes and writes them into Odoo exactly once, on the
+//! accounts the mapping rules choose, explaining every step in the audit trail.
+//!
+//! Exactly once rests on three things: an idempotency claim per record version (a redelivered
+//! or concurrently delivered message finds it completed or in progress); a marker on the move
+//! (`invoice_origin = mlc:<connection>:<kind>:<id>:<version>`) searched before creating again
+//! when a claim had to be taken over from a worker that died; and links from store ids to Odoo
+//! ids recorded once the move exists.
+
+mod post;
+pub use post::{redrive, replay};
+pub mod plan;
+pub mod session;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::json;
+
+use self::session::OdooSession;
+use crate::error::{Error, ErrorClass, Result};
+use crate::ids::{ConnectionId, IdempotencyKey, OdooRef, SourceId};
+use crate::odoo::{OdooClient, OdooConfig, RetryPolicy};
+use crate::ports::*;
+use crate::records::Envelope;
+use crate::rules::MappingRules;
+
+/// The module external ids are created in.
+pub const XMLID_MODULE: &str = "ml_connector";
+
+pub struct PosterDeps {
+    pub connections: Arc<dyn ConnectionStore>,
+    pub state: Arc<dyn SyncState>,
+    pub audit: Arc<dyn AuditLog>,
+    pub failed: Arc<dyn FailedRecords>,
+    pub secrets: Arc<dyn SecretStore>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PosterSettings {
+    /// How long a claim protects a record being posted; longer than the function's timeout.
+    pub claim_for: Duration,
+    /// How long a completed claim answers duplicates (`None`: forever).
+    pub keep_outcome_for: Option<Duration>,
+    pub odoo_retry: RetryPolicy,
+    pub odoo_timeout: Duration,
+}
+
+impl Default for PosterSettings {
+    fn default() -> Self {
+        PosterSettings {
+            claim_for: Duration::from_secs(120),
+            keep_outcome_for: Some(Duration::from_secs(90 * 86_400)),
+            odoo_retry: RetryPolicy::default(),
+            odoo_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// A queued message as the poster receives it.
+#[derive(Debug, Clone)]
+pub struct IncomingMessage {
+    pub message_id: String,
+    pub group_id: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordOutcome {
+    Posted { odoo: OdooRef, name: String },
+    /// Already done by an earlier delivery.
+    Duplicate,
+    Skipped(String),
+    /// Cannot post as it is: kept as a failed record, acknowledged.
+    Parked(String),
+    /// Try again later: the message stays on the queue (and reaches the DLQ if it keeps failing).
+    Retry(String),
+}
+
+#[derive(Debug, Default)]
+pub struct BatchReport {
+    pub outcomes: Vec<(String, RecordOutcome)>,
+}
+
+impl BatchReport {
+    /// Message ids to report as failed (`ReportBatchItemFailures`).
+    pub fn failed_message_ids(&self) -> Vec<String> {
+        self.outcomes.iter().filter(|(_, o)| matches!(o, RecordOutcome::Retry(_))).map(|(id, _)| id.clone()).collect()
+    }
+}
+
+/// What a connection's records are posted with.
+struct Context {
+    connection: Connection,
+    rules: MappingRules,
+    rules_version: u64,
+    odoo: Arc<OdooSession>,
+}
+
+/// Where a claimed record goes next.
+enum Routed {
+    /// A new move, created together with the batch's other new moves.
+    Create(Work),
+    Done(usize, RecordOutcome),
+}
+
+/// A claimed record being worked on.
+struct Work {
+    idx: usize,
+    envelope: Envelope,
+    token: ClaimToken,
+}
+
+pub struct Poster {
+    deps: PosterDeps,
+    settings: PosterSettings,
+    sessions: tokio::sync::Mutex<HashMap<ConnectionId, Arc<OdooSession>>>,
+    /// Test hook: behave as if the process died right after Odoo's create.
+    crash_after_create: AtomicBool,
+}
+
+fn claim_key(e: &Envelope) -> IdempotencyKey {
+    IdempotencyKey::parse(format!("post:{}:{}:{}:{}", e.connection_id, e.kind(), e.source_id, e.content_hash)).expect("a valid key")
+}
+
+fn marker(e: &Envelope) -> String {
+    format!("mlc:{}:{}:{}:{}", e.connection_id, e.kind(), e.source_id, &e.content_hash.as_str()[..12])
+}
+
+/// Store line links live beside the record's own: `1042#301`, `1042#ship:302`.
+fn line_source(order: &SourceId, store_line: &str) -> SourceId {
+    SourceId::parse(format!("{order}#{store_line}")).expect("a valid id")
+}
+
+fn class_name(class: ErrorClass) -> String {
+    class.to_string()
+}
+
+impl Poster {
+    pub fn new(deps: PosterDeps, settings: PosterSettings) -> Self {
+        Poster { deps, settings, sessions: tokio::sync::Mutex::new(HashMap::new()), crash_after_create: AtomicBool::new(false) }
+    }
+
+    /// Makes the next batch stop right after Odoo's create, as if the process died there.
+    pub fn crash_after_next_create(&self) {
+        self.crash_after_create.store(true, Ordering::SeqCst);
+    }
+
+    /// Posts a batch. FIFO-safe: once a message of a group must be retried, the group's later
+    /// messages in the batch are not attempted and are reported failed too.
+    pub async fn handle_batch(&self, messages: &[IncomingMessage]) -> BatchReport {
+        let mut outcomes: Vec<Option<RecordOutcome>> = vec![None; messages.len()];
+        let mut queues: Vec<(String, VecDeque<usize>)> = Vec::new();
+        for (i, m) in messages.iter().enumerate() {
+            match queues.iter_mut().find(|(g, _)| *g == m.group_id) {
+                Some((_, q)) => q.push_back(i),
+                None => queues.push((m.group_id.clone(), VecDeque::from([i]))),
+            }
+        }
+        loop {
+            // One wave: the next message of every group still moving.
+            let wave: Vec<usize> = queues.iter_mut().filter_map(|(_, q)| q.pop_front()).collect();
+            if wave.is_empty() {
+                break;
+            }
+            let mut envelopes = Vec::new();
+            for &i in &wave {
+                match Envelope::from_json(&messages[i].body) {
+                    Ok(e) => envelopes.push((i, e)),
+                    Err(e) => outcomes[i] = Some(RecordOutcome::Retry(format!("unreadable message: {e}"))),
+                }
+            }
+            for (i, outcome) in self.process_wave(envelopes).await {
+                outcomes[i] = Some(outcome);
+            }
+            for &i in &wave {
+                if matches!(outcomes[i], Some(RecordOutcome::Retry(_))) {
+                    let group = &messages[i].group_id;
+                    if let Some((_, q)) = queues.iter_mut().find(|(g, _)| g == group) {
+                        for later in q.drain(..) {
+                            outcomes[later] = Some(RecordOutcome::Retry(format!("an earlier message of group {group} failed")));
+                        }
+                    }
+                }
+            }
+        }
+        BatchReport {
+            outcomes: messages
+                .iter()
+                .zip(outcomes)
+                .map(|(m, o)| (m.message_id.clone(), o.unwrap_or(RecordOutcome::Retry("not processed".into()))))
+                .collect(),
+        }
+    }
+
+    async fn process_wave(&self, envelopes: Vec<(usize, Envelope)>) -> Vec<(usize, RecordOutcome)> {
+        let mut by_connection: BTreeMap<ConnectionId, Vec<(usize, Envelope)>> = BTreeMap::new();
+        for (i, e) in envelopes {
+            by_connection.entry(e.connection_id.clone()).or_default().push((i, e));
+        }
+        let mut out = Vec::new();
+        for (connection, items) in by_connection {
+            out.extend(self.process_connection(&connection, items).await);
+        }
+        out
+    }
+
+    async fn context(&self, id: &ConnectionId) -> Result<Context> {
+        let connection = self
+            .deps
+            .connections
+            .connection(id)
+            .await?
+            .ok_or_else(|| Error::permanent(anyhow::anyhow!("connection {id} does not exist")))?;
+        if connection.paused {
+            return Err(Error::permanent(anyhow::anyhow!("connection {id} is paused; replay its failed records once resumed")));
+        }
+        let rule_set = self
+            .deps
+            .connections
+            .latest_rules(id)
+            .await?
+            .ok_or_else(|| Error::permanent(anyhow::anyhow!("connection {id} has no mapping rules yet")))?;
+        let rules = MappingRules::from_json(&rule_set.rules)?;
+        let odoo = self.session(&connection).await?;
+        Ok(Context { connection, rules, rules_version: rule_set.version, odoo })
+    }
+
+    async fn session(&self, connection: &Connection) -> Result<Arc<OdooSession>> {
+        let mut sessions = self.sessions.lock().await;
+        if let Some(s) = sessions.get(&connection.id) {
+            return Ok(s.clone());
+        }
+        let secrets = self
+            .deps
+            .secrets
+            .get(&connection.id)
+            .await?
+            .ok_or_else(|| Error::permanent(anyhow::anyhow!("connection {} has no secrets stored", connection.id)))?;
+        let need = |name: &str| {
+            secrets
+                .get(name)
+                .cloned()
+                .ok_or_else(|| Error::permanent(anyhow::anyhow!("connection {} lacks the secret {name}", connection.id)))
+        };
+        let mut config = OdooConfig::new(
+            connection.odoo_url.as_str(),
+            connection.odoo_database.clone(),
+            need("odoo_login")?.expose(),
+            need("odoo_api_key")?,
+        );
+        config.allow_private_network = connection.allow_private_network;
+        config.retry = self.settings.odoo_retry;
+        config.timeout = self.settings.odoo_timeout;
+        let client = OdooClient::connect(config).await?;
+        let session = Arc::new(OdooSession::open(client).await?);
+        sessions.insert(connection.id.clone(), session.clone());
+        Ok(session)
+    }
+
+    async fn audit(&self, e: &Envelope, retention: Retention, stage: AuditStage, odoo: Option<OdooRef>, message: String, details: serde_json::Value) {
+        let entry = AuditEntry {
+            connection_id: e.connection_id.clone(),
+            kind: e.kind(),
+            source_id: e.source_id.clone(),
+            trace_id: e.trace_id,
+            at: Utc::now(),
+            stage,
+            odoo,
+            message,
+            details,
+        };
+        if let Err(err) = self.deps.audit.append(&entry, retention).await {
+            tracing::error!(error = %err, source_id = %e.source_id, "could not write the audit trail");
+        }
+    }
+
+    /// Keeps a record that cannot post, explains why, and lets its claim go so a replay can claim it.
+    async fn park(&self, e: &Envelope, retention: Retention, token: Option<&ClaimToken>, class: ErrorClass, reason: String) -> RecordOutcome {
+        let record = FailedRecord {
+            connection_id: e.connection_id.clone(),
+            kind: e.kind(),
+            source_id: e.source_id.clone(),
+            trace_id: e.trace_id,
+            failed_at: Utc::now(),
+            class: class_name(class),
+            reason: reason.clone(),
+            body: e.to_json(),
+        };
+        if let Err(err) = self.deps.failed.park(&record).await {
+            // Not kept: let the queue keep it instead.
+            return RecordOutcome::Retry(format!("could not keep the failed record ({err}): {reason}"));
+        }
+        if let Some(t) = token {
+            let _ = self.deps.state.release(t).await;
+        }
+        self.audit(e, retention, AuditStage::Failed, None, format!("failed ({class}): {reason}"), json!({ "class": class_name(class) })).await;
+        RecordOutcome::Parked(reason)
+    }
+
+    /// Turns an error into the outcome its class calls for.
+    async fn fail(&self, e: &Envelope, retention: Retention, token: Option<&ClaimToken>, err: Error) -> RecordOutcome {
+        match err.class() {
+            ErrorClass::Retryable => {
+                if let Some(t) = token {
+                    let _ = self.deps.state.release(t).await;
+                }
+                self.audit(e, retention, AuditStage::Failed, None, format!("will retry: {err}"), json!({ "class": "retryable" })).await;
+                RecordOutcome::Retry(err.to_string())
+            }
+            class => self.park(e, retention, token, class, err.to_string()).await,
+        }
+    }
+
+    async fn process_connection(&self, id: &ConnectionId, items: Vec<(usize, Envelope)>) -> Vec<(usize, RecordOutcome)> {
+        let ctx = match self.context(id).await {
+            Ok(ctx) => ctx,
+            Err(err) => {
+                let mut out = Vec::new();
+                for (i, e) in items {
+                    out.push((i, self.fail(&e, Retention::default(), None, err.clone_class()).await));
+                }
+                return out;
+            }
+        };
+        let retention = ctx.connection.audit_retention;
+        let mut out = Vec::new();
+        let mut to_create: Vec<Work> = Vec::new();
+        for (idx, envelope) in items {
+            let token = match self.deps.state.claim(&claim_key(&envelope), self.settings.claim_for).await {
+                Ok(Claim::Acquired(token)) => token,
+                Ok(Claim::Completed { .. }) => {
+                    self.audit(&envelope, retention, AuditStage::Skipped, None, "already posted by an earlier delivery".into(), json!({})).await;
+                    out.push((idx, RecordOutcome::Duplicate));
+                    continue;
+                }
+                Ok(Claim::InProgress { until }) => {
+                    out.push((idx, RecordOutcome::Retry(format!("another worker is posting it (until {until})"))));
+                    continue;
+                }
+                Err(err) => {
+                    out.push((idx, self.fail(&envelope, retention, None, err).await));
+                    continue;
+                }
+            };
+            match self.route(&ctx, Work { idx, envelope, token }).await {
+                Routed::Create(work) => to_create.push(work),
+                Routed::Done(idx, outcome) => out.push((idx, outcome)),
+            }
+        }
+        out.extend(self.create_moves(&ctx, to_create).await);
+        out
+    }
+}
+
+impl Error {
+    fn clone_class(&self) -> Error {
+        match self.class() {
+            ErrorClass::Retryable => Error::retryable(anyhow::anyhow!("{self}")),
+            ErrorClass::Permanent => Error::permanent(anyhow::anyhow!("{self}")),
+            ErrorClass::BadInput => Error::bad_input(self.to_string()),
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! A poster wired to one adapter family and a sandbox Odoo, with a connection, its secrets and
+//! its mapping rules in place: the whole posting path, for tests and benchmarks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use odoo_sandbox::{Sandbox, SandboxOptions};
+use shared::ids::ConnectionId;
+use shared::odoo::RetryPolicy;
+use shared::ports::{Connection, OutgoingMessage, Retention, SaveRules, SecretBundle};
+use shared::poster::{BatchReport, IncomingMessage, Poster, PosterDeps, PosterSettings};
+use shared::records::{Envelope, SourceSystem};
+
+use crate::{Family, Queue};
+
+pub const CONNECTION: &str = "acme-woo";
+
+/// Rules for the tests: apparel and books have rules, nothing else does (no fallback).
+pub fn rules() -> serde_json::Value {
+    serde_json::json!({
+        "posting": { "rounding_tolerance": "0.05" },
+        "accounts": { "shipping": "410000", "fees": "420000", "rounding": "400000",
+                      "analytic": [ { "account": "CC-EU", "percent": "100" } ] },
+        "taxes": [ { "store_rate": "1", "odoo_tax": "VAT 20%" }, { "store_rate": "2", "odoo_tax": "VAT 5.5%" } ],
+        "lines": [
+            { "name": "apparel", "when": { "category": "Apparel" }, "account": "400100",
+              "analytic": [ { "account": "CC-EU", "percent": "100" } ] },
+            { "name": "books", "when": { "sku": "BOOK-*" }, "account": "400200",
+              "analytic": [ { "account": "CC-EU", "percent": "60" }, { "account": "CC-WHS", "percent": "40" } ] }
+        ]
+    })
+}
+
+pub struct Harness {
+    pub family: Family,
+    pub odoo: Sandbox,
+    pub queue: Arc<dyn Queue>,
+    pub dlq: Arc<dyn Queue>,
+    pub connection: ConnectionId,
+}
+
+impl Harness {
+    pub async fn start(family: Family) -> Harness {
+        Self::start_with(family, rules()).await
+    }
+
+    pub async fn start_with(family: Family, rules: serde_json::Value) -> Harness {
+        let odoo = Sandbox::start(SandboxOptions::default()).await.expect("sandbox Odoo");
+        let connection = ConnectionId::parse(CONNECTION).unwrap();
+        let store = family.connections();
+        store
+            .put_connection(&Connection {
+                id: connection.clone(),
+                source: SourceSystem::Woocommerce,
+                store_url: "https://shop.example.com".parse().unwrap(),
+                odoo_url: odoo.url().parse().unwrap(),
+                odoo_database: Some(odoo.options().database.clone()),
+                audit_retention: Retention::Days30,
+                allow_private_network: true,
+                paused: false,
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.save_rules(&connection, None, &rules).await.unwrap(), SaveRules::Saved { version: 1 });
+        let o = odoo.options();
+        family
+            .secrets()
+            .put(&connection, &SecretBundle::new().with("odoo_login", &o.login).with("odoo_api_key", &o.api_key))
+            .await
+            .unwrap();
+        let (queue, dlq) = family.queue_with_dlq(3).await;
+        Harness { family, odoo, queue, dlq, connection }
+    }
+
+    pub fn settings() -> PosterSettings {
+        PosterSettings {
+            claim_for: Duration::from_secs(1),
+            keep_outcome_for: None,
+            odoo_retry: RetryPolicy { attempts: 3, base_delay: Duration::from_millis(10), max_delay: Duration::from_millis(100) },
+            odoo_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// A poster as a fresh Lambda container would build it: its own handles on the shared state.
+    pub fn poster(&self) -> Poster {
+        Poster::new(
+            PosterDeps {
+                connections: self.family.connections(),
+                state: self.family.state(),
+                audit: self.family.audit(),
+                failed: self.family.failed(),
+                secrets: self.family.secrets(),
+            },
+            Self::settings(),
+        )
+    }
+
+    pub fn message(envelope: &Envelope) -> IncomingMessage {
+        let m = OutgoingMessage::for_envelope(envelope);
+        IncomingMessage { message_id: uuid::Uuid::new_v4().to_string(), group_id: m.group_id, body: m.body }
+    }
+
+    pub async fn post(&self, poster: &Poster, envelopes: &[&Envelope]) -> BatchReport {
+        let messages: Vec<IncomingMessage> = envelopes.iter().map(|e| Self::message(e)).collect();
+        poster.handle_batch(&messages).await
+    }
+
+    /// Receives everything on the queue and posts it, acknowledging what the poster did not fail.
+    pub async fn drain(&self, poster: &Poster) -> Vec<BatchReport> {
+        let mut reports = Vec::new();
+        loop {
+            let got = self.queue.receive(10, Duration::from_millis(200), Duration::from_secs(30)).await.unwrap();
+            if got.is_empty() {
+                return reports;
+            }
+            let messages: Vec<IncomingMessage> =
+                got.iter().map(|m| IncomingMessage { message_id: m.message_id.clone(), group_id: m.group_id.clone(), body: m.body.clone() }).collect();
+            let report = poster.handle_batch(&messages).await;
+            let failed = report.failed_message_ids();
+            for m in &got {
+                if !failed.contains(&m.message_id) {
+                    self.queue.delete(&m.receipt).await.unwrap();
+                }
+            }
+            reports.push(report);
+        }
+    }
+}
