@@ -103,7 +103,7 @@ struct Context {
 /// Where a claimed record goes next.
 enum Routed {
     /// A new move, created together with the batch's other new moves.
-    Create(Work),
+    Create(Box<Work>),
     Done(usize, RecordOutcome),
 }
 
@@ -347,7 +347,7 @@ impl Poster {
                 }
             };
             match self.route(&ctx, Work { idx, envelope, token }).await {
-                Routed::Create(work) => to_create.push(work),
+                Routed::Create(work) => to_create.push(*work),
                 Routed::Done(idx, outcome) => out.push((idx, outcome)),
             }
         }

@@ -313,12 +313,24 @@ pub struct Credit<'a> {
     pub store_tax: Decimal,
 }
 
+/// A credit note to plan: the credited lines, any amount refunded without a line, the store's total.
+pub struct CreditNote<'a> {
+    pub credits: &'a [Credit<'a>],
+    pub unallocated: Decimal,
+    pub currency: &'a str,
+    pub store_total: Decimal,
+    /// Names the refund in error messages.
+    pub what: String,
+}
+
 /// Plans a credit note (or a reversing entry) crediting exactly the given lines.
-pub fn plan_credit(credits: &[Credit], unallocated: Decimal, currency: &str, store_total: Decimal, rules: &MappingRules, taxes: &dyn Fn(i64) -> Option<TaxInfo>, lookups: &dyn Lookups, what: &str) -> Result<MovePlan, PlanError> {
+pub fn plan_credit(note: &CreditNote, rules: &MappingRules, taxes: &dyn Fn(i64) -> Option<TaxInfo>, lookups: &dyn Lookups) -> Result<MovePlan, PlanError> {
+    let CreditNote { credits, unallocated, currency, store_total, what } = note;
+    let (unallocated, store_total) = (*unallocated, *store_total);
     let decimals = currency_decimals(currency);
     let mut lines = Vec::new();
     let (mut odoo_tax, mut store_tax) = (Decimal::ZERO, Decimal::ZERO);
-    for c in credits {
+    for c in credits.iter() {
         for t in &c.original.tax_ids {
             let info = taxes(*t).ok_or_else(|| PlanError(format!("tax {t} of the original line is unknown")))?;
             odoo_tax += round(c.amount * info.percent / Decimal::ONE_HUNDRED, decimals);
@@ -342,7 +354,7 @@ pub fn plan_credit(credits: &[Credit], unallocated: Decimal, currency: &str, sto
     }
     let mut b = Builder { rules, lookups, decimals, lines, odoo_tax, store_tax: BTreeMap::new() };
     if let PostingMode::JournalEntry = rules.posting.mode {
-        for c in credits {
+        for c in credits.iter() {
             if let Some(&first) = c.original.tax_ids.first() {
                 *b.store_tax.entry(first).or_default() += c.store_tax;
             }

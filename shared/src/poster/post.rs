@@ -40,6 +40,18 @@ fn full_name(a: &Address) -> Option<String> {
     (!name.trim().is_empty()).then_some(name).or_else(|| a.company.clone())
 }
 
+/// The header of a move to create.
+struct MoveHeader<'a> {
+    partner: i64,
+    date: &'a str,
+    reference: &'a str,
+    /// The marker that finds this move again: `mlc:<connection>:<kind>:<id>:<version>`.
+    origin: &'a str,
+    reversed: Option<i64>,
+    /// Journal-entry refunds swap debits and credits.
+    reverse_signs: bool,
+}
+
 impl Poster {
     pub(super) async fn route(&self, ctx: &Context, work: Work) -> Routed {
         let retention = ctx.connection.audit_retention;
@@ -67,9 +79,9 @@ impl Poster {
         };
         let result = if posting.post_statuses.iter().any(|s| s.eq_ignore_ascii_case(&status)) {
             match link {
-                None => return Routed::Create(work),
+                None => return Routed::Create(Box::new(work)),
                 Some(link) => match self.change_existing(ctx, &work, &doc, link).await {
-                    Ok(true) => return Routed::Create(work),
+                    Ok(true) => return Routed::Create(Box::new(work)),
                     Ok(false) => Ok(RecordOutcome::Parked("held for review".into())),
                     Err(err) => Err(err),
                 },
@@ -350,7 +362,8 @@ impl Poster {
 
     // -- New moves, in batches ---------------------------------------------------------------
 
-    fn move_vals(&self, ctx: &Context, plan: &MovePlan, partner: i64, date: &str, reference: &str, origin: &str, reversed: Option<i64>, reverse_signs: bool) -> Val {
+    fn move_vals(&self, ctx: &Context, plan: &MovePlan, h: MoveHeader) -> Val {
+        let MoveHeader { partner, date, reference, origin, reversed, reverse_signs } = h;
         let mut vals = vec![
             ("move_type", Val::from(plan.move_type)),
             ("partner_id", Val::Int(partner)),
@@ -471,7 +484,8 @@ impl Poster {
                     };
                     let date = doc.created_at.format("%Y-%m-%d").to_string();
                     let reference = format!("{} #{}", w.envelope.source, doc.number);
-                    let vals = self.move_vals(ctx, &plan, partner, &date, &reference, &marker(&w.envelope), None, false);
+                    let header = MoveHeader { partner, date: &date, reference: &reference, origin: &marker(&w.envelope), reversed: None, reverse_signs: false };
+                    let vals = self.move_vals(ctx, &plan, header);
                     ready.push((w, plan, vals));
                 }
                 Err(e) => {
@@ -677,11 +691,13 @@ impl Poster {
             .map(|((store_line, kind, quantity, amount, store_tax), original)| Credit { original, kind: *kind, store_line: store_line.clone(), quantity: *quantity, amount: *amount, store_tax: *store_tax })
             .collect();
         let session = ctx.odoo.clone();
-        let plan = plan::plan_credit(&credits, refund.unallocated.abs(), refund.currency.as_str(), refund.amount.abs(), &ctx.rules, &|id| session.tax_by_id(id), ctx.odoo.as_ref(), &format!("refund {} of {original_name}", e.source_id))
+        let note = plan::CreditNote { credits: &credits, unallocated: refund.unallocated.abs(), currency: refund.currency.as_str(), store_total: refund.amount.abs(), what: format!("refund {} of {original_name}", e.source_id) };
+        let plan = plan::plan_credit(&note, &ctx.rules, &|id| session.tax_by_id(id), ctx.odoo.as_ref())
             .map_err(|p| Error::permanent(anyhow::anyhow!(p.0)))?;
         let date = refund.created_at.format("%Y-%m-%d").to_string();
         let reference = format!("Refund {} of {original_name}{}", e.source_id, refund.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default());
-        let vals = self.move_vals(ctx, &plan, partner, &date, &reference, &marker(e), Some(order.odoo.id), plan.mode == PostingMode::JournalEntry);
+        let header = MoveHeader { partner, date: &date, reference: &reference, origin: &marker(e), reversed: Some(order.odoo.id), reverse_signs: plan.mode == PostingMode::JournalEntry };
+        let vals = self.move_vals(ctx, &plan, header);
         let work = Work { idx: work.idx, envelope: e.clone(), token: work.token.clone() };
         let mut outcomes = self.create_and_post(ctx, vec![(work, plan, vals)], Some(order.odoo.clone())).await;
         Ok(outcomes.pop().map(|(_, o)| o).unwrap_or(RecordOutcome::Retry("no outcome".into())))
