@@ -29,4 +29,5 @@ on_both_families! {
     a_partial_refund_credits_exactly_its_lines,
     an_unmapped_sku_fails_explains_and_replays_once,
     statuses_customers_and_cancellations,
+    journal_entries_balance_to_the_store_total,
 }

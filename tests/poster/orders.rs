@@ -340,3 +340,54 @@ pub async fn statuses_customers_and_cancellations(family: Family) {
     assert_eq!(partners[0], partners[1]);
     assert_eq!(h.odoo.search("res.partner", Val::list([Val::list([Val::from("email"), Val::from("="), Val::from("guest@example.com")])])).len(), 1);
 }
+
+pub async fn journal_entries_balance_to_the_store_total(family: Family) {
+    let mut rules = blackbox::harness::rules();
+    rules["posting"]["mode"] = "journal_entry".into();
+    rules["accounts"]["receivable"] = "121000".into();
+    rules["taxes"] = serde_json::json!([
+        { "store_rate": "1", "odoo_tax": "VAT 20%", "account": "445710" },
+        { "store_rate": "2", "odoo_tax": "VAT 5.5%", "account": "445710" }
+    ]);
+    let h = Harness::start_with(family, rules).await;
+    let poster = h.poster();
+    let report = h.post(&poster, &[&envelope("6001", Record::Order(order("6001", "85")))]).await;
+    let moves = posted(&report);
+    assert_eq!(moves.len(), 1, "{:?}", report.outcomes);
+    let m = read_one(&h, "account.move", moves[0].id, &["move_type", "state", "amount_total", "line_ids"]);
+    assert_eq!(m.get("move_type"), Some(&Val::from("entry")));
+    assert_eq!(m.get("state"), Some(&Val::from("posted")));
+    let ids: Vec<i64> = m.get("line_ids").and_then(Val::as_list).unwrap().iter().filter_map(Val::as_i64).collect();
+    let lines = h.odoo.read("account.move.line", &ids, &["account_id", "debit", "credit"]);
+    let by_account = |code: &str, field: &str| -> Decimal {
+        lines.iter().filter(|l| account_code(&h, l) == code).map(|l| l.get(field).and_then(Val::as_decimal).unwrap()).sum()
+    };
+    // Receivable debit against revenue, shipping and tax credits: 80.25 = 50.98 + 12.50 + 4.90 + 11.87.
+    assert_eq!(by_account("121000", "debit"), dec!(80.25));
+    assert_eq!(by_account("400100", "credit"), dec!(50.98));
+    assert_eq!(by_account("400200", "credit"), dec!(12.50));
+    assert_eq!(by_account("410000", "credit"), dec!(4.90));
+    assert_eq!(by_account("445710", "credit"), dec!(11.87));
+
+    // A refund of the book reverses exactly its share: credit receivable, debit revenue and tax.
+    let refund = Refund {
+        order_id: SourceId::parse("6001").unwrap(),
+        created_at: Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).unwrap(),
+        currency: CurrencyCode::parse("EUR").unwrap(),
+        reason: None,
+        lines: vec![RefundLine { order_line_id: "2".into(), sku: None, quantity: dec!(-1), amount: dec!(-12.50), taxes: tax("2", "-0.69") }],
+        shipping: dec!(0),
+        shipping_line_id: None,
+        shipping_tax: dec!(0),
+        unallocated: dec!(0),
+        amount: dec!(13.19),
+    };
+    let credit = posted(&h.post(&poster, &[&envelope("r-6001", Record::Refund(refund))]).await);
+    assert_eq!(credit.len(), 1);
+    let m = read_one(&h, "account.move", credit[0].id, &["line_ids", "reversed_entry_id"]);
+    assert_eq!(m.get("reversed_entry_id").and_then(Val::many2one_id), Some(moves[0].id));
+    let ids: Vec<i64> = m.get("line_ids").and_then(Val::as_list).unwrap().iter().filter_map(Val::as_i64).collect();
+    let lines = h.odoo.read("account.move.line", &ids, &["account_id", "debit", "credit"]);
+    let get = |code: &str, field: &str| -> Decimal { lines.iter().filter(|l| account_code(&h, l) == code).map(|l| l.get(field).and_then(Val::as_decimal).unwrap()).sum() };
+    assert_eq!((get("121000", "credit"), get("400200", "debit"), get("445710", "debit")), (dec!(13.19), dec!(12.50), dec!(0.69)));
+}

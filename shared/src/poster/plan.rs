@@ -311,6 +311,8 @@ pub struct Credit<'a> {
     pub quantity: Decimal,
     pub amount: Decimal,
     pub store_tax: Decimal,
+    /// The store's tax on this credit by Odoo tax id, when the store said which rate it was.
+    pub store_taxes: Vec<(i64, Decimal)>,
 }
 
 /// A credit note to plan: the credited lines, any amount refunded without a line, the store's total.
@@ -354,9 +356,18 @@ pub fn plan_credit(note: &CreditNote, rules: &MappingRules, taxes: &dyn Fn(i64) 
     }
     let mut b = Builder { rules, lookups, decimals, lines, odoo_tax, store_tax: BTreeMap::new() };
     if let PostingMode::JournalEntry = rules.posting.mode {
+        // Entries carry no tax ids on their lines: book the store's own tax, by rate; tax the store
+        // gave without a rate (shipping on a refund) goes with the refund's first rate.
+        let fallback = credits.iter().flat_map(|c| c.store_taxes.iter().map(|(id, _)| *id)).next().or_else(|| {
+            rules.taxes.iter().find(|t| t.account.is_some()).and_then(|t| lookups.tax(&t.odoo_tax)).map(|t| t.id)
+        });
         for c in credits.iter() {
-            if let Some(&first) = c.original.tax_ids.first() {
-                *b.store_tax.entry(first).or_default() += c.store_tax;
+            for (id, amount) in &c.store_taxes {
+                *b.store_tax.entry(*id).or_default() += amount;
+            }
+            if c.store_taxes.is_empty() && !c.store_tax.is_zero() {
+                let id = fallback.ok_or_else(|| PlanError(format!("{what}: no tax rule with an account for the refunded tax")))?;
+                *b.store_tax.entry(id).or_default() += c.store_tax;
             }
         }
     }

@@ -6,7 +6,7 @@ use chrono::Utc;
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use super::plan::{self, Credit, LineKind, MovePlan, OriginalLine};
+use super::plan::{self, Credit, LineKind, Lookups, MovePlan, OriginalLine};
 use super::{line_source, marker, Context, Poster, RecordOutcome, Routed, Work, XMLID_MODULE};
 use crate::error::{Error, ErrorClass, Result};
 use crate::ids::{ConnectionId, OdooRef, SourceId};
@@ -650,17 +650,23 @@ impl Poster {
         let original_name = original.get("name").and_then(Val::as_str).unwrap_or_default().to_string();
 
         // Which Odoo lines the refunded store lines became.
-        let mut wanted: Vec<(String, LineKind, rust_decimal::Decimal, rust_decimal::Decimal, rust_decimal::Decimal)> = Vec::new();
+        type Wanted = (String, LineKind, Decimal, Decimal, Decimal, Vec<(i64, Decimal)>);
+        let mut wanted: Vec<Wanted> = Vec::new();
         for l in &refund.lines {
-            let tax: rust_decimal::Decimal = l.taxes.iter().map(|t| t.amount).sum();
-            wanted.push((l.order_line_id.clone(), LineKind::Product, l.quantity.abs(), l.amount.abs(), tax.abs()));
+            let tax: Decimal = l.taxes.iter().map(|t| t.amount).sum();
+            let by_rate: Vec<(i64, Decimal)> = l
+                .taxes
+                .iter()
+                .filter_map(|t| Some((ctx.odoo.tax(ctx.rules.tax_for(&t.rate_id)?)?.id, t.amount.abs())))
+                .collect();
+            wanted.push((l.order_line_id.clone(), LineKind::Product, l.quantity.abs(), l.amount.abs(), tax.abs(), by_rate));
         }
         if !refund.shipping.is_zero() {
             let shipping_line = refund
                 .shipping_line_id
                 .as_ref()
                 .ok_or_else(|| Error::permanent(anyhow::anyhow!("the refund returns shipping but does not say which shipping line")))?;
-            wanted.push((format!("ship:{shipping_line}"), LineKind::Shipping, rust_decimal::Decimal::ONE, refund.shipping.abs(), refund.shipping_tax.abs()));
+            wanted.push((format!("ship:{shipping_line}"), LineKind::Shipping, Decimal::ONE, refund.shipping.abs(), refund.shipping_tax.abs(), vec![]));
         }
         let mut odoo_lines = Vec::new();
         for (store_line, ..) in &wanted {
@@ -688,7 +694,15 @@ impl Poster {
         let credits: Vec<Credit> = wanted
             .iter()
             .zip(&originals)
-            .map(|((store_line, kind, quantity, amount, store_tax), original)| Credit { original, kind: *kind, store_line: store_line.clone(), quantity: *quantity, amount: *amount, store_tax: *store_tax })
+            .map(|((store_line, kind, quantity, amount, store_tax, by_rate), original)| Credit {
+                original,
+                kind: *kind,
+                store_line: store_line.clone(),
+                quantity: *quantity,
+                amount: *amount,
+                store_tax: *store_tax,
+                store_taxes: by_rate.clone(),
+            })
             .collect();
         let session = ctx.odoo.clone();
         let note = plan::CreditNote { credits: &credits, unallocated: refund.unallocated.abs(), currency: refund.currency.as_str(), store_total: refund.amount.abs(), what: format!("refund {} of {original_name}", e.source_id) };
