@@ -5,6 +5,7 @@ pub mod aws;
 pub mod embedded;
 pub mod error;
 pub mod ids;
+pub mod lambda;
 pub mod odoo;
 pub mod ports;
 pub mod poster;

@@ -1,0 +1,19 @@
+//! Lambda: posts queued store records into Odoo. SQS FIFO event source with
+//! `ReportBatchItemFailures`; everything else lives in `shared::poster`.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use shared::lambda::{batch_response, poster_from_env, sqs_messages};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt().json().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).without_time().init();
+    // Built once per container: AWS clients, the secrets cache and Odoo sessions are reused.
+    let poster = poster_from_env().await?;
+    let poster = &poster;
+    run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let report = poster.handle_batch(&sqs_messages(&event.payload)).await;
+        Ok::<SqsBatchResponse, Error>(batch_response(&report))
+    }))
+    .await
+}

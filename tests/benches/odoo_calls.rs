@@ -1,0 +1,70 @@
+//! Odoo calls per order, read from the Odoo sandbox's call log, for batches of 1 and 10 with cold
+//! and warm caches. Embedded adapters (the calls do not depend on the family).
+//!
+//!     cargo run -p blackbox --example odoo_calls
+
+use blackbox::harness::Harness;
+use blackbox::Family;
+use chrono::{TimeZone, Utc};
+use shared::ids::{ConnectionId, SourceId};
+use shared::poster::{Poster, RecordOutcome};
+use shared::records::{samples, CustomerRef, Envelope, Record, SourceSystem};
+
+fn order(n: usize, customer: usize) -> Envelope {
+    let mut o = samples::order();
+    o.number = format!("B{n}");
+    o.customer = CustomerRef::Registered { source_id: SourceId::parse(format!("cust-{customer}")).unwrap(), email: Some(format!("c{customer}@example.com")), group: None };
+    Envelope::new(
+        ConnectionId::parse(blackbox::harness::CONNECTION).unwrap(),
+        SourceSystem::Woocommerce,
+        SourceId::parse(format!("B{n}")).unwrap(),
+        Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap(),
+        Record::Order(o),
+    )
+}
+
+async fn measure(h: &Harness, poster: &Poster, orders: &[Envelope]) -> (usize, f64) {
+    let before = h.odoo.calls().len();
+    let refs: Vec<&Envelope> = orders.iter().collect();
+    let report = h.post(poster, &refs).await;
+    let posted = report.outcomes.iter().filter(|(_, o)| matches!(o, RecordOutcome::Posted { .. })).count();
+    assert_eq!(posted, orders.len(), "{:?}", report.outcomes);
+    let calls = h.odoo.calls().len() - before;
+    (calls, calls as f64 / orders.len() as f64)
+}
+
+#[tokio::main]
+async fn main() {
+    let h = Harness::start(Family::embedded().await).await;
+    let mut next = 0;
+    let mut batch = |size: usize, customers: &mut dyn FnMut(usize) -> usize| {
+        let orders: Vec<Envelope> = (0..size).map(|i| order(next + i, customers(next + i))).collect();
+        next += size;
+        orders
+    };
+    println!("Odoo calls per order (sandbox call log; batch = one SQS batch handed to the poster)\n");
+    println!("{:<58} {:>6} {:>10}", "case", "calls", "per order");
+    let cold = h.poster();
+    let (c, p) = measure(&h, &cold, &batch(10, &mut |i| i)).await;
+    println!("{:<58} {:>6} {:>10.2}", "cold container, batch of 10, 10 new customers", c, p);
+    let cold1 = h.poster();
+    let (c, p) = measure(&h, &cold1, &batch(1, &mut |i| i)).await;
+    println!("{:<58} {:>6} {:>10.2}", "cold container, batch of 1, new customer", c, p);
+
+    let warm = h.poster();
+    measure(&h, &warm, &batch(10, &mut |i| i % 10)).await; // warms lookups and the partner cache
+    let (c, p) = measure(&h, &warm, &batch(1, &mut |i| i % 10)).await;
+    println!("{:<58} {:>6} {:>10.2}", "warm, batch of 1, returning customer", c, p);
+    let (c, p) = measure(&h, &warm, &batch(10, &mut |i| i % 10)).await;
+    println!("{:<58} {:>6} {:>10.2}", "warm, batch of 10, returning customers", c, p);
+    let (c, p) = measure(&h, &warm, &batch(10, &mut |i| 1000 + i)).await;
+    println!("{:<58} {:>6} {:>10.2}", "warm, batch of 10, 10 new customers", c, p);
+    let (c, p) = measure(&h, &warm, &batch(1, &mut |i| 1000 + i)).await;
+    println!("{:<58} {:>6} {:>10.2}", "warm, batch of 1, new customer", c, p);
+
+    // Which calls a warm batch of 10 makes.
+    let before = h.odoo.calls().len();
+    measure(&h, &warm, &batch(10, &mut |i| i % 10)).await;
+    let calls: Vec<String> = h.odoo.calls()[before..].iter().map(|c| format!("{}.{}", c.model, c.method)).collect();
+    println!("\nwarm batch of 10, returning customers: {}", calls.join(", "));
+}
