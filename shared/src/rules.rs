@@ -51,6 +51,8 @@ pub struct PostingSettings {
     pub on_posted_change: PostedChange,
     /// Journal by code; the sandbox's and Odoo's default sales journal when absent.
     pub journal: Option<String>,
+    /// Payment term by name (`"30 Days"`); the customer's or Odoo's default when absent.
+    pub payment_term: Option<String>,
     /// Put discounts on their own account (negative lines) instead of netting them into lines.
     pub discount_lines: bool,
 }
@@ -65,6 +67,7 @@ impl Default for PostingSettings {
             credit_statuses: vec!["cancelled".into()],
             on_posted_change: PostedChange::CreditAndRepost,
             journal: None,
+            payment_term: None,
             discount_lines: false,
         }
     }

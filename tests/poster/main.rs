@@ -30,4 +30,5 @@ on_both_families! {
     an_unmapped_sku_fails_explains_and_replays_once,
     statuses_customers_and_cancellations,
     journal_entries_balance_to_the_store_total,
+    versions_drafts_fifo_and_redrive,
 }

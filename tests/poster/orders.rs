@@ -391,3 +391,94 @@ pub async fn journal_entries_balance_to_the_store_total(family: Family) {
     let get = |code: &str, field: &str| -> Decimal { lines.iter().filter(|l| account_code(&h, l) == code).map(|l| l.get(field).and_then(Val::as_decimal).unwrap()).sum() };
     assert_eq!((get("121000", "credit"), get("400200", "debit"), get("445710", "debit")), (dec!(13.19), dec!(12.50), dec!(0.69)));
 }
+
+pub async fn versions_drafts_fifo_and_redrive(family: Family) {
+    let mut rules = blackbox::harness::rules();
+    rules["posting"]["payment_term"] = "30 Days".into();
+    let h = Harness::start_with(family, rules).await;
+    let poster = h.poster();
+
+    // A changed order after posting: credit note for the old invoice, a new invoice, link moved.
+    let first = posted(&h.post(&poster, &[&envelope("7001", Record::Order(order("7001", "86")))]).await)[0].id;
+    let term = read_one(&h, "account.move", first, &["invoice_payment_term_id"]).get("invoice_payment_term_id").cloned().unwrap();
+    assert_eq!(term.as_list().and_then(|l| l.get(1)).and_then(Val::as_str), Some("30 Days"));
+    let mut changed = order("7001", "86");
+    changed.lines.remove(2); // the hat was taken off the order
+    changed.totals = Totals { subtotal: d("52.48"), discount: d("4.00"), shipping: d("4.90"), fees: d("0"), tax: d("8.87"), total: d("62.25") };
+    let report = h.post(&poster, &[&envelope("7001", Record::Order(changed))]).await;
+    let second = posted(&report);
+    assert_eq!(second.len(), 1, "{:?}", report.outcomes);
+    assert_ne!(second[0].id, first);
+    assert_eq!(read_one(&h, "account.move", second[0].id, &["amount_total"]).get("amount_total").and_then(Val::as_decimal), Some(dec!(62.25)));
+    let credits = h.odoo.search("account.move", Val::list([Val::list([Val::from("reversed_entry_id"), Val::from("="), Val::Int(first)])]));
+    assert_eq!(credits.len(), 1, "the first invoice is credited");
+    let link = h.family.state().link_by_source(&h.connection, EntityKind::Order, &SourceId::parse("7001").unwrap()).await.unwrap().unwrap();
+    assert_eq!(link.odoo.id, second[0].id);
+
+    // FIFO within a group: once a message must wait, the group's later messages wait too.
+    let mut waiting = samples::refund();
+    waiting.order_id = SourceId::parse("7999").unwrap();
+    let refund = envelope("r-7999", Record::Refund(waiting));
+    let later = envelope("7002", Record::Order(order("7002", "87")));
+    let other = envelope("7003", Record::Order(order("7003", "88")));
+    let mut messages = vec![Harness::message(&refund), Harness::message(&later), Harness::message(&other)];
+    messages[1].group_id = messages[0].group_id.clone();
+    let report = poster.handle_batch(&messages).await;
+    assert!(matches!(report.outcomes[0].1, RecordOutcome::Retry(_)));
+    assert!(matches!(&report.outcomes[1].1, RecordOutcome::Retry(why) if why.contains("earlier message")), "{:?}", report.outcomes);
+    assert!(matches!(report.outcomes[2].1, RecordOutcome::Posted { .. }));
+    assert!(moves_for(&h, ":order:7002:").is_empty());
+    assert_eq!(report.failed_message_ids(), vec![messages[0].message_id.clone(), messages[1].message_id.clone()]);
+
+    // What reached the dead-letter queue is redriven onto the queue and posts once.
+    let dead = shared::ports::OutgoingMessage::for_envelope(&later);
+    h.dlq.send_batch(&[dead]).await.unwrap();
+    assert_eq!(shared::poster::redrive(&*h.dlq, &*h.queue).await.unwrap(), 1);
+    let reports = h.drain(&poster).await;
+    assert_eq!(reports.iter().flat_map(posted).count(), 1, "{reports:?}");
+    assert_eq!(moves_for(&h, ":order:7002:").len(), 1);
+    assert_eq!(h.dlq.approximate_depth().await.unwrap(), 0);
+
+    // Drafts: with posting off the move stays a draft; a new version replaces the draft.
+    let mut drafts = blackbox::harness::rules();
+    drafts["posting"]["post"] = false.into();
+    let v = h.family.connections().latest_rules(&h.connection).await.unwrap().unwrap().version;
+    h.family.connections().save_rules(&h.connection, Some(v), &drafts).await.unwrap();
+    let fresh = h.poster(); // rules are read per batch; a fresh container is not needed, but is realistic
+    let draft = posted(&h.post(&fresh, &[&envelope("7004", Record::Order(order("7004", "89")))]).await)[0].id;
+    assert_eq!(read_one(&h, "account.move", draft, &["state"]).get("state"), Some(&Val::from("draft")));
+    let mut edited = order("7004", "89");
+    edited.number = "7004-b".into();
+    let replaced = posted(&h.post(&fresh, &[&envelope("7004", Record::Order(edited))]).await)[0].id;
+    assert_ne!(replaced, draft);
+    assert!(h.odoo.read("account.move", &[draft], &["state"]).is_empty(), "the old draft is gone");
+    assert_eq!(moves_for(&h, ":order:7004:").len(), 1);
+
+    // One failed record replays by itself.
+    let mut bad = order("7005", "90");
+    bad.lines[0].category_path = vec!["Garden".into()];
+    bad.lines[0].sku = Some(shared::ids::Sku::parse("GNOME-2").unwrap());
+    h.post(&fresh, &[&envelope("7005", Record::Order(bad))]).await;
+    let mut bad2 = order("7006", "90");
+    bad2.lines[0].sku = Some(shared::ids::Sku::parse("GNOME-3").unwrap());
+    bad2.lines[0].category_path = vec!["Garden".into()];
+    h.post(&fresh, &[&envelope("7006", Record::Order(bad2))]).await;
+    assert_eq!(h.family.failed().failed(&h.connection).await.unwrap().len(), 2);
+    let one = SourceId::parse("7005").unwrap();
+    assert_eq!(shared::poster::replay(&*h.family.failed(), &*h.queue, &h.connection, Some((EntityKind::Order, &one))).await.unwrap(), 1);
+    assert_eq!(h.family.failed().failed(&h.connection).await.unwrap().len(), 1);
+
+    // A shipping address that differs from the billing one becomes a delivery contact.
+    let mut shipped = order("7007", "91");
+    let mut elsewhere = samples::address();
+    elsewhere.line1 = Some("1 Quai de Bercy".into());
+    elsewhere.first_name = Some("Charles".into());
+    shipped.shipping_address = Some(elsewhere);
+    let id = posted(&h.post(&fresh, &[&envelope("7007", Record::Order(shipped))]).await)[0].id;
+    let partner = read_one(&h, "account.move", id, &["partner_id"]).get("partner_id").and_then(Val::many2one_id).unwrap();
+    let children = h.odoo.search("res.partner", Val::list([Val::list([Val::from("parent_id"), Val::from("="), Val::Int(partner)])]));
+    assert_eq!(children.len(), 1);
+    let child = read_one(&h, "res.partner", children[0], &["type", "street", "country_id"]);
+    assert_eq!(child.get("type"), Some(&Val::from("delivery")));
+    assert_eq!(child.get("street"), Some(&Val::from("1 Quai de Bercy")));
+}

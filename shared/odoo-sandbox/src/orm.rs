@@ -145,6 +145,7 @@ pub fn schema() -> BTreeMap<&'static str, Vec<Field>> {
             ],
         ),
         ("account.analytic.account", vec![req("name", Char), f("code", Char), f("active", Bool)]),
+        ("account.payment.term", vec![req("name", Char), f("active", Bool)]),
         (
             "account.journal",
             vec![
@@ -180,6 +181,7 @@ pub fn schema() -> BTreeMap<&'static str, Vec<Field>> {
                 f("narration", Char),
                 f("currency_id", Many2one("res.currency")),
                 f("journal_id", Many2one("account.journal")),
+                f("invoice_payment_term_id", Many2one("account.payment.term")),
                 f("reversed_entry_id", Many2one("account.move")),
                 f("invoice_line_ids", One2many("account.move.line", "move_id")),
                 f("line_ids", One2many("account.move.line", "move_id")),

@@ -70,6 +70,8 @@ pub fn seed(world: &mut World) {
     c("account.analytic.account", vec![("name", "Online Store US".into()), ("code", "CC-US".into())]);
     c("account.analytic.account", vec![("name", "Wholesale".into()), ("code", "CC-WHS".into())]);
 
+    c("account.payment.term", vec![("name", "Immediate Payment".into())]);
+    c("account.payment.term", vec![("name", "30 Days".into())]);
     let all = c("product.category", vec![("name", "All".into())]);
     c("product.category", vec![("name", "Apparel".into()), ("parent_id", all.into())]);
     c("product.category", vec![("name", "Accessories".into()), ("parent_id", all.into())]);

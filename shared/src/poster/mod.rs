@@ -226,6 +226,12 @@ impl Poster {
             .ok_or_else(|| Error::permanent(anyhow::anyhow!("connection {id} has no mapping rules yet")))?;
         let rules = MappingRules::from_json(&rule_set.rules)?;
         let odoo = self.session(&connection).await?;
+        if let Some(journal) = rules.posting.journal.as_deref().filter(|j| odoo.journal(j).is_none()) {
+            return Err(Error::permanent(anyhow::anyhow!("the mapping rules name journal {journal:?}, which Odoo does not have")));
+        }
+        if let Some(term) = rules.posting.payment_term.as_deref().filter(|t| odoo.payment_term(t).is_none()) {
+            return Err(Error::permanent(anyhow::anyhow!("the mapping rules name payment term {term:?}, which Odoo does not have")));
+        }
         Ok(Context { connection, rules, rules_version: rule_set.version, odoo })
     }
 

@@ -408,6 +408,9 @@ impl Poster {
         match plan.mode {
             PostingMode::Invoice => {
                 vals.push(("invoice_date", Val::from(date)));
+                if let Some(term) = ctx.rules.posting.payment_term.as_deref().and_then(|t| ctx.odoo.payment_term(t)) {
+                    vals.push(("invoice_payment_term_id", Val::Int(term)));
+                }
                 vals.push(("invoice_line_ids", Val::List(lines)));
             }
             PostingMode::JournalEntry => vals.push(("line_ids", Val::List(lines))),

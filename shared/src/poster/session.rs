@@ -18,6 +18,7 @@ struct Cache {
     taxes_by_id: HashMap<i64, TaxInfo>,
     analytic: HashMap<String, i64>,
     journals: HashMap<String, i64>,
+    payment_terms: HashMap<String, i64>,
     countries: HashMap<String, i64>,
     states: HashMap<(i64, String), i64>,
     /// `None`: looked up and not in Odoo.
@@ -53,7 +54,8 @@ impl OdooSession {
         let analytic = c.search_read("account.analytic.account", all.clone(), &["code"], None, None).await?;
         let journals = c.search_read("account.journal", all.clone(), &["code"], None, None).await?;
         let countries = c.search_read("res.country", all.clone(), &["code"], None, None).await?;
-        let states = c.search_read("res.country.state", all, &["code", "country_id"], None, None).await?;
+        let states = c.search_read("res.country.state", all.clone(), &["code", "country_id"], None, None).await?;
+        let terms = c.search_read("account.payment.term", all, &["name"], None, None).await?;
         let mut cache = self.cache.lock().expect("cache lock");
         cache.accounts = rows_by(&accounts, "code").into_iter().collect();
         cache.account_codes = cache.accounts.iter().map(|(k, v)| (*v, k.clone())).collect();
@@ -70,6 +72,7 @@ impl OdooSession {
         cache.analytic = rows_by(&analytic, "code").into_iter().collect();
         cache.journals = rows_by(&journals, "code").into_iter().collect();
         cache.countries = rows_by(&countries, "code").into_iter().collect();
+        cache.payment_terms = rows_by(&terms, "name").into_iter().collect();
         cache.states = states
             .iter()
             .filter_map(|s| Some(((s.get("country_id")?.many2one_id()?, s.get("code")?.as_str()?.to_string()), s.get("id")?.as_i64()?)))
@@ -102,6 +105,10 @@ impl OdooSession {
 
     pub fn journal(&self, code: &str) -> Option<i64> {
         self.cache.lock().expect("cache lock").journals.get(code).copied()
+    }
+
+    pub fn payment_term(&self, name: &str) -> Option<i64> {
+        self.cache.lock().expect("cache lock").payment_terms.get(name).copied()
     }
 
     pub fn country(&self, code: &str) -> Option<i64> {
