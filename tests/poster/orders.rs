@@ -279,8 +279,10 @@ pub async fn an_unmapped_sku_fails_explains_and_replays_once(family: Family) {
     let mut fixed = blackbox::harness::rules();
     fixed["lines"].as_array_mut().unwrap().push(serde_json::json!({ "name": "everything else", "account": "400000" }));
     assert_eq!(h.family.connections().save_rules(&h.connection, Some(1), &fixed).await.unwrap(), SaveRules::Saved { version: 2 });
-    assert_eq!(shared::poster::replay(&*h.family.failed(), &*h.queue, &h.connection, None).await.unwrap(), 1);
-    assert_eq!(shared::poster::replay(&*h.family.failed(), &*h.queue, &h.connection, None).await.unwrap(), 0, "replayed twice");
+    let connection = h.family.connections().connection(&h.connection).await.unwrap().unwrap();
+    let audit = h.family.audit();
+    assert_eq!(shared::poster::replay(&*h.family.failed(), &*h.queue, &*audit, &connection, None).await.unwrap(), 1);
+    assert_eq!(shared::poster::replay(&*h.family.failed(), &*h.queue, &*audit, &connection, None).await.unwrap(), 0, "replayed twice");
     let reports = h.drain(&poster).await;
     let moves: Vec<OdooRef> = reports.iter().flat_map(posted).collect();
     assert_eq!(moves.len(), 1, "{reports:?}");
@@ -293,6 +295,8 @@ pub async fn an_unmapped_sku_fails_explains_and_replays_once(family: Family) {
     let trail = h.family.audit().by_source(&h.connection, EntityKind::Order, &SourceId::parse("4001").unwrap()).await.unwrap();
     let posted_entry = trail.iter().find(|a| a.stage == AuditStage::Posted).unwrap();
     assert_eq!(posted_entry.details["rules_version"], 2);
+    let stages: Vec<AuditStage> = trail.iter().map(|a| a.stage).collect();
+    assert_eq!(stages, vec![AuditStage::Failed, AuditStage::Replayed, AuditStage::Posted, AuditStage::Skipped]);
 }
 
 pub async fn statuses_customers_and_cancellations(family: Family) {
@@ -465,7 +469,8 @@ pub async fn versions_drafts_fifo_and_redrive(family: Family) {
     h.post(&fresh, &[&envelope("7006", Record::Order(bad2))]).await;
     assert_eq!(h.family.failed().failed(&h.connection).await.unwrap().len(), 2);
     let one = SourceId::parse("7005").unwrap();
-    assert_eq!(shared::poster::replay(&*h.family.failed(), &*h.queue, &h.connection, Some((EntityKind::Order, &one))).await.unwrap(), 1);
+    let connection = h.family.connections().connection(&h.connection).await.unwrap().unwrap();
+    assert_eq!(shared::poster::replay(&*h.family.failed(), &*h.queue, &*h.family.audit(), &connection, Some((EntityKind::Order, &one))).await.unwrap(), 1);
     assert_eq!(h.family.failed().failed(&h.connection).await.unwrap().len(), 1);
 
     // A shipping address that differs from the billing one becomes a delivery contact.

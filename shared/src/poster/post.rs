@@ -757,7 +757,15 @@ impl Poster {
 
 /// Replays failed records: sends each back onto the queue (the poster's claim makes a record
 /// already posted a no-op) and forgets it once queued.
-pub async fn replay(failed: &dyn crate::ports::FailedRecords, queue: &dyn crate::ports::RecordQueue, connection: &ConnectionId, only: Option<(EntityKind, &SourceId)>) -> Result<usize> {
+pub async fn replay(
+    failed: &dyn crate::ports::FailedRecords,
+    queue: &dyn crate::ports::RecordQueue,
+    audit: &dyn crate::ports::AuditLog,
+    connection: &crate::ports::Connection,
+    only: Option<(EntityKind, &SourceId)>,
+) -> Result<usize> {
+    let retention = connection.audit_retention;
+    let connection = &connection.id;
     let records = match only {
         Some((kind, source)) => failed.get_failed(connection, kind, source).await?.into_iter().collect(),
         None => failed.failed(connection).await?,
@@ -770,6 +778,18 @@ pub async fn replay(failed: &dyn crate::ports::FailedRecords, queue: &dyn crate:
         message.deduplication_id = format!("replay:{}", uuid::Uuid::new_v4().simple());
         queue.send_batch(&[message]).await?;
         failed.remove_failed(connection, r.kind, &r.source_id).await?;
+        let entry = crate::ports::AuditEntry {
+            connection_id: connection.clone(),
+            kind: r.kind,
+            source_id: r.source_id.clone(),
+            trace_id: envelope.trace_id,
+            at: Utc::now(),
+            stage: AuditStage::Replayed,
+            odoo: None,
+            message: format!("replayed after: {}", r.reason),
+            details: json!({}),
+        };
+        audit.append(&entry, retention).await?;
         replayed += 1;
     }
     Ok(replayed)
