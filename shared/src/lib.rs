@@ -12,5 +12,6 @@ pub mod poster;
 pub mod records;
 pub mod rules;
 pub mod secret_cache;
+pub mod stores;
 
 pub use error::{Error, ErrorClass, Result};

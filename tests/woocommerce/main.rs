@@ -1,0 +1,3 @@
+//! The WooCommerce connector, black-box.
+
+mod vectors;
