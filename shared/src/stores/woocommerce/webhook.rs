@@ -1,0 +1,241 @@
+//! `POST /webhooks/woocommerce/{connection_id}`: verify, normalize, enqueue, answer fast.
+//! WooCommerce disables a webhook after a few failed deliveries and never retries one, so the
+//! handler answers 200 to anything it accepted or deliberately ignored, and keeps what it could
+//! not use in the audit trail; only its own outages (queue down) answer 503.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::json;
+
+use super::client::{WooClient, WooConfig};
+use super::normalize::{self, WooCustomer, WooOrder};
+use super::signature;
+use crate::error::{Error, ErrorClass, Result};
+use crate::ids::{ConnectionId, IdempotencyKey, SourceId, TraceId};
+use crate::odoo::RetryPolicy;
+use crate::ports::*;
+use crate::records::{EntityKind, Envelope, Record, SourceSystem};
+
+/// Larger bodies are refused with 413 before anything else is done with them.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Secrets a WooCommerce connection keeps.
+pub const SECRET_WEBHOOK: &str = "woo_webhook_secret";
+pub const SECRET_KEY: &str = "woo_consumer_key";
+pub const SECRET_SECRET: &str = "woo_consumer_secret";
+
+pub struct WooDeps {
+    pub connections: Arc<dyn ConnectionStore>,
+    pub secrets: Arc<dyn SecretStore>,
+    pub queue: Arc<dyn RecordQueue>,
+    pub audit: Arc<dyn AuditLog>,
+    pub state: Arc<dyn SyncState>,
+}
+
+/// The HTTP request as the webhook sees it; header names lower-case.
+pub struct WebhookRequest<'a> {
+    pub connection_id: &'a str,
+    pub headers: &'a HashMap<String, String>,
+    pub body: &'a [u8],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+fn respond(status: u16, body: impl Into<String>) -> WebhookResponse {
+    WebhookResponse { status, body: body.into() }
+}
+
+pub struct WooConnector {
+    pub deps: WooDeps,
+    clients: tokio::sync::Mutex<HashMap<ConnectionId, Arc<WooClient>>>,
+    pub retry: RetryPolicy,
+}
+
+impl WooConnector {
+    pub fn new(deps: WooDeps) -> Self {
+        WooConnector { deps, clients: tokio::sync::Mutex::new(HashMap::new()), retry: RetryPolicy::default() }
+    }
+
+    pub async fn client(&self, connection: &Connection) -> Result<Arc<WooClient>> {
+        let mut clients = self.clients.lock().await;
+        if let Some(c) = clients.get(&connection.id) {
+            return Ok(c.clone());
+        }
+        let secrets = self.deps.secrets.get(&connection.id).await?.ok_or_else(|| Error::permanent(anyhow::anyhow!("connection {} has no secrets", connection.id)))?;
+        let get = |n: &str| secrets.get(n).cloned().ok_or_else(|| Error::permanent(anyhow::anyhow!("connection {} lacks the secret {n}", connection.id)));
+        let client = Arc::new(
+            WooClient::connect(WooConfig {
+                store_url: connection.store_url.clone(),
+                consumer_key: get(SECRET_KEY)?.expose().to_string(),
+                consumer_secret: get(SECRET_SECRET)?,
+                allow_private_network: connection.allow_private_network,
+                retry: self.retry,
+                timeout: Duration::from_secs(20),
+            })
+            .await?,
+        );
+        clients.insert(connection.id.clone(), client.clone());
+        Ok(client)
+    }
+
+    async fn audit(&self, connection: &Connection, kind: EntityKind, source: &str, stage: AuditStage, message: String, details: serde_json::Value) {
+        let Ok(source_id) = SourceId::parse(source) else { return };
+        let entry = AuditEntry { connection_id: connection.id.clone(), kind, source_id, trace_id: TraceId::new(), at: Utc::now(), stage, odoo: None, message, details };
+        if let Err(e) = self.deps.audit.append(&entry, connection.audit_retention).await {
+            tracing::error!(error = %e, "could not write the audit trail");
+        }
+    }
+
+    /// Normalizes an order (and its refunds when it has any) into envelopes.
+    pub async fn order_envelopes(&self, connection: &Connection, order: &WooOrder, with_refunds: bool) -> Result<Vec<Envelope>> {
+        let client = self.client(connection).await?;
+        let products: Vec<i64> = order.line_items.iter().map(|l| l.product_id).collect();
+        let categories = client.category_paths(&products).await?;
+        let (source_id, modified, doc) = normalize::order(order, &categories)?;
+        let mut out = vec![Envelope::new(connection.id.clone(), SourceSystem::Woocommerce, source_id, modified, Record::Order(doc))];
+        if with_refunds {
+            for r in client.refunds(order.id).await? {
+                let (id, at, refund) = normalize::refund(order.id, &order.currency, &r)?;
+                out.push(Envelope::new(connection.id.clone(), SourceSystem::Woocommerce, id, at, Record::Refund(refund)));
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn enqueue(&self, connection: &Connection, envelopes: &[Envelope]) -> Result<()> {
+        for chunk in envelopes.chunks(10) {
+            let messages: Vec<OutgoingMessage> = chunk.iter().map(OutgoingMessage::for_envelope).collect();
+            self.deps.queue.send_batch(&messages).await?;
+        }
+        for e in envelopes {
+            let entry = AuditEntry {
+                connection_id: connection.id.clone(),
+                kind: e.kind(),
+                source_id: e.source_id.clone(),
+                trace_id: e.trace_id,
+                at: Utc::now(),
+                stage: AuditStage::Enqueued,
+                odoo: None,
+                message: format!("received from WooCommerce and queued (content {})", &e.content_hash.as_str()[..12]),
+                details: json!({ "source_updated_at": e.source_updated_at }),
+            };
+            let _ = self.deps.audit.append(&entry, connection.audit_retention).await;
+        }
+        Ok(())
+    }
+
+    pub async fn handle_webhook(&self, req: WebhookRequest<'_>) -> WebhookResponse {
+        let Ok(id) = ConnectionId::parse(req.connection_id) else { return respond(404, "unknown connection") };
+        let connection = match self.deps.connections.connection(&id).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return respond(404, "unknown connection"),
+            Err(_) => return respond(503, "try again"),
+        };
+        let header = |n: &str| req.headers.get(n).map(String::as_str);
+        let delivery = header("x-wc-webhook-delivery-id").unwrap_or("").to_string();
+        let reference = format!("webhook-{}", if delivery.is_empty() { uuid::Uuid::new_v4().simple().to_string() } else { delivery.clone() });
+        let kind = match header("x-wc-webhook-resource") {
+            Some("customer") => EntityKind::Customer,
+            _ => EntityKind::Order,
+        };
+        if req.body.len() > MAX_BODY_BYTES {
+            self.audit(&connection, kind, &reference, AuditStage::Rejected, format!("body of {} bytes is over the {MAX_BODY_BYTES}-byte limit", req.body.len()), json!({})).await;
+            return respond(413, "body too large");
+        }
+        // WooCommerce's creation ping: unsigned, form-encoded, must get exactly 200.
+        if header("x-wc-webhook-signature").is_none() && req.body.starts_with(b"webhook_id=") {
+            return respond(200, "pong");
+        }
+        let secret = match self.deps.secrets.get(&connection.id).await {
+            Ok(Some(s)) => s.get(SECRET_WEBHOOK).cloned(),
+            Ok(None) => None,
+            Err(_) => return respond(503, "try again"),
+        };
+        let Some(secret) = secret else {
+            self.audit(&connection, kind, &reference, AuditStage::Rejected, "no webhook secret is stored for this connection".into(), json!({})).await;
+            return respond(401, "unauthorized");
+        };
+        if !signature::verify(secret.expose(), req.body, header("x-wc-webhook-signature")) {
+            self.audit(&connection, kind, &reference, AuditStage::Rejected, "bad or missing X-WC-Webhook-Signature".into(), json!({ "topic": header("x-wc-webhook-topic") })).await;
+            return respond(401, "unauthorized");
+        }
+        let Some(topic) = header("x-wc-webhook-topic").map(String::from) else {
+            self.audit(&connection, kind, &reference, AuditStage::Rejected, "signed delivery without X-WC-Webhook-Topic".into(), json!({})).await;
+            return respond(400, "missing X-WC-Webhook-Topic");
+        };
+        // The same delivery twice (WooCommerce or a proxy retrying) is answered, not enqueued again.
+        let claim = if delivery.is_empty() {
+            None
+        } else {
+            let key = IdempotencyKey::parse(format!("woo-delivery:{}:{delivery}", connection.id)).expect("valid key");
+            match self.deps.state.claim(&key, Duration::from_secs(60)).await {
+                Ok(Claim::Acquired(token)) => Some(token),
+                Ok(_) => return respond(200, "duplicate delivery"),
+                Err(_) => return respond(503, "try again"),
+            }
+        };
+        let outcome = self.accept(&connection, &topic, req.body, &reference, kind).await;
+        match (&outcome, &claim) {
+            (Ok(_), Some(token)) => {
+                let _ = self.deps.state.complete(token, "enqueued", Some(Duration::from_secs(7 * 86_400))).await;
+            }
+            (Err(_), Some(token)) => {
+                let _ = self.deps.state.release(token).await;
+            }
+            _ => {}
+        }
+        match outcome {
+            Ok(message) => respond(200, message),
+            Err(e) if e.class() == ErrorClass::Retryable => respond(503, "try again"),
+            Err(e) => {
+                // Signed but unusable: kept in the audit trail with its body; the poller will see the
+                // record again, and WooCommerce must not disable the webhook over it.
+                let body = String::from_utf8_lossy(req.body).into_owned();
+                self.audit(&connection, kind, &reference, AuditStage::Rejected, format!("could not use the delivery: {e}"), json!({ "topic": topic, "body": body })).await;
+                if e.class() == ErrorClass::BadInput && serde_json::from_slice::<serde_json::Value>(req.body).is_err() {
+                    return respond(400, "malformed JSON");
+                }
+                respond(200, "kept for review")
+            }
+        }
+    }
+
+    async fn accept(&self, connection: &Connection, topic: &str, body: &[u8], reference: &str, kind: EntityKind) -> Result<String> {
+        let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| Error::bad_input(format!("malformed JSON: {e}")))?;
+        match topic {
+            "order.created" | "order.updated" | "order.restored" => {
+                let order: WooOrder = serde_json::from_value(value).map_err(|e| Error::bad_input(format!("not an order: {e}")))?;
+                let has_refunds = body_has_refunds(body);
+                let envelopes = self.order_envelopes(connection, &order, has_refunds).await?;
+                self.enqueue(connection, &envelopes).await?;
+                Ok(format!("queued {} record(s)", envelopes.len()))
+            }
+            "customer.created" | "customer.updated" => {
+                let customer: WooCustomer = serde_json::from_value(value).map_err(|e| Error::bad_input(format!("not a customer: {e}")))?;
+                let (id, at, c) = normalize::customer(&customer)?;
+                let e = Envelope::new(connection.id.clone(), SourceSystem::Woocommerce, id, at, Record::Customer(c));
+                self.enqueue(connection, &[e]).await?;
+                Ok("queued 1 record".into())
+            }
+            "order.deleted" | "customer.deleted" => {
+                let id = value["id"].as_i64().map(|i| i.to_string()).unwrap_or_else(|| reference.to_string());
+                self.audit(connection, kind, &id, AuditStage::Skipped, format!("{topic} in the store: nothing is deleted in Odoo; review by hand if needed"), json!({})).await;
+                Ok("noted".into())
+            }
+            other => {
+                self.audit(connection, kind, reference, AuditStage::Skipped, format!("topic {other} is not handled"), json!({})).await;
+                Ok("ignored".into())
+            }
+        }
+    }
+}
+
+fn body_has_refunds(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body).ok().and_then(|v| v["refunds"].as_array().map(|r| !r.is_empty())).unwrap_or(false)
+}
