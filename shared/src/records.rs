@@ -174,6 +174,10 @@ impl Envelope {
         source_updated_at: DateTime<Utc>,
         record: Record,
     ) -> Self {
+        // Hash what a reader will see: a decimal such as -0.00 reads back as 0.00, so the record is
+        // taken through its JSON form once before it is hashed.
+        let record: Record = serde_json::from_str(&serde_json::to_string(&record).expect("a record always serializes"))
+            .expect("a record reads back what it wrote");
         Envelope {
             schema_version: SCHEMA_VERSION,
             connection_id,
@@ -784,6 +788,14 @@ mod tests {
         json["record"]["totals"]["total"] = "0.01".into();
         let err = Envelope::from_json(&json.to_string()).unwrap_err();
         assert!(err.to_string().contains("does not match"), "{err}");
+    }
+
+    #[test]
+    fn negative_zero_does_not_break_the_hash() {
+        let mut refund = samples::refund();
+        refund.unallocated = -dec!(0.00);
+        let envelope = samples::envelope("acme", "r-1", Record::Refund(refund));
+        assert!(Envelope::from_json(&envelope.to_json()).is_ok());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! named resources per test, so tests run in parallel without seeing each other.
 
 pub mod harness;
+pub mod webhooks;
 
 use std::sync::Arc;
 

@@ -400,6 +400,7 @@ pub fn refund(order_id: i64, currency: &str, r: &WooRefund) -> Result<(SourceId,
     let lines_gross: Decimal = lines.iter().map(|l| l.amount + l.taxes.iter().map(|t| t.amount).sum::<Decimal>()).sum();
     // What the lines do not explain (a goodwill amount) is refunded without a line.
     let unallocated = round(-(r.amount.0.abs() + lines_gross + shipping + shipping_tax), dp);
+    let unallocated = if unallocated.is_zero() { Decimal::ZERO } else { unallocated };
     let refund = Refund {
         order_id: SourceId::parse(order_id.to_string())?,
         created_at: created,

@@ -1,0 +1,195 @@
+//! End to end: the sandbox store, the webhook handler on a loopback port, the poller, the queue and
+//! the poster on one adapter family, and the Odoo sandbox.
+
+use std::sync::Arc;
+
+use blackbox::harness::Harness;
+use blackbox::webhooks::WebhookServer;
+use blackbox::Family;
+use chrono::{Duration, TimeZone, Utc};
+use rust_decimal::Decimal;
+use shared::odoo::Val;
+use shared::ports::{AuditStage, SecretBundle};
+use shared::records::EntityKind;
+use shared::stores::woocommerce::{PollSettings, WooConnector, WooDeps};
+use woo_sandbox::{SandboxStore, StoreOptions};
+
+fn rules() -> serde_json::Value {
+    serde_json::json!({
+        "accounts": { "shipping": "410000", "rounding": "400000" },
+        "taxes": [ { "store_rate": "1", "odoo_tax": "VAT 20%" }, { "store_rate": "2", "odoo_tax": "VAT 5.5%" } ],
+        "lines": [
+            { "name": "apparel", "when": { "category": "Apparel" }, "account": "400100" },
+            { "name": "books", "when": { "category": "Books" }, "account": "400200" }
+        ]
+    })
+}
+
+struct Setup {
+    h: Harness,
+    store: SandboxStore,
+    connector: Arc<WooConnector>,
+    hooks: WebhookServer,
+}
+
+impl Setup {
+    async fn start(family: Family) -> Setup {
+        let h = Harness::start_with(family, rules()).await;
+        let store = SandboxStore::start(StoreOptions::default()).await.unwrap();
+        let connections = h.family.connections();
+        let mut connection = connections.connection(&h.connection).await.unwrap().unwrap();
+        connection.store_url = store.url().parse().unwrap();
+        connections.put_connection(&connection).await.unwrap();
+        let o = h.odoo.options();
+        let s = store.options();
+        let secrets = SecretBundle::new()
+            .with("odoo_login", &o.login)
+            .with("odoo_api_key", &o.api_key)
+            .with("woo_consumer_key", &s.consumer_key)
+            .with("woo_consumer_secret", &s.consumer_secret)
+            .with("woo_webhook_secret", &s.webhook_secret);
+        h.family.secrets().put(&h.connection, &secrets).await.unwrap();
+        let mut connector = WooConnector::new(WooDeps {
+            connections: h.family.connections(),
+            secrets: h.family.secrets(),
+            queue: h.queue.clone(),
+            audit: h.family.audit(),
+            state: h.family.state(),
+        });
+        connector.retry = Harness::settings().odoo_retry;
+        let connector = Arc::new(connector);
+        let hooks = WebhookServer::start(connector.clone()).await;
+        Setup { h, store, connector, hooks }
+    }
+
+    fn hook_url(&self) -> String {
+        format!("{}/webhooks/woocommerce/{}", self.hooks.url, self.h.connection)
+    }
+
+    fn invoices_for(&self, order: i64) -> Vec<i64> {
+        self.h.odoo.search(
+            "account.move",
+            Val::list([
+                Val::list([Val::from("invoice_origin"), Val::from("ilike"), Val::Str(format!(":order:{order}:"))]),
+                Val::list([Val::from("move_type"), Val::from("="), Val::from("out_invoice")]),
+            ]),
+        )
+    }
+
+    fn amount(&self, id: i64) -> Decimal {
+        self.h.odoo.read("account.move", &[id], &["amount_total"]).remove(0).get("amount_total").and_then(Val::as_decimal).unwrap()
+    }
+}
+
+fn store_total(order: &serde_json::Value) -> Decimal {
+    order["total"].as_str().unwrap().parse().unwrap()
+}
+
+pub async fn webhooks_and_the_poller_post_each_order_once(family: Family) {
+    let s = Setup::start(family).await;
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 20, 8, 0, 0).unwrap();
+    let poster = s.h.poster();
+
+    // WooCommerce pings the endpoint when the webhook is created.
+    assert_eq!(s.store.ping(&s.hook_url()).await, 200);
+
+    // Order 1001 by webhook (delivered twice with the same delivery id), 1002 only visible to the poller.
+    s.store.add_customer(501, "ada@example.com", "Ada", "Lovelace", t0);
+    let first = s.store.add_order(1001, 501, "processing", t0 + Duration::minutes(5));
+    assert_eq!(s.store.deliver(&s.hook_url(), "order.created", &first, "d-1").await, 200);
+    assert_eq!(s.store.deliver(&s.hook_url(), "order.created", &first, "d-1").await, 200);
+    let trail = s.h.family.audit().by_source(&s.h.connection, EntityKind::Order, &shared::ids::SourceId::parse("webhook-d-1").unwrap()).await.unwrap();
+    assert_eq!(s.h.queue.approximate_depth().await.unwrap(), 1, "the repeated delivery was not enqueued again: {trail:?}");
+    let second = s.store.add_order(1002, 0, "completed", t0 + Duration::minutes(7));
+
+    // The store throttles the poller twice; it waits as told and finishes.
+    s.store.throttle(2, 1);
+    let connection = s.h.family.connections().connection(&s.h.connection).await.unwrap().unwrap();
+    let settings = PollSettings { start: t0 - Duration::hours(1), window: Duration::hours(2), overlap: Duration::minutes(5) };
+    let report = s.connector.poll(&connection, &settings, t0 + Duration::hours(3)).await.unwrap();
+    assert_eq!((report.orders, report.customers), (2, 1), "{report:?}");
+    let mark = s.h.family.state().watermark(&s.h.connection, "woocommerce:orders").await.unwrap().unwrap();
+    assert_eq!(mark.at, t0 + Duration::minutes(7), "the watermark is the newest date seen, not now");
+
+    s.h.drain(&poster).await;
+    for order in [&first, &second] {
+        let id = order["id"].as_i64().unwrap();
+        let invoices = s.invoices_for(id);
+        assert_eq!(invoices.len(), 1, "order {id}");
+        assert_eq!(s.amount(invoices[0]), store_total(order), "order {id}: Odoo's total is the store's");
+    }
+    // The customer became one partner, shared with their order.
+    let partners = s.h.odoo.search("res.partner", Val::list([Val::list([Val::from("ref"), Val::from("="), Val::from("501")])]));
+    assert_eq!(partners.len(), 1);
+
+    // A second poll overlaps the first and posts nothing new.
+    s.connector.poll(&connection, &settings, t0 + Duration::hours(4)).await.unwrap();
+    s.h.drain(&poster).await;
+    assert_eq!(s.invoices_for(1001).len() + s.invoices_for(1002).len(), 2);
+
+    // A refund in the store: the order's update carries it; it ends as one credit note.
+    s.store.refund_line(1001, 0, 9001, t0 + Duration::hours(5));
+    let updated = s.store.order(1001);
+    assert_eq!(s.store.deliver(&s.hook_url(), "order.updated", &updated, "d-2").await, 200);
+    let reports = s.h.drain(&poster).await;
+    let invoice = s.invoices_for(1001)[0];
+    let credits = s.h.odoo.search("account.move", Val::list([Val::list([Val::from("reversed_entry_id"), Val::from("="), Val::Int(invoice)])]));
+    assert_eq!(credits.len(), 1, "{reports:?}");
+    let refunded: Decimal = updated["refunds"][0]["total"].as_str().unwrap().trim_start_matches('-').parse().unwrap();
+    assert_eq!(s.amount(credits[0]), refunded);
+
+    // A new customer by webhook, twice (two deliveries of the same data): one partner.
+    let customer = s.store.add_customer(502, "grace@example.com", "Grace", "Hopper", t0 + Duration::hours(6));
+    assert_eq!(s.store.deliver(&s.hook_url(), "customer.created", &customer, "d-3").await, 200);
+    assert_eq!(s.store.deliver(&s.hook_url(), "customer.updated", &customer, "d-4").await, 200);
+    s.h.drain(&poster).await;
+    assert_eq!(s.h.odoo.search("res.partner", Val::list([Val::list([Val::from("ref"), Val::from("="), Val::from("502")])])).len(), 1);
+}
+
+pub async fn bad_deliveries_get_their_status_and_enqueue_nothing(family: Family) {
+    let s = Setup::start(family).await;
+    let http = reqwest::Client::new();
+    let url = s.hook_url();
+    let body = serde_json::to_string(&s.store.add_order(2001, 0, "processing", Utc::now())).unwrap();
+    let secret = s.store.options().webhook_secret.clone();
+    let signed = shared::stores::woocommerce::signature::sign(&secret, body.as_bytes());
+    let post = |url: String, body: Vec<u8>, headers: Vec<(&'static str, String)>| {
+        let http = http.clone();
+        async move {
+            let mut r = http.post(url).header("content-type", "application/json").body(body);
+            for (k, v) in headers {
+                r = r.header(k, v);
+            }
+            r.send().await.unwrap().status().as_u16()
+        }
+    };
+    let topic = || vec![("x-wc-webhook-topic", "order.created".to_string()), ("x-wc-webhook-resource", "order".to_string())];
+    let with = |mut h: Vec<(&'static str, String)>, extra: Vec<(&'static str, String)>| {
+        h.extend(extra);
+        h
+    };
+
+    let tampered = body.replace("\"processing\"", "\"completed\"");
+    assert_eq!(post(url.clone(), tampered.into_bytes(), with(topic(), vec![("x-wc-webhook-signature", signed.clone()), ("x-wc-webhook-delivery-id", "bad-sig".into())])).await, 401);
+    assert_eq!(post(url.clone(), body.clone().into_bytes(), topic()).await, 401, "no signature");
+    let hex = "0".repeat(64);
+    assert_eq!(post(url.clone(), body.clone().into_bytes(), with(topic(), vec![("x-wc-webhook-signature", hex)])).await, 401, "hex digest");
+    assert_eq!(post(url.clone(), body.clone().into_bytes(), vec![("x-wc-webhook-signature", signed.clone())]).await, 400, "no topic");
+    let malformed = b"{\"id\": 2001, \"status\": ".to_vec();
+    let malformed_sig = shared::stores::woocommerce::signature::sign(&secret, &malformed);
+    assert_eq!(post(url.clone(), malformed, with(topic(), vec![("x-wc-webhook-signature", malformed_sig)])).await, 400, "malformed JSON");
+    let huge = vec![b' '; 2 * 1024 * 1024];
+    let huge_sig = shared::stores::woocommerce::signature::sign(&secret, &huge);
+    assert_eq!(post(url.clone(), huge, with(topic(), vec![("x-wc-webhook-signature", huge_sig)])).await, 413, "oversize");
+    let unknown = format!("{}/webhooks/woocommerce/no-such-shop", s.hooks.url);
+    assert_eq!(post(unknown, body.clone().into_bytes(), with(topic(), vec![("x-wc-webhook-signature", signed.clone())])).await, 404);
+
+    assert_eq!(s.h.queue.approximate_depth().await.unwrap(), 0, "nothing was enqueued");
+    // Each refusal is in the audit trail.
+    let bad_sig = s.h.family.audit().by_source(&s.h.connection, EntityKind::Order, &shared::ids::SourceId::parse("webhook-bad-sig").unwrap()).await.unwrap();
+    assert!(bad_sig.iter().any(|a| a.stage == AuditStage::Rejected && a.message.contains("Signature")), "{bad_sig:?}");
+
+    // The good delivery still goes through.
+    assert_eq!(post(url, body.into_bytes(), with(topic(), vec![("x-wc-webhook-signature", signed), ("x-wc-webhook-delivery-id", "good".into())])).await, 200);
+    assert_eq!(s.h.queue.approximate_depth().await.unwrap(), 1);
+}
