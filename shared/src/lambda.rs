@@ -61,3 +61,46 @@ pub fn batch_response(report: &BatchReport) -> SqsBatchResponse {
         .collect();
     response
 }
+
+// -- WooCommerce ------------------------------------------------------------------------------
+
+use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use base64::Engine as _;
+
+use crate::aws::SqsQueue;
+use crate::stores::woocommerce::{WebhookResponse, WooConnector, WooDeps};
+
+/// The WooCommerce connector on the AWS adapters, configured by `template.yaml`'s environment.
+pub async fn woo_connector_from_env() -> Result<WooConnector> {
+    let config = load_config().await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&config);
+    let secrets = SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&config), env("MLC_SECRETS_PREFIX")?);
+    Ok(WooConnector::new(WooDeps {
+        connections: Arc::new(DynamoConnections::new(dynamo.clone(), env("MLC_CONNECTIONS_TABLE")?)),
+        secrets: Arc::new(CachedSecrets::new(secrets, SECRETS_TTL)),
+        queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&config), env("MLC_QUEUE_URL")?)),
+        audit: Arc::new(DynamoAudit::new(dynamo.clone(), env("MLC_AUDIT_TABLE")?)),
+        state: Arc::new(DynamoState::new(dynamo, env("MLC_STATE_TABLE")?)),
+    }))
+}
+
+/// An HTTP API (payload 2.0) request as the webhook handler's parts: connection id from the path,
+/// lower-case headers, and the raw body bytes the signature covers.
+pub fn webhook_parts(request: &ApiGatewayV2httpRequest) -> (String, std::collections::HashMap<String, String>, Vec<u8>) {
+    let connection = request.path_parameters.get("connection_id").cloned().unwrap_or_default();
+    let headers = request.headers.iter().filter_map(|(k, v)| Some((k.as_str().to_lowercase(), v.to_str().ok()?.to_string()))).collect();
+    let body = match &request.body {
+        Some(b) if request.is_base64_encoded => base64::engine::general_purpose::STANDARD.decode(b).unwrap_or_default(),
+        Some(b) => b.clone().into_bytes(),
+        None => Vec::new(),
+    };
+    (connection, headers, body)
+}
+
+pub fn apigw_response(response: &WebhookResponse) -> ApiGatewayV2httpResponse {
+    let mut out = ApiGatewayV2httpResponse::default();
+    out.status_code = response.status.into();
+    out.body = Some(aws_lambda_events::encodings::Body::Text(response.body.clone()));
+    out.headers.insert("content-type", "text/plain; charset=utf-8".parse().expect("a valid header"));
+    out
+}

@@ -162,7 +162,7 @@ impl SandboxStore {
         let mut per_rate: BTreeMap<i64, Decimal> = BTreeMap::new();
         for i in 0..count {
             let (pid, sku, name, price, _, tax_rate) = CATALOG[((id as usize) + i * 2) % CATALOG.len()];
-            let qty = 1 + ((id as i64 + i as i64) % 2);
+            let qty = 1 + ((id + i as i64) % 2);
             let price: Decimal = price.parse().expect("catalog price");
             let subtotal = price * Decimal::from(qty);
             let discount = if id % 4 == 0 && i == 0 { (subtotal / Decimal::TEN).round_dp(2) } else { Decimal::ZERO };
@@ -297,7 +297,7 @@ fn query_pairs(raw: &Option<String>) -> Vec<(String, String)> {
 }
 
 /// Checks OAuth 1.0a as WooCommerce does over plain HTTP; on success returns the non-OAuth params.
-fn authorize(shared: &Shared, path: &str, raw: &Option<String>) -> Result<HashMap<String, String>, Response> {
+fn authorize(shared: &Shared, path: &str, raw: &Option<String>) -> Result<HashMap<String, String>, Box<Response>> {
     {
         let mut d = shared.data.lock().expect("lock");
         d.requests += 1;
@@ -305,7 +305,7 @@ fn authorize(shared: &Shared, path: &str, raw: &Option<String>) -> Result<HashMa
             d.throttle -= 1;
             let mut r = error(429, "woocommerce_rest_too_many_requests", "Too many requests.");
             r.headers_mut().insert("retry-after", d.throttle_after_secs.into());
-            return Err(r);
+            return Err(Box::new(r));
         }
     }
     let pairs = query_pairs(raw);
@@ -313,25 +313,25 @@ fn authorize(shared: &Shared, path: &str, raw: &Option<String>) -> Result<HashMa
     let needed = ["oauth_consumer_key", "oauth_timestamp", "oauth_nonce", "oauth_signature", "oauth_signature_method"];
     let present = needed.iter().filter(|k| get(k).is_some()).count();
     if present == 0 {
-        return Err(error(401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources."));
+        return Err(Box::new(error(401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")));
     }
     if present < needed.len() {
-        return Err(error(401, "woocommerce_rest_authentication_missing_parameter", "Missing OAuth parameter"));
+        return Err(Box::new(error(401, "woocommerce_rest_authentication_missing_parameter", "Missing OAuth parameter")));
     }
     if get("oauth_consumer_key").as_deref() != Some(shared.options.consumer_key.as_str()) {
-        return Err(error(401, "woocommerce_rest_authentication_error", "Consumer key is invalid."));
+        return Err(Box::new(error(401, "woocommerce_rest_authentication_error", "Consumer key is invalid.")));
     }
     if !matches!(get("oauth_signature_method").as_deref(), Some("HMAC-SHA1" | "HMAC-SHA256")) {
-        return Err(error(401, "woocommerce_rest_authentication_error", "Invalid signature method."));
+        return Err(Box::new(error(401, "woocommerce_rest_authentication_error", "Invalid signature method.")));
     }
     let ts: i64 = get("oauth_timestamp").and_then(|t| t.parse().ok()).unwrap_or(0);
     if (Utc::now().timestamp() - ts).abs() > 15 * 60 {
-        return Err(error(401, "woocommerce_rest_authentication_error", "Invalid timestamp."));
+        return Err(Box::new(error(401, "woocommerce_rest_authentication_error", "Invalid timestamp.")));
     }
     let base = format!("{}{path}", shared.home.lock().expect("lock"));
     let expected = oauth_signature("GET", &base, &pairs, &shared.options.consumer_secret);
     if get("oauth_signature").as_deref() != Some(expected.as_str()) {
-        return Err(error(401, "woocommerce_rest_authentication_error", "Invalid signature - provided signature does not match."));
+        return Err(Box::new(error(401, "woocommerce_rest_authentication_error", "Invalid signature - provided signature does not match.")));
     }
     Ok(pairs.into_iter().filter(|(k, _)| !k.starts_with("oauth_")).collect())
 }
@@ -401,7 +401,7 @@ fn ordered(mut items: Vec<Value>, params: &HashMap<String, String>) -> Vec<Value
 async fn list_orders(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
     let params = match authorize(&s, "/wp-json/wc/v3/orders", &q) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let all: Vec<Value> = s.data.lock().expect("lock").orders.values().cloned().collect();
     let items = ordered(modified_filter(all, &params), &params);
@@ -410,7 +410,7 @@ async fn list_orders(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Res
 
 async fn one_order(State(s): State<Arc<Shared>>, Path(id): Path<i64>, RawQuery(q): RawQuery) -> Response {
     if let Err(r) = authorize(&s, &format!("/wp-json/wc/v3/orders/{id}"), &q) {
-        return r;
+        return *r;
     }
     match s.data.lock().expect("lock").orders.get(&id) {
         Some(o) => (StatusCode::OK, [("content-type", "application/json")], o.to_string()).into_response(),
@@ -422,7 +422,7 @@ async fn list_refunds(State(s): State<Arc<Shared>>, Path(id): Path<i64>, RawQuer
     let path = format!("/wp-json/wc/v3/orders/{id}/refunds");
     let params = match authorize(&s, &path, &q) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let items = s.data.lock().expect("lock").refunds.get(&id).cloned().unwrap_or_default();
     paged(&s, &path, items, &params)
@@ -431,7 +431,7 @@ async fn list_refunds(State(s): State<Arc<Shared>>, Path(id): Path<i64>, RawQuer
 async fn list_customers(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
     let params = match authorize(&s, "/wp-json/wc/v3/customers", &q) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let all: Vec<Value> = s.data.lock().expect("lock").customers.values().cloned().collect();
     let items = ordered(modified_filter(all, &params), &params);
@@ -440,7 +440,7 @@ async fn list_customers(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery) -> 
 
 async fn one_customer(State(s): State<Arc<Shared>>, Path(id): Path<i64>, RawQuery(q): RawQuery) -> Response {
     if let Err(r) = authorize(&s, &format!("/wp-json/wc/v3/customers/{id}"), &q) {
-        return r;
+        return *r;
     }
     match s.data.lock().expect("lock").customers.get(&id) {
         Some(c) => (StatusCode::OK, [("content-type", "application/json")], c.to_string()).into_response(),
@@ -451,7 +451,7 @@ async fn one_customer(State(s): State<Arc<Shared>>, Path(id): Path<i64>, RawQuer
 async fn list_products(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
     let params = match authorize(&s, "/wp-json/wc/v3/products", &q) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let include: Vec<i64> = params.get("include").map(|i| i.split(',').filter_map(|x| x.trim().parse().ok()).collect()).unwrap_or_default();
     let items: Vec<Value> = s.data.lock().expect("lock").products.iter().filter(|(id, _)| include.is_empty() || include.contains(id)).map(|(_, p)| p.clone()).collect();
@@ -461,7 +461,7 @@ async fn list_products(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery) -> R
 async fn list_categories(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery, _h: HeaderMap) -> Response {
     let params = match authorize(&s, "/wp-json/wc/v3/products/categories", &q) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let items = s.data.lock().expect("lock").categories.clone();
     paged(&s, "/wp-json/wc/v3/products/categories", items, &params)

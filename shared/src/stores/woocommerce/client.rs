@@ -97,11 +97,10 @@ impl WooClient {
             .await
             .map_err(|e| Error::retryable(anyhow::anyhow!("resolving {host}: {e}")))?
             .collect();
-        if !config.allow_private_network {
-            if let Some(bad) = addrs.iter().find(|a| !crate::odoo::endpoint::is_public(a.ip())) {
+        if !config.allow_private_network
+            && let Some(bad) = addrs.iter().find(|a| !crate::odoo::endpoint::is_public(a.ip())) {
                 return Err(Error::permanent(anyhow::anyhow!("store {host} resolves to {}, a non-public address; allow private networks on the connection if intended", bad.ip())));
             }
-        }
         let http = reqwest::Client::builder()
             .resolve_to_addrs(&host, &addrs)
             .redirect(reqwest::redirect::Policy::none())

@@ -102,3 +102,26 @@ impl WooConnector {
         Ok(report)
     }
 }
+
+impl WooConnector {
+    /// What a schedule runs: `{"connection_id": "…"}` polls one connection, `{}` every active
+    /// WooCommerce connection. Returns a report per connection.
+    pub async fn poll_scheduled(&self, input: &serde_json::Value, settings: &PollSettings, now: DateTime<Utc>) -> Result<serde_json::Value> {
+        let connections = match input.get("connection_id").and_then(|c| c.as_str()) {
+            Some(id) => {
+                let id = crate::ids::ConnectionId::parse(id)?;
+                vec![self.deps.connections.connection(&id).await?.ok_or_else(|| Error::bad_input(format!("connection {id} does not exist")))?]
+            }
+            None => self.deps.connections.connections().await?,
+        };
+        let mut reports = serde_json::Map::new();
+        for c in connections.into_iter().filter(|c| c.source == SourceSystem::Woocommerce && !c.paused) {
+            let r = self.poll(&c, settings, now).await?;
+            reports.insert(
+                c.id.to_string(),
+                serde_json::json!({ "windows": r.windows, "orders": r.orders, "customers": r.customers, "queued": r.records_queued, "pages": r.pages }),
+            );
+        }
+        Ok(serde_json::Value::Object(reports))
+    }
+}

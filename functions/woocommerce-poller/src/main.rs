@@ -1,0 +1,18 @@
+//! Lambda: an EventBridge Scheduler schedule runs it with `{"connection_id": "…"}` (or `{}` for
+//! every WooCommerce connection) and it polls for what webhooks missed.
+
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use shared::lambda::woo_connector_from_env;
+use shared::stores::woocommerce::PollSettings;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt().json().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).without_time().init();
+    let connector = woo_connector_from_env().await?;
+    let connector = &connector;
+    run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        let report = connector.poll_scheduled(&event.payload, &PollSettings::default(), chrono::Utc::now()).await?;
+        Ok::<serde_json::Value, Error>(report)
+    }))
+    .await
+}

@@ -1,0 +1,81 @@
+//! The WooCommerce Lambdas' handlers on their sample events from `events/`, configured from the
+//! environment as deployed (moto, the sandbox store, the Odoo sandbox). One test: it sets
+//! process environment variables.
+
+use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
+use blackbox::harness::Harness;
+use blackbox::Family;
+use chrono::{TimeZone, Utc};
+use shared::aws::SqsQueue;
+use shared::lambda::{apigw_response, webhook_parts, woo_connector_from_env};
+use shared::ports::{QueueConsumer, SecretBundle};
+use shared::records::{Envelope, Record};
+use shared::stores::woocommerce::{PollSettings, WebhookRequest};
+use woo_sandbox::{SandboxStore, StoreOptions};
+
+fn event(path: &str) -> String {
+    std::fs::read_to_string(format!("{}/../events/{path}", env!("CARGO_MANIFEST_DIR"))).expect("sample event")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_and_poller_handle_their_sample_events() {
+    let h = Harness::start(Family::aws().await).await;
+    let store = SandboxStore::start(StoreOptions { webhook_secret: "ml-connector-test-webhook-secret".into(), ..StoreOptions::default() }).await.unwrap();
+    let connections = h.family.connections();
+    let mut connection = connections.connection(&h.connection).await.unwrap().unwrap();
+    connection.store_url = store.url().parse().unwrap();
+    connections.put_connection(&connection).await.unwrap();
+    let o = h.odoo.options();
+    let s = store.options();
+    h.family
+        .secrets()
+        .put(
+            &h.connection,
+            &SecretBundle::new()
+                .with("odoo_login", &o.login)
+                .with("odoo_api_key", &o.api_key)
+                .with("woo_consumer_key", &s.consumer_key)
+                .with("woo_consumer_secret", &s.consumer_secret)
+                .with("woo_webhook_secret", &s.webhook_secret),
+        )
+        .await
+        .unwrap();
+    let Family::Aws(aws) = &h.family else { unreachable!() };
+    let config = blackbox::moto_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let (queue_url, _) = blackbox::create_fifo_queues(&sqs, &format!("records-{}", uuid::Uuid::new_v4().simple()), 3).await;
+    // SAFETY: this test binary runs this one test; nothing else reads the environment meanwhile.
+    unsafe {
+        std::env::set_var("AWS_ENDPOINT_URL", blackbox::moto_endpoint());
+        std::env::set_var("MLC_CONNECTIONS_TABLE", &aws.connections_table);
+        std::env::set_var("MLC_STATE_TABLE", &aws.state_table);
+        std::env::set_var("MLC_AUDIT_TABLE", &aws.audit_table);
+        std::env::set_var("MLC_SECRETS_PREFIX", &aws.secrets_prefix);
+        std::env::set_var("MLC_QUEUE_URL", &queue_url);
+    }
+    let connector = woo_connector_from_env().await.expect("configured from the environment");
+    let queue = SqsQueue::new(sqs, &queue_url);
+
+    // The webhook's sample: a signed order.created delivery.
+    let request: ApiGatewayV2httpRequest = serde_json::from_str(&event("woocommerce-webhook/order-created.json")).unwrap();
+    let (connection_id, headers, body) = webhook_parts(&request);
+    let response = apigw_response(&connector.handle_webhook(WebhookRequest { connection_id: &connection_id, headers: &headers, body: &body }).await);
+    assert_eq!(response.status_code, 200, "{:?}", response.body);
+    let got = queue.receive(10, std::time::Duration::from_secs(1), std::time::Duration::from_secs(30)).await.unwrap();
+    assert_eq!(got.len(), 1);
+    let envelope = Envelope::from_json(&got[0].body).unwrap();
+    let Record::Order(doc) = envelope.record else { panic!("not an order") };
+    assert_eq!((doc.number.as_str(), doc.totals.total.to_string().as_str()), ("4211", "67.05"));
+    assert_eq!(doc.lines[0].category_path, vec!["Apparel", "Shirts"], "categories came from the store");
+    assert_eq!(doc.billing_address.unwrap().city.as_deref(), Some("Köln"));
+    queue.delete(&got[0].receipt).await.unwrap();
+
+    // The poller's sample: one connection's schedule input.
+    store.add_order(5001, 0, "processing", Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap());
+    let input: serde_json::Value = serde_json::from_str(&event("woocommerce-poller/schedule.json")).unwrap();
+    let settings = PollSettings { start: Utc.with_ymd_and_hms(2026, 11, 19, 0, 0, 0).unwrap(), ..PollSettings::default() };
+    let report = connector.poll_scheduled(&input, &settings, Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).unwrap()).await.unwrap();
+    assert_eq!(report["acme-woo"]["orders"], 1, "{report}");
+    let got = queue.receive(10, std::time::Duration::from_secs(1), std::time::Duration::from_secs(30)).await.unwrap();
+    assert_eq!(got.len(), 1);
+}
