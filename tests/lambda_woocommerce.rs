@@ -10,7 +10,7 @@ use shared::aws::SqsQueue;
 use shared::lambda::{apigw_response, webhook_parts, woo_connector_from_env};
 use shared::ports::{QueueConsumer, SecretBundle};
 use shared::records::{Envelope, Record};
-use shared::stores::woocommerce::{PollSettings, WebhookRequest};
+use shared::stores::woocommerce::WebhookRequest;
 use woo_sandbox::{SandboxStore, StoreOptions};
 
 fn event(path: &str) -> String {
@@ -52,6 +52,7 @@ async fn the_webhook_and_poller_handle_their_sample_events() {
         std::env::set_var("MLC_AUDIT_TABLE", &aws.audit_table);
         std::env::set_var("MLC_SECRETS_PREFIX", &aws.secrets_prefix);
         std::env::set_var("MLC_QUEUE_URL", &queue_url);
+        std::env::set_var("MLC_POLL_START", "2026-11-19");
     }
     let connector = woo_connector_from_env().await.expect("configured from the environment");
     let queue = SqsQueue::new(sqs, &queue_url);
@@ -73,7 +74,8 @@ async fn the_webhook_and_poller_handle_their_sample_events() {
     // The poller's sample: one connection's schedule input.
     store.add_order(5001, 0, "processing", Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap());
     let input: serde_json::Value = serde_json::from_str(&event("woocommerce-poller/schedule.json")).unwrap();
-    let settings = PollSettings { start: Utc.with_ymd_and_hms(2026, 11, 19, 0, 0, 0).unwrap(), ..PollSettings::default() };
+    let settings = shared::lambda::poll_settings_from_env().unwrap();
+    assert_eq!(settings.start, Utc.with_ymd_and_hms(2026, 11, 19, 0, 0, 0).unwrap());
     let report = connector.poll_scheduled(&input, &settings, Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).unwrap()).await.unwrap();
     assert_eq!(report["acme-woo"]["orders"], 1, "{report}");
     let got = queue.receive(10, std::time::Duration::from_secs(1), std::time::Duration::from_secs(30)).await.unwrap();

@@ -84,6 +84,16 @@ pub async fn woo_connector_from_env() -> Result<WooConnector> {
     }))
 }
 
+/// Poll settings: the first run backfills from `MLC_POLL_START` (`YYYY-MM-DD`, UTC), or 30 days back.
+pub fn poll_settings_from_env() -> Result<crate::stores::woocommerce::PollSettings> {
+    let mut settings = crate::stores::woocommerce::PollSettings::default();
+    if let Ok(start) = std::env::var("MLC_POLL_START") {
+        let date = chrono::NaiveDate::parse_from_str(start.trim(), "%Y-%m-%d").map_err(|_| Error::bad_input(format!("MLC_POLL_START {start:?} is not a YYYY-MM-DD date")))?;
+        settings.start = date.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
+    }
+    Ok(settings)
+}
+
 /// An HTTP API (payload 2.0) request as the webhook handler's parts: connection id from the path,
 /// lower-case headers, and the raw body bytes the signature covers.
 pub fn webhook_parts(request: &ApiGatewayV2httpRequest) -> (String, std::collections::HashMap<String, String>, Vec<u8>) {

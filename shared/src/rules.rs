@@ -64,7 +64,7 @@ impl Default for PostingSettings {
             post: true,
             rounding_tolerance: Decimal::new(5, 2),
             post_statuses: vec!["processing".into(), "completed".into()],
-            credit_statuses: vec!["cancelled".into()],
+            credit_statuses: vec!["cancelled".into(), "refunded".into()],
             on_posted_change: PostedChange::CreditAndRepost,
             journal: None,
             payment_term: None,

@@ -250,6 +250,14 @@ pub async fn a_partial_refund_credits_exactly_its_lines(family: Family) {
         .collect();
     assert_eq!(lines, vec![("Rust in Action".to_string(), "400200".to_string(), dec!(12.50)), ("Flat rate".to_string(), "410000".to_string(), dec!(4.90))]);
 
+    // The store then marks the order "refunded": its refunds were credited line by line already,
+    // so no second, full credit note.
+    let mut refunded = order("3001", "81");
+    refunded.source_status = "refunded".into();
+    let report = h.post(&poster, &[&envelope("3001", Record::Order(refunded))]).await;
+    assert!(matches!(&report.outcomes[0].1, RecordOutcome::Skipped(why) if why.contains("line by line")), "{:?}", report.outcomes);
+    assert_eq!(h.odoo.search("account.move", Val::list([Val::list([Val::from("reversed_entry_id"), Val::from("="), Val::Int(invoice)])])).len(), 1);
+
     // A refund for an order not yet in Odoo waits (retry), it does not fail.
     let mut early = samples::refund();
     early.order_id = SourceId::parse("9999").unwrap();

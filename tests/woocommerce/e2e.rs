@@ -144,6 +144,19 @@ pub async fn webhooks_and_the_poller_post_each_order_once(family: Family) {
     assert_eq!(s.store.deliver(&s.hook_url(), "customer.updated", &customer, "d-4").await, 200);
     s.h.drain(&poster).await;
     assert_eq!(s.h.odoo.search("res.partner", Val::list([Val::list([Val::from("ref"), Val::from("="), Val::from("502")])])).len(), 1);
+
+    // Deliveries out of order: the newer version arrives first; the older one is stale.
+    let older = s.store.add_order(1003, 501, "processing", t0 + Duration::hours(7));
+    let newer = s.store.add_order(1003, 501, "completed", t0 + Duration::hours(8));
+    assert_eq!(s.store.deliver(&s.hook_url(), "order.updated", &newer, "d-5").await, 200);
+    s.h.drain(&poster).await;
+    assert_eq!(s.store.deliver(&s.hook_url(), "order.created", &older, "d-6").await, 200);
+    s.h.drain(&poster).await;
+    let invoices = s.invoices_for(1003);
+    assert_eq!(invoices.len(), 1);
+    assert!(s.h.odoo.search("account.move", Val::list([Val::list([Val::from("reversed_entry_id"), Val::from("="), Val::Int(invoices[0])])])).is_empty(), "the stale version corrected nothing");
+    let trail = s.h.family.audit().by_source(&s.h.connection, EntityKind::Order, &shared::ids::SourceId::parse("1003").unwrap()).await.unwrap();
+    assert!(trail.iter().any(|a| a.stage == AuditStage::Skipped && a.message.starts_with("stale")), "{trail:?}");
 }
 
 pub async fn bad_deliveries_get_their_status_and_enqueue_nothing(family: Family) {

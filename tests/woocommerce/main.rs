@@ -1,5 +1,6 @@
 //! The WooCommerce connector, black-box.
 
+mod client;
 mod e2e;
 mod vectors;
 

@@ -2,16 +2,16 @@
 //! every WooCommerce connection) and it polls for what webhooks missed.
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use shared::lambda::woo_connector_from_env;
-use shared::stores::woocommerce::PollSettings;
+use shared::lambda::{poll_settings_from_env, woo_connector_from_env};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing_subscriber::fmt().json().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).without_time().init();
     let connector = woo_connector_from_env().await?;
     let connector = &connector;
+    let settings = &poll_settings_from_env()?;
     run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
-        let report = connector.poll_scheduled(&event.payload, &PollSettings::default(), chrono::Utc::now()).await?;
+        let report = connector.poll_scheduled(&event.payload, settings, chrono::Utc::now()).await?;
         Ok::<serde_json::Value, Error>(report)
     }))
     .await

@@ -73,6 +73,13 @@ impl Poster {
         let e = &work.envelope;
         let status = doc.source_status.to_lowercase();
         let posting = &ctx.rules.posting;
+        // Deliveries arrive out of order: a version older than one already applied is stale.
+        let version = crate::ports::Watermark { at: e.source_updated_at, cursor: None };
+        match self.deps.state.advance_watermark(&e.connection_id, &format!("version:{}:{}", e.kind(), e.source_id), &version).await {
+            Ok(true) => {}
+            Ok(false) => return Routed::Done(work.idx, self.skip(ctx, &work, format!("stale: a newer version of {} {} (than {}) was already applied", e.kind(), e.source_id, e.source_updated_at)).await),
+            Err(err) => return Routed::Done(work.idx, self.fail(e, retention, Some(&work.token), err).await),
+        }
         let link = match self.deps.state.link_by_source(&e.connection_id, e.kind(), &e.source_id).await {
             Ok(link) => link,
             Err(err) => return Routed::Done(work.idx, self.fail(e, retention, Some(&work.token), err).await),
@@ -87,7 +94,11 @@ impl Poster {
                 },
             }
         } else if posting.credit_statuses.iter().any(|s| s.eq_ignore_ascii_case(&status)) {
+            let refunded = self.flag(&e.connection_id, "refunded", &e.source_id).await;
             match link {
+                Some(_) if matches!(refunded, Ok(true)) => {
+                    Ok(self.skip(ctx, &work, format!("status {status}: its refunds were already credited line by line")).await)
+                }
                 Some(link) => self.credit_in_full(ctx, &work, link).await,
                 None => Ok(self.skip(ctx, &work, format!("status {status}: nothing was posted, so nothing to credit")).await),
             }
@@ -188,6 +199,17 @@ impl Poster {
         Ok(odoo)
     }
 
+    /// Per-order facts kept as watermarks (present = set): `refunded` (a refund was credited line
+    /// by line) and `credited` (the order was credited in full), so the two never both happen.
+    async fn flag(&self, connection: &ConnectionId, name: &str, order: &SourceId) -> Result<bool> {
+        Ok(self.deps.state.watermark(connection, &format!("{name}:{order}")).await?.is_some())
+    }
+
+    async fn set_flag(&self, connection: &ConnectionId, name: &str, order: &SourceId) -> Result<()> {
+        self.deps.state.advance_watermark(connection, &format!("{name}:{order}"), &crate::ports::Watermark { at: Utc::now(), cursor: None }).await?;
+        Ok(())
+    }
+
     async fn credit_in_full(&self, ctx: &Context, work: &Work, link: Link) -> Result<RecordOutcome> {
         let rows = ctx.odoo.client.read(MOVE, &[link.odoo.id], &["state", "name"]).await?;
         let state = rows.first().and_then(|r| r.get("state")).and_then(Val::as_str).unwrap_or_default().to_string();
@@ -195,7 +217,8 @@ impl Poster {
         if state != "posted" {
             return Ok(self.skip(ctx, work, format!("{name} is {state}, not posted: nothing to credit")).await);
         }
-        let credit = self.reverse(ctx, work, &link, "order cancelled in the store").await?;
+        let credit = self.reverse(ctx, work, &link, "order cancelled or refunded in the store").await?;
+        self.set_flag(&work.envelope.connection_id, "credited", &work.envelope.source_id).await?;
         let credit_name = ctx.odoo.client.read(MOVE, &[credit.id], &["name"]).await?[0].get("name").and_then(Val::as_str).unwrap_or_default().to_string();
         self.deps.state.complete(&work.token, &json!({ "credit_note": credit.id }).to_string(), self.settings.keep_outcome_for).await?;
         self.audit(&work.envelope, ctx.connection.audit_retention, AuditStage::Posted, Some(credit.clone()), format!("order cancelled: credited {name} in full with {credit_name}"), json!({ "credited": link.odoo.id })).await;
@@ -648,6 +671,10 @@ impl Poster {
         if let Some(outcome) = self.adopt_by_marker(ctx, work).await? {
             return Ok(outcome);
         }
+        if self.flag(&e.connection_id, "credited", &refund.order_id).await? {
+            return Ok(self.skip(ctx, work, format!("order {} was already credited in full", refund.order_id)).await);
+        }
+        self.set_flag(&e.connection_id, "refunded", &refund.order_id).await?;
         let original = client.read(MOVE, &[order.odoo.id], &["partner_id", "state", "name"]).await?.remove(0);
         let partner = original.get("partner_id").and_then(Val::many2one_id).ok_or_else(|| Error::permanent(anyhow::anyhow!("the original move has no partner")))?;
         let original_name = original.get("name").and_then(Val::as_str).unwrap_or_default().to_string();

@@ -42,6 +42,7 @@ pub struct WooClient {
 }
 
 /// One page of a list.
+#[derive(Debug)]
 pub struct Page {
     pub items: Vec<serde_json::Value>,
     pub total: u64,
@@ -127,7 +128,8 @@ impl WooClient {
         format!("{}/wp-json/wc/v3{path}", self.base.as_str().trim_end_matches('/'))
     }
 
-    async fn attempt(&self, path: &str, query: &[(String, String)]) -> Result<Attempt> {
+    /// The GET request for `path` with `query`, authenticated as the store's scheme requires.
+    pub fn request(&self, path: &str, query: &[(String, String)]) -> reqwest::RequestBuilder {
         let url = self.url(path);
         let mut request = self.http.get(&url);
         if self.base.scheme() == "https" {
@@ -142,6 +144,11 @@ impl WooClient {
             params.push(("oauth_signature".into(), signature));
             request = request.query(&params);
         }
+        request
+    }
+
+    async fn attempt(&self, path: &str, query: &[(String, String)]) -> Result<Attempt> {
+        let request = self.request(path, query);
         self.pages.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let response = match request.send().await {
             Ok(r) => r,

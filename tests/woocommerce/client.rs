@@ -1,0 +1,78 @@
+//! The REST client against the sandbox store: OAuth over HTTP, Basic over HTTPS, paging, errors.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use shared::odoo::RetryPolicy;
+use shared::ports::Secret;
+use shared::stores::woocommerce::client::{WooClient, WooConfig};
+use shared::ErrorClass;
+use woo_sandbox::{SandboxStore, StoreOptions};
+
+fn config(url: &str, key: &str, secret: &str) -> WooConfig {
+    WooConfig {
+        store_url: url.parse().unwrap(),
+        consumer_key: key.into(),
+        consumer_secret: Secret::new(secret),
+        allow_private_network: true,
+        retry: RetryPolicy { attempts: 3, base_delay: Duration::from_millis(10), max_delay: Duration::from_millis(50) },
+        timeout: Duration::from_secs(5),
+    }
+}
+
+#[tokio::test]
+async fn pages_oauth_and_errors() {
+    let store = SandboxStore::start(StoreOptions::default()).await.unwrap();
+    let t = chrono::Utc::now() - chrono::Duration::hours(1);
+    for id in 1..=250 {
+        store.add_order(id, 0, "processing", t);
+    }
+    let o = store.options();
+    let client = WooClient::connect(config(store.url(), &o.consumer_key, &o.consumer_secret)).await.unwrap();
+    let first = client.page("/orders", &[("orderby".into(), "id".into()), ("order".into(), "asc".into())], 1).await.unwrap();
+    assert_eq!((first.items.len(), first.total, first.total_pages), (100, 250, 3));
+    let all = client.all("/orders", &[("orderby".into(), "id".into()), ("order".into(), "asc".into())]).await.unwrap();
+    let ids: Vec<i64> = all.iter().map(|o| o["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, (1..=250).collect::<Vec<_>>());
+
+    // A wrong secret is refused by the store's signature check: permanent, with its message.
+    let wrong = WooClient::connect(config(store.url(), &o.consumer_key, "cs_wrong")).await.unwrap();
+    let err = wrong.page("/orders", &[], 1).await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Permanent);
+    assert!(err.to_string().contains("Invalid signature") && err.to_string().contains("woocommerce_rest_authentication_error"), "{err}");
+    assert!(!err.to_string().contains("cs_wrong"));
+
+    // An unknown route: WordPress's error body, permanent, not retried.
+    let err = client.page("/no-such-thing", &[], 1).await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Permanent);
+    assert!(err.to_string().contains("rest_no_route"), "{err}");
+
+    // Throttled: Retry-After is honoured, then it goes through.
+    store.throttle(1, 1);
+    let started = std::time::Instant::now();
+    client.page("/orders", &[], 1).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn basic_auth_over_https_and_no_oauth() {
+    let client = WooClient::connect(config("https://127.0.0.1:9", "ck_abc", "cs_def")).await.unwrap();
+    let request = client.request("/orders", &[("page".into(), "2".into())]).build().unwrap();
+    let auth = request.headers().get("authorization").unwrap().to_str().unwrap().to_string();
+    assert_eq!(auth, format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("ck_abc:cs_def")));
+    assert_eq!(request.url().as_str(), "https://127.0.0.1:9/wp-json/wc/v3/orders?page=2");
+
+    let plain = WooClient::connect(config("http://127.0.0.1:9", "ck_abc", "cs_def")).await.unwrap();
+    let request = plain.request("/orders", &[("page".into(), "2".into())]).build().unwrap();
+    assert!(request.headers().get("authorization").is_none());
+    let query = request.url().query().unwrap();
+    for p in ["oauth_consumer_key=ck_abc", "oauth_signature_method=HMAC-SHA256", "oauth_signature=", "oauth_nonce=", "oauth_timestamp=", "page=2"] {
+        assert!(query.contains(p), "{query} lacks {p}");
+    }
+    assert!(!query.contains("cs_def"));
+
+    // Public-address guard: a store on a private address needs the connection's permission.
+    let mut guarded = config("http://10.0.0.5", "ck", "cs");
+    guarded.allow_private_network = false;
+    assert!(WooClient::connect(guarded).await.is_err());
+}
