@@ -81,3 +81,4 @@ async fn the_webhook_and_poller_handle_their_sample_events() {
     let got = queue.receive(10, std::time::Duration::from_secs(1), std::time::Duration::from_secs(30)).await.unwrap();
     assert_eq!(got.len(), 1);
 }
+

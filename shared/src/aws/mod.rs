@@ -3,10 +3,12 @@
 //! (moto on loopback in tests) and the Lambda role work without code changes.
 
 mod dynamo;
+mod schedules;
 mod secrets;
 mod sqs;
 
 pub use dynamo::{keys, DynamoAudit, DynamoConnections, DynamoState};
+pub use schedules::PollSchedules;
 pub use secrets::SecretsManagerStore;
 pub use sqs::SqsQueue;
 
