@@ -12,6 +12,7 @@ pub mod poster;
 pub mod records;
 pub mod rules;
 pub mod secret_cache;
+pub mod serve;
 pub mod stores;
 
 pub use error::{Error, ErrorClass, Result};

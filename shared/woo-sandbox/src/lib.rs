@@ -86,6 +86,13 @@ const CATALOG: &[(i64, &str, &str, &str, i64, i64)] = &[
     (15, "BOOK-2", "Zero to Production", "39.00", 4, 2),
 ];
 
+/// In the store but never drawn by `add_order`: for orders a test or the demo composes itself.
+const EXTRA: &[(i64, &str, &str, &str, i64, i64)] = &[(16, "GNOME-1", "Garden gnome", "24.00", 5, 1)];
+
+fn product(id: i64) -> (i64, &'static str, &'static str, &'static str, i64, i64) {
+    *CATALOG.iter().chain(EXTRA).find(|p| p.0 == id).expect("a product of the sandbox catalog")
+}
+
 impl SandboxStore {
     pub async fn start(options: StoreOptions) -> std::io::Result<SandboxStore> {
         let shared = Arc::new(Shared { options, home: Mutex::new(String::new()), data: Mutex::new(Data::default()) });
@@ -96,8 +103,9 @@ impl SandboxStore {
                 json!({ "id": 2, "name": "Shirts", "slug": "shirts", "parent": 1 }),
                 json!({ "id": 3, "name": "Hats", "slug": "hats", "parent": 1 }),
                 json!({ "id": 4, "name": "Books", "slug": "books", "parent": 0 }),
+                json!({ "id": 5, "name": "Garden", "slug": "garden", "parent": 0 }),
             ];
-            for (id, sku, name, price, category, _) in CATALOG {
+            for (id, sku, name, price, category, _) in CATALOG.iter().chain(EXTRA) {
                 d.products.insert(*id, json!({ "id": id, "sku": sku, "name": name, "price": price, "categories": [ { "id": category } ] }));
             }
         }
@@ -155,14 +163,18 @@ impl SandboxStore {
     /// tax per line, flat-rate shipping, a coupon on every fourth order; totals add up as
     /// WooCommerce's do. `customer` 0 is a guest.
     pub fn add_order(&self, id: i64, customer: i64, status: &str, modified: DateTime<Utc>) -> Value {
+        let items: Vec<(i64, i64)> = (0..1 + (id % 3) as usize).map(|i| (CATALOG[((id as usize) + i * 2) % CATALOG.len()].0, 1 + ((id + i as i64) % 2))).collect();
+        self.add_order_items(id, customer, status, modified, &items)
+    }
+
+    /// An order of exactly these `(product id, quantity)` items, totals computed as `add_order` does.
+    pub fn add_order_items(&self, id: i64, customer: i64, status: &str, modified: DateTime<Utc>, items: &[(i64, i64)]) -> Value {
         let rate = |r: i64| if r == 1 { Decimal::new(20, 0) } else { Decimal::new(55, 1) };
         let mut lines = Vec::new();
         let (mut total, mut total_tax, mut discount_total) = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
-        let count = 1 + (id % 3) as usize;
         let mut per_rate: BTreeMap<i64, Decimal> = BTreeMap::new();
-        for i in 0..count {
-            let (pid, sku, name, price, _, tax_rate) = CATALOG[((id as usize) + i * 2) % CATALOG.len()];
-            let qty = 1 + ((id + i as i64) % 2);
+        for (i, &(product_id, qty)) in items.iter().enumerate() {
+            let (pid, sku, name, price, _, tax_rate) = product(product_id);
             let price: Decimal = price.parse().expect("catalog price");
             let subtotal = price * Decimal::from(qty);
             let discount = if id % 4 == 0 && i == 0 { (subtotal / Decimal::TEN).round_dp(2) } else { Decimal::ZERO };
