@@ -16,15 +16,8 @@ fn event(path: &str) -> SqsEvent {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_poster_handles_its_sample_event() {
     let h = Harness::start(Family::aws().await).await;
-    let Family::Aws(aws) = &h.family else { unreachable!() };
     // SAFETY: this test binary runs this one test; nothing else reads the environment meanwhile.
-    unsafe {
-        std::env::set_var("AWS_ENDPOINT_URL", blackbox::moto_endpoint());
-        std::env::set_var("MLC_CONNECTIONS_TABLE", &aws.connections_table);
-        std::env::set_var("MLC_STATE_TABLE", &aws.state_table);
-        std::env::set_var("MLC_AUDIT_TABLE", &aws.audit_table);
-        std::env::set_var("MLC_SECRETS_PREFIX", &aws.secrets_prefix);
-    }
+    unsafe { h.set_lambda_env(&[]) };
     let poster = poster_from_env().await.expect("configured from the environment");
 
     let sample = event("poster/sqs-batch.json");

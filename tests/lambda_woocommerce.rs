@@ -8,7 +8,7 @@ use blackbox::Family;
 use chrono::{TimeZone, Utc};
 use shared::aws::SqsQueue;
 use shared::lambda::{apigw_response, webhook_parts, woo_connector_from_env};
-use shared::ports::{QueueConsumer, SecretBundle};
+use shared::ports::QueueConsumer;
 use shared::records::{Envelope, Record};
 use shared::stores::woocommerce::WebhookRequest;
 use woo_sandbox::{SandboxStore, StoreOptions};
@@ -21,39 +21,12 @@ fn event(path: &str) -> String {
 async fn the_webhook_and_poller_handle_their_sample_events() {
     let h = Harness::start(Family::aws().await).await;
     let store = SandboxStore::start(StoreOptions { webhook_secret: "ml-connector-test-webhook-secret".into(), ..StoreOptions::default() }).await.unwrap();
-    let connections = h.family.connections();
-    let mut connection = connections.connection(&h.connection).await.unwrap().unwrap();
-    connection.store_url = store.url().parse().unwrap();
-    connections.put_connection(&connection).await.unwrap();
-    let o = h.odoo.options();
-    let s = store.options();
-    h.family
-        .secrets()
-        .put(
-            &h.connection,
-            &SecretBundle::new()
-                .with("odoo_login", &o.login)
-                .with("odoo_api_key", &o.api_key)
-                .with("woo_consumer_key", &s.consumer_key)
-                .with("woo_consumer_secret", &s.consumer_secret)
-                .with("woo_webhook_secret", &s.webhook_secret),
-        )
-        .await
-        .unwrap();
-    let Family::Aws(aws) = &h.family else { unreachable!() };
+    h.attach_store(&store).await;
     let config = blackbox::moto_config().await;
     let sqs = aws_sdk_sqs::Client::new(&config);
     let (queue_url, _) = blackbox::create_fifo_queues(&sqs, &format!("records-{}", uuid::Uuid::new_v4().simple()), 3).await;
     // SAFETY: this test binary runs this one test; nothing else reads the environment meanwhile.
-    unsafe {
-        std::env::set_var("AWS_ENDPOINT_URL", blackbox::moto_endpoint());
-        std::env::set_var("MLC_CONNECTIONS_TABLE", &aws.connections_table);
-        std::env::set_var("MLC_STATE_TABLE", &aws.state_table);
-        std::env::set_var("MLC_AUDIT_TABLE", &aws.audit_table);
-        std::env::set_var("MLC_SECRETS_PREFIX", &aws.secrets_prefix);
-        std::env::set_var("MLC_QUEUE_URL", &queue_url);
-        std::env::set_var("MLC_POLL_START", "2026-11-19");
-    }
+    unsafe { h.set_lambda_env(&[("MLC_QUEUE_URL", &queue_url), ("MLC_POLL_START", "2026-11-19")]) };
     let connector = woo_connector_from_env().await.expect("configured from the environment");
     let queue = SqsQueue::new(sqs, &queue_url);
 

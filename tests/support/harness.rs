@@ -72,6 +72,41 @@ impl Harness {
         Harness { family, odoo, queue, dlq, connection }
     }
 
+    /// Points the connection at a sandbox store and stores all its secrets (Odoo's and the store's).
+    pub async fn attach_store(&self, store: &woo_sandbox::SandboxStore) {
+        let connections = self.family.connections();
+        let mut connection = connections.connection(&self.connection).await.unwrap().unwrap();
+        connection.store_url = store.url().parse().unwrap();
+        connections.put_connection(&connection).await.unwrap();
+        let (o, s) = (self.odoo.options(), store.options());
+        let secrets = SecretBundle::new()
+            .with("odoo_login", &o.login)
+            .with("odoo_api_key", &o.api_key)
+            .with("woo_consumer_key", &s.consumer_key)
+            .with("woo_consumer_secret", &s.consumer_secret)
+            .with("woo_webhook_secret", &s.webhook_secret);
+        self.family.secrets().put(&self.connection, &secrets).await.unwrap();
+    }
+
+    /// Sets the environment `template.yaml` gives the functions, for this AWS family.
+    ///
+    /// # Safety
+    /// Call only from a test binary running one test: nothing may read the environment meanwhile.
+    pub unsafe fn set_lambda_env(&self, extra: &[(&str, &str)]) {
+        let Family::Aws(aws) = &self.family else { panic!("the Lambda environment needs the AWS family") };
+        // SAFETY: the caller guarantees no concurrent access to the environment.
+        unsafe {
+            std::env::set_var("AWS_ENDPOINT_URL", crate::moto_endpoint());
+            std::env::set_var("MLC_CONNECTIONS_TABLE", &aws.connections_table);
+            std::env::set_var("MLC_STATE_TABLE", &aws.state_table);
+            std::env::set_var("MLC_AUDIT_TABLE", &aws.audit_table);
+            std::env::set_var("MLC_SECRETS_PREFIX", &aws.secrets_prefix);
+            for (k, v) in extra {
+                std::env::set_var(k, v);
+            }
+        }
+    }
+
     pub fn settings() -> PosterSettings {
         PosterSettings {
             claim_for: Duration::from_secs(1),

@@ -9,7 +9,7 @@ use blackbox::Family;
 use chrono::{Duration, TimeZone, Utc};
 use rust_decimal::Decimal;
 use shared::odoo::Val;
-use shared::ports::{AuditStage, SecretBundle};
+use shared::ports::AuditStage;
 use shared::records::EntityKind;
 use shared::stores::woocommerce::{PollSettings, WooConnector, WooDeps};
 use woo_sandbox::{SandboxStore, StoreOptions};
@@ -36,19 +36,7 @@ impl Setup {
     async fn start(family: Family) -> Setup {
         let h = Harness::start_with(family, rules()).await;
         let store = SandboxStore::start(StoreOptions::default()).await.unwrap();
-        let connections = h.family.connections();
-        let mut connection = connections.connection(&h.connection).await.unwrap().unwrap();
-        connection.store_url = store.url().parse().unwrap();
-        connections.put_connection(&connection).await.unwrap();
-        let o = h.odoo.options();
-        let s = store.options();
-        let secrets = SecretBundle::new()
-            .with("odoo_login", &o.login)
-            .with("odoo_api_key", &o.api_key)
-            .with("woo_consumer_key", &s.consumer_key)
-            .with("woo_consumer_secret", &s.consumer_secret)
-            .with("woo_webhook_secret", &s.webhook_secret);
-        h.family.secrets().put(&h.connection, &secrets).await.unwrap();
+        h.attach_store(&store).await;
         let mut connector = WooConnector::new(WooDeps {
             connections: h.family.connections(),
             secrets: h.family.secrets(),
