@@ -172,23 +172,27 @@ pub async fn bad_deliveries_get_their_status_and_enqueue_nothing(family: Family)
 
     let tampered = body.replace("\"processing\"", "\"completed\"");
     assert_eq!(post(url.clone(), tampered.into_bytes(), with(topic(), vec![("x-wc-webhook-signature", signed.clone()), ("x-wc-webhook-delivery-id", "bad-sig".into())])).await, 401);
-    assert_eq!(post(url.clone(), body.clone().into_bytes(), topic()).await, 401, "no signature");
+    let id = |d: &str| ("x-wc-webhook-delivery-id", d.to_string());
+    assert_eq!(post(url.clone(), body.clone().into_bytes(), with(topic(), vec![id("no-sig")])).await, 401, "no signature");
     let hex = "0".repeat(64);
-    assert_eq!(post(url.clone(), body.clone().into_bytes(), with(topic(), vec![("x-wc-webhook-signature", hex)])).await, 401, "hex digest");
-    assert_eq!(post(url.clone(), body.clone().into_bytes(), vec![("x-wc-webhook-signature", signed.clone())]).await, 400, "no topic");
+    assert_eq!(post(url.clone(), body.clone().into_bytes(), with(topic(), vec![("x-wc-webhook-signature", hex), id("hex")])).await, 401, "hex digest");
+    assert_eq!(post(url.clone(), body.clone().into_bytes(), vec![("x-wc-webhook-signature", signed.clone()), id("no-topic")]).await, 400, "no topic");
     let malformed = b"{\"id\": 2001, \"status\": ".to_vec();
     let malformed_sig = shared::stores::woocommerce::signature::sign(&secret, &malformed);
-    assert_eq!(post(url.clone(), malformed, with(topic(), vec![("x-wc-webhook-signature", malformed_sig)])).await, 400, "malformed JSON");
+    assert_eq!(post(url.clone(), malformed, with(topic(), vec![("x-wc-webhook-signature", malformed_sig), id("malformed")])).await, 400, "malformed JSON");
     let huge = vec![b' '; 2 * 1024 * 1024];
     let huge_sig = shared::stores::woocommerce::signature::sign(&secret, &huge);
-    assert_eq!(post(url.clone(), huge, with(topic(), vec![("x-wc-webhook-signature", huge_sig)])).await, 413, "oversize");
+    assert_eq!(post(url.clone(), huge, with(topic(), vec![("x-wc-webhook-signature", huge_sig), id("huge")])).await, 413, "oversize");
     let unknown = format!("{}/webhooks/woocommerce/no-such-shop", s.hooks.url);
     assert_eq!(post(unknown, body.clone().into_bytes(), with(topic(), vec![("x-wc-webhook-signature", signed.clone())])).await, 404);
 
     assert_eq!(s.h.queue.approximate_depth().await.unwrap(), 0, "nothing was enqueued");
     // Each refusal is in the audit trail.
-    let bad_sig = s.h.family.audit().by_source(&s.h.connection, EntityKind::Order, &shared::ids::SourceId::parse("webhook-bad-sig").unwrap()).await.unwrap();
-    assert!(bad_sig.iter().any(|a| a.stage == AuditStage::Rejected && a.message.contains("Signature")), "{bad_sig:?}");
+    for (delivery, why) in [("bad-sig", "Signature"), ("no-sig", "Signature"), ("hex", "Signature"), ("no-topic", "Topic"), ("malformed", "malformed JSON"), ("huge", "limit")] {
+        let source = shared::ids::SourceId::parse(format!("webhook-{delivery}")).unwrap();
+        let trail = s.h.family.audit().by_source(&s.h.connection, EntityKind::Order, &source).await.unwrap();
+        assert!(trail.iter().any(|a| a.stage == AuditStage::Rejected && a.message.contains(why)), "{delivery}: {trail:?}");
+    }
 
     // The good delivery still goes through.
     assert_eq!(post(url, body.into_bytes(), with(topic(), vec![("x-wc-webhook-signature", signed), ("x-wc-webhook-delivery-id", "good".into())])).await, 200);
