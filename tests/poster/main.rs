@@ -2,28 +2,8 @@
 
 mod orders;
 
-macro_rules! on_both_families {
-    ($($test:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $test() {
-                    crate::orders::$test(blackbox::Family::embedded().await).await
-                }
-            )*
-        }
-        mod aws {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $test() {
-                    crate::orders::$test(blackbox::Family::aws().await).await
-                }
-            )*
-        }
-    };
-}
-
-on_both_families! {
+blackbox::on_both_families! {
+    orders:
     an_order_posts_on_the_accounts_its_rules_choose,
     duplicates_races_and_crashes_still_give_one_move,
     a_partial_refund_credits_exactly_its_lines,

@@ -11,6 +11,32 @@ use shared::aws::{keys, DynamoAudit, DynamoConnections, DynamoState, SecretsMana
 use shared::embedded::{Db, EmbeddedQueue, EmbeddedStore, EncryptedSecretsFile, Redrive, SecretsKey};
 use shared::ports::{AuditLog, ConnectionStore, FailedRecords, QueueConsumer, RecordQueue, SecretStore, SyncState};
 
+/// Expands `suite: test, …` into one test per adapter family: `embedded::test` and `aws::test`,
+/// each calling `crate::suite::test(family)`.
+// `crate::` is meant: the suites live in the test crate that invokes the macro.
+#[allow(clippy::crate_in_macro_def)]
+#[macro_export]
+macro_rules! on_both_families {
+    ($suite:ident: $($test:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    crate::$suite::$test($crate::Family::embedded().await).await
+                }
+            )*
+        }
+        mod aws {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    crate::$suite::$test($crate::Family::aws().await).await
+                }
+            )*
+        }
+    };
+}
+
 /// A queue one can both send to and receive from.
 pub trait Queue: RecordQueue + QueueConsumer {}
 impl<T: RecordQueue + QueueConsumer> Queue for T {}

@@ -1,7 +1,7 @@
 //! The values Odoo's APIs carry, with their two wire forms: XML-RPC (`<value>` trees, read with
 //! quick-xml) and JSON (JSON-2 bodies).
 //!
-//! Money never passes through `f64` on the way out: a [`Val::Num`] holds a `Decimal` and is written
+//! Money never passes through binary floating point on the way out: a [`Val::Num`] holds a `Decimal` and is written
 //! as its decimal text in both forms. On the way in, XML-RPC `<double>` text is parsed straight to
 //! `Decimal`; JSON numbers are read through serde_json's shortest round-trip representation, which
 //! is exactly the text Python's `json` (Odoo's encoder, `repr(float)`) wrote.
