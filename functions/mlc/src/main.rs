@@ -2,6 +2,7 @@
 //! file). The logic is `shared`'s; this binary parses the command line and reports.
 
 mod demo;
+mod state;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,6 +12,15 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "mlc", version, about = "ml-connector: store orders into Odoo, on one machine")]
 struct Cli {
+    /// The machine's state: SQLite database and encrypted secrets.
+    #[arg(long, global = true, env = "MLC_HOME", default_value = ".mlc")]
+    dir: PathBuf,
+    /// Which connection (when there are several).
+    #[arg(long, global = true)]
+    connection: Option<String>,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -22,9 +32,25 @@ enum Command {
     ///
     /// Example: mlc demo
     Demo {
-        /// Where to keep the demo's embedded state (a temporary directory by default).
+        /// Keep the demo's state here (then `mlc trace --dir …` can read it); a temporary directory otherwise.
+        #[arg(long = "keep-in")]
+        keep_in: Option<PathBuf>,
+    },
+    /// Shows a record's journey from the audit trail: a store order id, or `account.move:<id>`.
+    ///
+    /// Example: mlc trace 1001        mlc trace account.move:17
+    Trace { record: String },
+    /// Lists records that could not post, with the reason.
+    ///
+    /// Example: mlc failed
+    Failed,
+    /// Queues failed records again (after the rule or the data was fixed); each posts once.
+    ///
+    /// Example: mlc replay 1100        mlc replay --all
+    Replay {
+        record: Option<String>,
         #[arg(long)]
-        dir: Option<PathBuf>,
+        all: bool,
     },
 }
 
@@ -42,8 +68,8 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Demo { dir } => {
-            let dir = match dir {
+        Command::Demo { keep_in } => {
+            let dir = match keep_in {
                 Some(dir) => {
                     std::fs::create_dir_all(&dir)?;
                     dir
@@ -51,6 +77,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => tempfile::tempdir()?.keep(),
             };
             demo::run(&dir).await
+        }
+        Command::Trace { record } => {
+            let s = state::open(&cli.dir)?;
+            let c = state::connection(&s, cli.connection.as_deref()).await?;
+            state::trace(&s, &c, &record, cli.json).await
+        }
+        Command::Failed => {
+            let s = state::open(&cli.dir)?;
+            let c = state::connection(&s, cli.connection.as_deref()).await?;
+            state::failed(&s, &c, cli.json).await
+        }
+        Command::Replay { record, all } => {
+            let s = state::open(&cli.dir)?;
+            let c = state::connection(&s, cli.connection.as_deref()).await?;
+            state::replay(&s, &c, record.as_deref(), all).await
         }
     }
 }

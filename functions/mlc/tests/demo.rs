@@ -5,7 +5,7 @@ use std::process::Command;
 #[test]
 fn the_demo_runs_end_to_end_and_says_it_used_sandboxes() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_mlc")).args(["demo", "--dir"]).arg(dir.path()).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mlc")).args(["demo", "--keep-in"]).arg(dir.path()).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("against SANDBOXES"), "{stdout}");
@@ -25,4 +25,45 @@ fn an_unknown_command_explains_itself_and_fails() {
     let out = Command::new(env!("CARGO_BIN_EXE_mlc")).arg("frobnicate").output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unrecognized subcommand"));
+}
+
+fn mlc(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mlc")).arg("--dir").arg(dir).args(args).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn trace_failed_and_replay_read_the_state_the_demo_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, err) = mlc(dir.path(), &["trace", "1001"]);
+    assert!(!ok && err.contains("no ml-connector state"), "{err}");
+    let demo = Command::new(env!("CARGO_BIN_EXE_mlc")).args(["demo", "--keep-in"]).arg(dir.path()).output().unwrap();
+    assert!(demo.status.success());
+
+    let (ok, out, err) = mlc(dir.path(), &["trace", "1001"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("order") && out.contains("Posted") && out.contains("INV/"), "{out}");
+    assert!(out.contains("refund") && out.contains("RINV/"), "the refund shows in the order's trace: {out}");
+    let (ok, out, _) = mlc(dir.path(), &["trace", "account.move:1", "--json"]);
+    assert!(ok);
+    let entries: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(entries.as_array().unwrap().iter().any(|e| e["source_id"] == "1001"));
+
+    let (ok, out, _) = mlc(dir.path(), &["failed", "--json"]);
+    assert!(ok);
+    let failed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(failed.as_array().unwrap().len(), 1);
+    assert_eq!(failed[0]["source_id"], "1100");
+    assert!(failed[0]["reason"].as_str().unwrap().contains("GNOME-1"));
+
+    let (ok, _, err) = mlc(dir.path(), &["replay"]);
+    assert!(!ok && err.contains("--all"), "{err}");
+    let (ok, _, err) = mlc(dir.path(), &["replay", "9999"]);
+    assert!(!ok && err.contains("not a failed record"), "{err}");
+    let (ok, out, _) = mlc(dir.path(), &["replay", "1100"]);
+    assert!(ok && out.contains("queued 1 record"), "{out}");
+    let (_, out, _) = mlc(dir.path(), &["failed"]);
+    assert!(out.contains("no failed records"), "{out}");
+    let (ok, _, err) = mlc(dir.path(), &["trace", "424242"]);
+    assert!(!ok && err.contains("nothing in the audit trail"), "{err}");
 }

@@ -744,7 +744,23 @@ impl Poster {
         let vals = self.move_vals(ctx, &plan, header);
         let work = Work { idx: work.idx, envelope: e.clone(), token: work.token.clone() };
         let mut outcomes = self.create_and_post(ctx, vec![(work, plan, vals)], Some(order.odoo.clone())).await;
-        Ok(outcomes.pop().map(|(_, o)| o).unwrap_or(RecordOutcome::Retry("no outcome".into())))
+        let outcome = outcomes.pop().map(|(_, o)| o).unwrap_or(RecordOutcome::Retry("no outcome".into()));
+        if let RecordOutcome::Posted { odoo, name } = &outcome {
+            // The order's own trail says it was credited, so tracing the order finds the refund.
+            let entry = crate::ports::AuditEntry {
+                connection_id: e.connection_id.clone(),
+                kind: EntityKind::Order,
+                source_id: refund.order_id.clone(),
+                trace_id: e.trace_id,
+                at: Utc::now(),
+                stage: AuditStage::Posted,
+                odoo: Some(odoo.clone()),
+                message: format!("refund {} credited {original_name} with {name}", e.source_id),
+                details: json!({ "refund": e.source_id, "credits": order.odoo.id }),
+            };
+            let _ = self.deps.audit.append(&entry, ctx.connection.audit_retention).await;
+        }
+        Ok(outcome)
     }
 
     // -- Customers -----------------------------------------------------------------------------
