@@ -62,6 +62,15 @@ impl Error {
         Error::Retryable(error.into())
     }
 
+    /// The same class and message, for when one failure must be reported for several records.
+    pub fn duplicate(&self) -> Self {
+        match self {
+            Error::BadInput(message) => Error::BadInput(message.clone()),
+            Error::Permanent(e) => Error::Permanent(anyhow::anyhow!("{e:#}")),
+            Error::Retryable(e) => Error::Retryable(anyhow::anyhow!("{e:#}")),
+        }
+    }
+
     /// Adds a line of context, keeping the class.
     pub fn context(self, context: impl fmt::Display + Send + Sync + 'static) -> Self {
         match self {
@@ -92,6 +101,9 @@ mod tests {
         let e = Error::retryable(anyhow::anyhow!("connection reset")).context("sending to the queue");
         assert_eq!(e.class(), ErrorClass::Retryable);
         assert_eq!(e.to_string(), "sending to the queue: connection reset (will retry)");
+
+        let copy = e.duplicate();
+        assert_eq!((copy.class(), copy.to_string()), (e.class(), e.to_string()));
 
         let e = Error::bad_input("total is not a number").context("order 42");
         assert_eq!(e.class(), ErrorClass::BadInput);

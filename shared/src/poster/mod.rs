@@ -327,7 +327,7 @@ impl Poster {
             Err(err) => {
                 let mut out = Vec::new();
                 for (i, e) in items {
-                    out.push((i, self.fail(&e, Retention::default(), None, err.clone_class()).await));
+                    out.push((i, self.fail(&e, Retention::default(), None, err.duplicate()).await));
                 }
                 return out;
             }
@@ -362,12 +362,3 @@ impl Poster {
     }
 }
 
-impl Error {
-    fn clone_class(&self) -> Error {
-        match self.class() {
-            ErrorClass::Retryable => Error::retryable(anyhow::anyhow!("{self}")),
-            ErrorClass::Permanent => Error::permanent(anyhow::anyhow!("{self}")),
-            ErrorClass::BadInput => Error::bad_input(self.to_string()),
-        }
-    }
-}

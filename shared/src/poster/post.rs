@@ -55,15 +55,14 @@ struct MoveHeader<'a> {
 impl Poster {
     pub(super) async fn route(&self, ctx: &Context, work: Work) -> Routed {
         let retention = ctx.connection.audit_retention;
-        let result: Result<Option<RecordOutcome>> = match work.envelope.record.clone() {
+        let result: Result<RecordOutcome> = match work.envelope.record.clone() {
             Record::Order(doc) | Record::Invoice(doc) => return self.route_document(ctx, work, doc).await,
-            Record::Refund(refund) => self.post_refund(ctx, &work, &refund).await.map(Some),
-            Record::Customer(customer) => self.upsert_customer(ctx, &work, &customer).await.map(Some),
-            other => Ok(Some(self.skip(ctx, &work, format!("{} records are not posted to accounting", other.kind())).await)),
+            Record::Refund(refund) => self.post_refund(ctx, &work, &refund).await,
+            Record::Customer(customer) => self.upsert_customer(ctx, &work, &customer).await,
+            other => Ok(self.skip(ctx, &work, format!("{} records are not posted to accounting", other.kind())).await),
         };
         match result {
-            Ok(Some(outcome)) => Routed::Done(work.idx, outcome),
-            Ok(None) => unreachable!("only documents are created in batches"),
+            Ok(outcome) => Routed::Done(work.idx, outcome),
             Err(err) => Routed::Done(work.idx, self.fail(&work.envelope, retention, Some(&work.token), err).await),
         }
     }
