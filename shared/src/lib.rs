@@ -2,10 +2,12 @@
 //! adapters and hand off to the logic here, which sees the outside world only through [`ports`].
 
 pub mod aws;
+pub mod checks;
 pub mod embedded;
 pub mod error;
 pub mod ids;
 pub mod lambda;
+pub mod local;
 pub mod odoo;
 pub mod ports;
 pub mod poster;

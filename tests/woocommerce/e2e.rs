@@ -93,7 +93,7 @@ pub async fn webhooks_and_the_poller_post_each_order_once(family: Family) {
     // The store throttles the poller twice; it waits as told and finishes.
     s.store.throttle(2, 1);
     let connection = s.h.family.connections().connection(&s.h.connection).await.unwrap().unwrap();
-    let settings = PollSettings { start: t0 - Duration::hours(1), window: Duration::hours(2), overlap: Duration::minutes(5) };
+    let settings = PollSettings { start: t0 - Duration::hours(1), window: Duration::hours(2), overlap: Duration::minutes(5), backfill: None };
     let report = s.connector.poll(&connection, &settings, t0 + Duration::hours(3)).await.unwrap();
     assert_eq!((report.orders, report.customers), (2, 1), "{report:?}");
     let mark = s.h.family.state().watermark(&s.h.connection, "woocommerce:orders").await.unwrap().unwrap();

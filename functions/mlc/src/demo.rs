@@ -3,19 +3,18 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use chrono::{Duration as Span, Utc};
 use odoo_sandbox::{Sandbox, SandboxOptions};
 use rust_decimal::Decimal;
-use shared::embedded::{Db, EmbeddedQueue, EmbeddedStore, EncryptedSecretsFile, Redrive, SecretsKey};
+use shared::local::{drain, LocalStack};
 use shared::ids::{ConnectionId, SourceId};
 use shared::odoo::Val;
-use shared::poster::{IncomingMessage, Poster, PosterDeps, PosterSettings, RecordOutcome};
+use shared::poster::{PosterSettings, RecordOutcome};
 use shared::ports::*;
 use shared::records::{EntityKind, SourceSystem};
-use shared::stores::woocommerce::{PollSettings, WooConnector, WooDeps};
+use shared::stores::woocommerce::PollSettings;
 use woo_sandbox::{SandboxStore, StoreOptions};
 
 const CONNECTION: &str = "demo-woo";
@@ -33,36 +32,14 @@ fn rules() -> serde_json::Value {
     })
 }
 
-async fn drain(queue: &EmbeddedQueue, poster: &Poster) -> Result<Vec<RecordOutcome>> {
-    let mut outcomes = Vec::new();
-    loop {
-        let got = queue.receive(10, Duration::from_millis(100), Duration::from_secs(30)).await?;
-        if got.is_empty() {
-            return Ok(outcomes);
-        }
-        let messages: Vec<IncomingMessage> = got.iter().map(|m| IncomingMessage { message_id: m.message_id.clone(), group_id: m.group_id.clone(), body: m.body.clone() }).collect();
-        let report = poster.handle_batch(&messages).await;
-        let failed = report.failed_message_ids();
-        for m in &got {
-            if !failed.contains(&m.message_id) {
-                queue.delete(&m.receipt).await?;
-            }
-        }
-        outcomes.extend(report.outcomes.into_iter().map(|(_, o)| o));
-    }
-}
-
 pub async fn run(dir: &Path) -> Result<()> {
     println!("ml-connector demo — everything below runs on this machine, against SANDBOXES:");
     println!("a sandbox WooCommerce store and a sandbox Odoo on loopback; no real store or Odoo is touched.\n");
 
     let odoo = Sandbox::start(SandboxOptions::default()).await.context("starting the Odoo sandbox")?;
     let store = SandboxStore::start(StoreOptions::default()).await.context("starting the WooCommerce sandbox")?;
-    let db = Db::open(dir.join("mlc.sqlite3"))?;
-    let state = Arc::new(EmbeddedStore::new(db.clone()));
-    let key = SecretsKey::from_env_or_file(&dir.join("secrets.key"))?;
-    let secrets = Arc::new(EncryptedSecretsFile::new(dir.join("secrets.enc"), &key));
-    let queue = Arc::new(EmbeddedQueue::new(db.clone(), "records", Some(Redrive { dead_letter_queue: "records-dlq".into(), max_receive_count: 5 })));
+    let stack = LocalStack::open(dir, true)?;
+    let (state, secrets, queue) = (stack.store.clone(), stack.secrets.clone(), stack.queue.clone());
     println!("  embedded state in {}", dir.display());
     println!("  Odoo sandbox (v19, JSON-2) at {}", odoo.url());
     println!("  WooCommerce sandbox at {}\n", store.url());
@@ -95,19 +72,10 @@ pub async fn run(dir: &Path) -> Result<()> {
     let version = state.latest_rules(&id).await?.map(|r| r.version);
     state.save_rules(&id, version, &rules()).await?;
 
-    let connector = Arc::new(WooConnector::new(WooDeps {
-        connections: state.clone(),
-        secrets: secrets.clone(),
-        queue: queue.clone(),
-        audit: state.clone(),
-        state: state.clone(),
-    }));
+    let connector = Arc::new(stack.woocommerce());
     let (hooks, server) = shared::serve::on_loopback(shared::serve::webhook_router(connector.clone())).await?;
     let hook = format!("{hooks}/webhooks/woocommerce/{CONNECTION}");
-    let poster = Poster::new(
-        PosterDeps { connections: state.clone(), state: state.clone(), audit: state.clone(), failed: state.clone(), secrets: secrets.clone() },
-        PosterSettings::default(),
-    );
+    let poster = stack.poster(PosterSettings::default());
 
     // The store's day: customers, orders (one with an item no rule maps), a guest, duplicates.
     let t0 = Utc::now() - Span::hours(2);
@@ -134,10 +102,10 @@ pub async fn run(dir: &Path) -> Result<()> {
     let report = connector.poll(&connection, &PollSettings { start: t0 - Span::hours(1), ..PollSettings::default() }, Utc::now()).await?;
     println!("3. The poller read {} orders and {} customers in {} window(s), {} page(s)", report.orders, report.customers, report.windows, report.pages);
 
-    let outcomes = drain(&queue, &poster).await?;
+    let outcomes = drain(queue.as_ref(), &poster).await?;
     store.refund_line(1001, 0, 9001, Utc::now() - Span::minutes(5));
     store.deliver(&hook, "order.updated", &store.order(1001), "delivery-refund").await;
-    let more = drain(&queue, &poster).await?;
+    let more = drain(queue.as_ref(), &poster).await?;
     println!("4. Order 1001 was partly refunded in the store; the update was delivered and posted\n");
     server.abort();
 

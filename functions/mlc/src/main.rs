@@ -1,7 +1,11 @@
 //! `mlc`: ml-connector on one machine, on the embedded default (SQLite, an encrypted secrets
-//! file). The logic is `shared`'s; this binary parses the command line and reports.
+//! file), and a few operations on a deployed stack (`--aws`). The logic is `shared`'s; this
+//! binary parses the command line and reports, as tables or `--json`.
 
+mod connection;
 mod demo;
+mod output;
+mod pipeline;
 mod state;
 
 use std::path::PathBuf;
@@ -9,10 +13,16 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+const AFTER_HELP: &str = "\
+Exit codes: 0 done; 1 failed; 2 bad usage; 3 a check found problems; 4 bad input or
+configuration (fix it, then run again); 5 a system could not be reached (try again later).
+
+Start with `mlc demo`: it runs everything against sandboxes on this machine.";
+
 #[derive(Parser)]
-#[command(name = "mlc", version, about = "ml-connector: store orders into Odoo, on one machine")]
+#[command(name = "mlc", version, about = "ml-connector: store orders into Odoo, on one machine", after_help = AFTER_HELP)]
 struct Cli {
-    /// The machine's state: SQLite database and encrypted secrets.
+    /// The machine's state: SQLite database, encrypted secrets and their key.
     #[arg(long, global = true, env = "MLC_HOME", default_value = ".mlc")]
     dir: PathBuf,
     /// Which connection (when there are several).
@@ -32,26 +42,84 @@ enum Command {
     ///
     /// Example: mlc demo
     Demo {
-        /// Keep the demo's state here (then `mlc trace --dir …` can read it); a temporary directory otherwise.
+        /// Keep the demo's state here (then `mlc --dir DIR trace 1001` reads it); a temporary directory otherwise.
         #[arg(long = "keep-in")]
         keep_in: Option<PathBuf>,
     },
-    /// Shows a record's journey from the audit trail: a store order id, or `account.move:<id>`.
+    /// Adds, lists, tests and removes connections (a store and an Odoo database).
+    #[command(subcommand)]
+    Connection(connection::ConnectionCommand),
+    /// Sets, shows and checks a connection's mapping rules (accounts, taxes, cost centers).
+    #[command(subcommand)]
+    Mappings(connection::MappingsCommand),
+    /// Runs the webhook endpoint, the poller and the poster in one process until Ctrl-C (or
+    /// SIGTERM), which stops it without losing any accepted record.
     ///
-    /// Example: mlc trace 1001        mlc trace account.move:17
+    /// Webhook URL for WooCommerce: http://<listen>/webhooks/woocommerce/<connection>
+    ///
+    /// Example: mlc serve --listen 0.0.0.0:8080 --poll-every 300
+    Serve(pipeline::ServeArgs),
+    /// Polls the store once now and posts what it finds (what webhooks may have missed).
+    ///
+    /// Example: mlc sync
+    Sync,
+    /// Reads every order and customer changed since DATE, with a progress bar, and posts them.
+    /// Interrupted, it resumes where it stopped when run again with the same DATE.
+    ///
+    /// Example: mlc backfill --from 2026-01-01
+    Backfill {
+        /// First day to read (UTC), YYYY-MM-DD.
+        #[arg(long)]
+        from: String,
+    },
+    /// Shows the invoice or journal entry an order would become — lines, accounts, cost
+    /// centers, taxes, totals against the store's, and the rule behind each line — without
+    /// writing anything to Odoo.
+    ///
+    /// Example: mlc preview 1042
+    Preview { order: String },
+    /// Shows a record's journey from the audit trail: by store order id, Odoo move id
+    /// (`account.move:17`) or Odoo move name (`INV/2026/00017`).
+    ///
+    /// Example: mlc trace 1042        mlc trace account.move:17        mlc trace INV/2026/00017
     Trace { record: String },
-    /// Lists records that could not post, with the reason.
-    ///
-    /// Example: mlc failed
-    Failed,
+    /// Records that could not post, with the reason.
+    #[command(subcommand)]
+    Failed(state::FailedCommand),
     /// Queues failed records again (after the rule or the data was fixed); each posts once.
+    /// With --aws: on a deployed stack, and the dead-letter queue is redriven too
+    /// (StartMessageMoveTask).
     ///
-    /// Example: mlc replay 1100        mlc replay --all
+    /// Example: mlc replay 1100        mlc replay --all        mlc replay --all --aws
     Replay {
         record: Option<String>,
         #[arg(long)]
         all: bool,
+        /// Act on the deployed stack named by MLC_*_TABLE / MLC_QUEUE_URL / MLC_DLQ_URL.
+        #[arg(long)]
+        aws: bool,
     },
+}
+
+/// A check ran and found problems: reported already, exit 3.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ProblemsFound(pub String);
+
+fn exit_code(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<ProblemsFound>().is_some() {
+        return 3;
+    }
+    for cause in e.chain() {
+        if let Some(shared) = cause.downcast_ref::<shared::Error>() {
+            return match shared.class() {
+                shared::ErrorClass::BadInput => 4,
+                shared::ErrorClass::Retryable => 5,
+                shared::ErrorClass::Permanent => 1,
+            };
+        }
+    }
+    1
 }
 
 #[tokio::main]
@@ -61,12 +129,13 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mlc: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(exit_code(&e))
         }
     }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    let (dir, name, json) = (cli.dir, cli.connection, cli.json);
     match cli.command {
         Command::Demo { keep_in } => {
             let dir = match keep_in {
@@ -78,20 +147,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             demo::run(&dir).await
         }
-        Command::Trace { record } => {
-            let s = state::open(&cli.dir)?;
-            let c = state::connection(&s, cli.connection.as_deref()).await?;
-            state::trace(&s, &c, &record, cli.json).await
-        }
-        Command::Failed => {
-            let s = state::open(&cli.dir)?;
-            let c = state::connection(&s, cli.connection.as_deref()).await?;
-            state::failed(&s, &c, cli.json).await
-        }
-        Command::Replay { record, all } => {
-            let s = state::open(&cli.dir)?;
-            let c = state::connection(&s, cli.connection.as_deref()).await?;
-            state::replay(&s, &c, record.as_deref(), all).await
-        }
+        Command::Connection(c) => connection::run(&dir, c, json).await,
+        Command::Mappings(m) => connection::mappings(&dir, name.as_deref(), m, json).await,
+        Command::Serve(args) => pipeline::serve(&dir, args, json).await,
+        Command::Sync => pipeline::sync(&dir, name.as_deref(), None, json).await,
+        Command::Backfill { from } => pipeline::sync(&dir, name.as_deref(), Some(&from), json).await,
+        Command::Preview { order } => pipeline::preview(&dir, name.as_deref(), &order, json).await,
+        Command::Trace { record } => state::trace(&dir, name.as_deref(), &record, json).await,
+        Command::Failed(f) => state::failed(&dir, name.as_deref(), f, json).await,
+        Command::Replay { record, all, aws } => state::replay(&dir, name.as_deref(), record.as_deref(), all, aws, json).await,
     }
 }

@@ -1,116 +1,194 @@
-//! Commands that read or act on a machine's embedded state: trace, failed, replay.
+//! Commands that read or act on what happened: trace, failed, replay — on this machine's state,
+//! or with `--aws` on a deployed stack.
 
 use std::path::Path;
-use std::sync::Arc;
 
-use anyhow::{bail, Context as _, Result};
-use shared::embedded::{Db, EmbeddedQueue, EmbeddedStore, Redrive};
+use anyhow::Result;
+use clap::Subcommand;
+use shared::aws::{DeployedStack, Redriven};
 use shared::ids::{ConnectionId, OdooRef, SourceId};
+use shared::local::LocalStack;
+use shared::odoo::{RetryPolicy, Val};
 use shared::ports::*;
 use shared::records::EntityKind;
 
-pub struct State {
-    pub store: Arc<EmbeddedStore>,
-    pub queue: EmbeddedQueue,
+use crate::connection::pick;
+use crate::output;
+
+#[derive(Subcommand)]
+pub enum FailedCommand {
+    /// Lists records that could not post, with the reason (the audit trail has the rest).
+    ///
+    /// With --aws it reads a deployed stack; export its outputs first:
+    /// MLC_CONNECTIONS_TABLE, MLC_STATE_TABLE, MLC_AUDIT_TABLE, MLC_QUEUE_URL, MLC_DLQ_URL
+    /// (and AWS credentials and region as for the AWS CLI).
+    ///
+    /// Example: mlc failed list        mlc failed list --aws --connection shop
+    List {
+        #[arg(long)]
+        aws: bool,
+    },
 }
 
-pub fn open(dir: &Path) -> Result<State> {
-    let file = dir.join("mlc.sqlite3");
-    if !file.exists() {
-        bail!("no ml-connector state in {} (run `mlc demo --dir {}` first, or point --dir at your state)", dir.display(), dir.display());
-    }
-    let db = Db::open(&file)?;
-    Ok(State {
-        store: Arc::new(EmbeddedStore::new(db.clone())),
-        queue: EmbeddedQueue::new(db, "records", Some(Redrive { dead_letter_queue: "records-dlq".into(), max_receive_count: 5 })),
-    })
-}
-
-/// The connection named, or the only one there is.
-pub async fn connection(state: &State, name: Option<&str>) -> Result<Connection> {
-    let all = state.store.connections().await?;
-    match name {
-        Some(n) => {
-            let id = ConnectionId::parse(n)?;
-            all.into_iter().find(|c| c.id == id).with_context(|| format!("no connection {n}"))
-        }
-        None => match all.len() {
-            1 => Ok(all.into_iter().next().expect("one")),
-            0 => bail!("there is no connection yet"),
-            _ => bail!("several connections exist; say which with --connection"),
-        },
-    }
-}
-
-/// A record's journey: by store order id (`1042`), or by Odoo move id (`account.move:17` or `17`).
-pub async fn trace(state: &State, connection: &Connection, what: &str, json: bool) -> Result<()> {
-    let odoo_id = what.strip_prefix("account.move:").unwrap_or(what).parse::<i64>().ok().filter(|_| what.starts_with("account.move:"));
+/// A record's journey: by store order id (`1042`), Odoo move id (`account.move:17`) or Odoo
+/// move name (`INV/2026/00017`, looked up in Odoo).
+pub async fn trace(dir: &Path, name: Option<&str>, what: &str, json: bool) -> Result<()> {
+    let stack = LocalStack::open(dir, false)?;
+    let connection = pick(&stack, name).await?;
+    let store = stack.store.as_ref();
+    let odoo_id = match what.strip_prefix("account.move:") {
+        Some(id) => Some(id.parse::<i64>().map_err(|_| shared::Error::bad_input(format!("{what:?}: the move id must be a number")))?),
+        None if what.contains('/') => Some(move_by_name(&stack, &connection, what).await?),
+        None => None,
+    };
     let mut entries = match odoo_id {
-        Some(id) => state.store.by_odoo(&connection.id, &OdooRef::new("account.move", id)).await?,
+        Some(id) => {
+            let odoo = OdooRef::new("account.move", id);
+            let mut all = store.by_odoo(&connection.id, &odoo).await?;
+            // And the store side of it: everything its source record went through.
+            if let Some(link) = store.link_by_odoo(&connection.id, &odoo).await? {
+                let base = link.source_id.as_str().split('#').next().unwrap_or_default().to_string();
+                all.extend(store.by_source(&connection.id, link.kind, &SourceId::parse(base)?).await?);
+            }
+            all
+        }
         None => {
             let source = SourceId::parse(what)?;
             let mut all = Vec::new();
             for kind in [EntityKind::Order, EntityKind::Invoice, EntityKind::Customer] {
-                all.extend(state.store.by_source(&connection.id, kind, &source).await?);
+                all.extend(store.by_source(&connection.id, kind, &source).await?);
             }
-            if let Some(link) = state.store.link_by_source(&connection.id, EntityKind::Order, &source).await? {
+            if let Some(link) = store.link_by_source(&connection.id, EntityKind::Order, &source).await? {
                 // Everything that touched its move: refunds and corrections included.
-                for e in state.store.by_odoo(&connection.id, &link.odoo).await? {
-                    if !all.contains(&e) {
-                        all.push(e);
-                    }
-                }
+                all.extend(store.by_odoo(&connection.id, &link.odoo).await?);
             }
             all
         }
     };
     entries.sort_by_key(|e| e.at);
+    entries.dedup();
     if entries.is_empty() {
-        bail!("nothing in the audit trail for {what} on {}", connection.id);
+        return Err(shared::Error::bad_input(format!("nothing in the audit trail for {what} on {}", connection.id)).into());
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&entries)?);
-        return Ok(());
+        return output::json(&entries);
     }
-    for e in entries {
-        let odoo = e.odoo.map(|o| format!(" → {o}")).unwrap_or_default();
-        println!("{}  {:<8} {:<12} {}: {}{odoo}", e.at.format("%Y-%m-%d %H:%M:%S"), e.kind, format!("{:?}", e.stage), e.source_id, e.message);
-    }
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            vec![
+                e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                format!("{} {}", e.kind, e.source_id),
+                format!("{:?}", e.stage),
+                e.odoo.as_ref().map(|o| o.to_string()).unwrap_or_else(|| "-".into()),
+                e.message.clone(),
+            ]
+        })
+        .collect();
+    output::table(&["WHEN (UTC)", "RECORD", "STAGE", "ODOO", "WHAT HAPPENED"], &rows);
     Ok(())
 }
 
-pub async fn failed(state: &State, connection: &Connection, json: bool) -> Result<()> {
-    let records = state.store.failed(&connection.id).await?;
+async fn move_by_name(stack: &LocalStack, connection: &Connection, name: &str) -> Result<i64> {
+    let secrets = stack.secrets.get(&connection.id).await?.unwrap_or_default();
+    let client = shared::checks::odoo_client(connection, &secrets, RetryPolicy::default())
+        .await
+        .map_err(|f| shared::Error::retryable(anyhow::anyhow!(f.what)))?;
+    let domain = Val::list([Val::list([Val::from("name"), Val::from("="), Val::from(name)])]);
+    let rows = client.search_read("account.move", domain, &["id"], Some(1), None).await.map_err(shared::Error::from)?;
+    rows.first()
+        .and_then(|r| r.get("id"))
+        .and_then(Val::as_i64)
+        .ok_or_else(|| shared::Error::bad_input(format!("Odoo has no move named {name}")).into())
+}
+
+fn failed_rows(records: &[FailedRecord]) -> Vec<Vec<String>> {
+    records
+        .iter()
+        .map(|r| vec![format!("{} {}", r.kind, r.source_id), r.failed_at.format("%Y-%m-%d %H:%M:%S").to_string(), r.class.clone(), r.reason.clone()])
+        .collect()
+}
+
+fn print_failed(connection: &ConnectionId, records: &[FailedRecord], json: bool) -> Result<()> {
     if json {
         let rows: Vec<serde_json::Value> = records
             .iter()
             .map(|r| serde_json::json!({ "kind": r.kind, "source_id": r.source_id, "failed_at": r.failed_at, "class": r.class, "reason": r.reason }))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(());
+        return output::json(&rows);
     }
     if records.is_empty() {
-        println!("no failed records on {}", connection.id);
+        println!("no failed records on {connection}");
+        return Ok(());
     }
-    for r in records {
-        println!("{} {}  ({}, {})\n    {}", r.kind, r.source_id, r.class, r.failed_at.format("%Y-%m-%d %H:%M:%S"), r.reason);
-    }
+    output::table(&["RECORD", "FAILED AT (UTC)", "CLASS", "WHY"], &failed_rows(records));
+    println!("\nfix the rule or the data, then `mlc replay <id>` or `mlc replay --all`");
     Ok(())
 }
 
-pub async fn replay(state: &State, connection: &Connection, record: Option<&str>, all: bool) -> Result<()> {
-    let count = match (record, all) {
-        (Some(id), false) => {
-            let source = SourceId::parse(id)?;
-            let n = shared::poster::replay(state.store.as_ref(), &state.queue, state.store.as_ref(), connection, Some((EntityKind::Order, &source))).await?;
-            if n == 0 {
-                bail!("order {id} is not a failed record on {}", connection.id);
-            }
-            n
+/// The connection on a deployed stack: named, or the only one.
+async fn aws_connection(stack: &DeployedStack, name: Option<&str>) -> Result<Connection> {
+    let all = stack.connections.connections().await?;
+    match name {
+        Some(n) => {
+            let id = ConnectionId::parse(n)?;
+            Ok(all.into_iter().find(|c| c.id == id).ok_or_else(|| shared::Error::bad_input(format!("the stack has no connection {n}")))?)
         }
-        (None, true) => shared::poster::replay(state.store.as_ref(), &state.queue, state.store.as_ref(), connection, None).await?,
-        _ => bail!("say which record to replay, or --all"),
+        None if all.len() == 1 => Ok(all.into_iter().next().expect("one")),
+        None => Err(shared::Error::bad_input("say which connection with --connection").into()),
+    }
+}
+
+pub async fn failed(dir: &Path, name: Option<&str>, command: FailedCommand, json: bool) -> Result<()> {
+    let FailedCommand::List { aws } = command;
+    if aws {
+        let stack = DeployedStack::from_env().await?;
+        let connection = aws_connection(&stack, name).await?;
+        let records = stack.state.failed(&connection.id).await?;
+        return print_failed(&connection.id, &records, json);
+    }
+    let stack = LocalStack::open(dir, false)?;
+    let connection = pick(&stack, name).await?;
+    let records = stack.store.failed(&connection.id).await?;
+    print_failed(&connection.id, &records, json)
+}
+
+pub async fn replay(dir: &Path, name: Option<&str>, record: Option<&str>, all: bool, aws: bool, json: bool) -> Result<()> {
+    let only = match (record, all) {
+        (Some(id), false) => Some(SourceId::parse(id)?),
+        (None, true) => None,
+        _ => return Err(shared::Error::bad_input("say which record to replay, or --all").into()),
     };
-    println!("queued {count} record(s) again; the poster takes them from the queue (each posts once)");
+    let only_ref = only.as_ref().map(|s| (EntityKind::Order, s));
+    let (count, redriven, connection) = if aws {
+        let stack = DeployedStack::from_env().await?;
+        let connection = aws_connection(&stack, name).await?;
+        let count = shared::poster::replay(&stack.state, &stack.queue, &stack.audit, &connection, only_ref).await?;
+        let redriven = if all { Some(shared::aws::redrive_dead_letters(&stack.dead_letters, &stack.queue).await?) } else { None };
+        (count, redriven, connection.id)
+    } else {
+        let stack = LocalStack::open(dir, false)?;
+        let connection = pick(&stack, name).await?;
+        let count = shared::poster::replay(stack.store.as_ref(), stack.queue.as_ref(), stack.store.as_ref(), &connection, only_ref).await?;
+        let redriven = if all { Some(Redriven::Moved(shared::poster::redrive(stack.dead_letters.as_ref(), stack.queue.as_ref()).await?)) } else { None };
+        (count, redriven, connection.id)
+    };
+    if let (Some(id), 0) = (record, count) {
+        return Err(shared::Error::bad_input(format!("order {id} is not a failed record on {connection}")).into());
+    }
+    if json {
+        let redrive = match &redriven {
+            Some(Redriven::Task { handle }) => serde_json::json!({ "task": handle }),
+            Some(Redriven::Moved(n)) => serde_json::json!({ "moved": n }),
+            None => serde_json::Value::Null,
+        };
+        return output::json(&serde_json::json!({ "replayed": count, "dead_letters": redrive }));
+    }
+    println!("queued {count} failed record(s) again; the poster takes them from the queue (each posts once)");
+    match redriven {
+        Some(Redriven::Task { handle }) => println!("dead-letter queue: SQS is moving its messages back (task {handle})"),
+        Some(Redriven::Moved(n)) => println!("dead-letter queue: {n} message(s) moved back to the queue"),
+        None => {}
+    }
     Ok(())
 }

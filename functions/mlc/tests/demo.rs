@@ -49,7 +49,7 @@ fn trace_failed_and_replay_read_the_state_the_demo_left() {
     let entries: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(entries.as_array().unwrap().iter().any(|e| e["source_id"] == "1001"));
 
-    let (ok, out, _) = mlc(dir.path(), &["failed", "--json"]);
+    let (ok, out, _) = mlc(dir.path(), &["failed", "list", "--json"]);
     assert!(ok);
     let failed: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(failed.as_array().unwrap().len(), 1);
@@ -61,9 +61,26 @@ fn trace_failed_and_replay_read_the_state_the_demo_left() {
     let (ok, _, err) = mlc(dir.path(), &["replay", "9999"]);
     assert!(!ok && err.contains("not a failed record"), "{err}");
     let (ok, out, _) = mlc(dir.path(), &["replay", "1100"]);
-    assert!(ok && out.contains("queued 1 record"), "{out}");
-    let (_, out, _) = mlc(dir.path(), &["failed"]);
+    assert!(ok && out.contains("queued 1 failed record"), "{out}");
+    let (_, out, _) = mlc(dir.path(), &["failed", "list"]);
     assert!(out.contains("no failed records"), "{out}");
     let (ok, _, err) = mlc(dir.path(), &["trace", "424242"]);
     assert!(!ok && err.contains("nothing in the audit trail"), "{err}");
+}
+
+#[test]
+fn every_command_explains_itself_with_an_example() {
+    let commands: &[&[&str]] = &[
+        &["demo"], &["serve"], &["sync"], &["backfill"], &["preview"], &["trace"], &["replay"], &["failed", "list"],
+        &["connection", "add"], &["connection", "list"], &["connection", "test"], &["connection", "remove"],
+        &["mappings", "set"], &["mappings", "show"], &["mappings", "check"],
+    ];
+    for command in commands {
+        let out = Command::new(env!("CARGO_BIN_EXE_mlc")).args(*command).arg("--help").output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{command:?}");
+        assert!(help.contains("Example: mlc"), "{command:?} --help has no example:\n{help}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_mlc")).arg("--help").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Exit codes: 0 done"));
 }

@@ -10,7 +10,7 @@ mod sqs;
 pub use dynamo::{keys, DynamoAudit, DynamoConnections, DynamoState};
 pub use schedules::PollSchedules;
 pub use secrets::SecretsManagerStore;
-pub use sqs::SqsQueue;
+pub use sqs::{redrive_dead_letters, Redriven, SqsQueue};
 
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
@@ -63,5 +63,38 @@ pub(crate) fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Op
     match err {
         SdkError::ServiceError(service) => service.err().code(),
         _ => None,
+    }
+}
+
+/// A deployed stack as `mlc --aws` operates it: the tables and queues `template.yaml` creates,
+/// named by the stack's outputs in the environment (`MLC_CONNECTIONS_TABLE`, `MLC_STATE_TABLE`,
+/// `MLC_AUDIT_TABLE`, `MLC_QUEUE_URL`, `MLC_DLQ_URL`).
+pub struct DeployedStack {
+    pub connections: DynamoConnections,
+    pub state: DynamoState,
+    pub audit: DynamoAudit,
+    pub queue: SqsQueue,
+    pub dead_letters: SqsQueue,
+}
+
+impl DeployedStack {
+    pub async fn from_env() -> Result<DeployedStack, Error> {
+        let var = |name: &str| {
+            std::env::var(name).map_err(|_| {
+                Error::bad_input(format!("{name} is not set: export the stack's outputs (see `mlc failed list --help`)"))
+            })
+        };
+        let (connections, state, audit, queue, dlq) =
+            (var("MLC_CONNECTIONS_TABLE")?, var("MLC_STATE_TABLE")?, var("MLC_AUDIT_TABLE")?, var("MLC_QUEUE_URL")?, var("MLC_DLQ_URL")?);
+        let config = load_config().await;
+        let dynamo = aws_sdk_dynamodb::Client::new(&config);
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        Ok(DeployedStack {
+            connections: DynamoConnections::new(dynamo.clone(), connections),
+            state: DynamoState::new(dynamo.clone(), state),
+            audit: DynamoAudit::new(dynamo, audit),
+            queue: SqsQueue::new(sqs.clone(), queue),
+            dead_letters: SqsQueue::new(sqs, dlq),
+        })
     }
 }

@@ -24,6 +24,49 @@ impl SqsQueue {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    pub async fn arn(&self) -> Result<String> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(|e| classify("reading the queue's ARN", e))?;
+        out.attributes
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+            .ok_or_else(|| Error::permanent(anyhow::anyhow!("SQS did not say the ARN of {}", self.url)))
+    }
+}
+
+/// How a dead-letter queue was emptied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redriven {
+    /// SQS moves the messages itself (`StartMessageMoveTask`); they arrive over the next moments.
+    Task { handle: String },
+    /// Where the endpoint has no move task (moto, some emulators): moved here, one by one.
+    Moved(usize),
+}
+
+/// Moves every message of `dead_letters` back to the queue whose redrive policy sent it there,
+/// with SQS's own `StartMessageMoveTask`; only an endpoint that does not know that action gets
+/// the receive/send/delete fallback.
+pub async fn redrive_dead_letters(dead_letters: &SqsQueue, queue: &SqsQueue) -> Result<Redriven> {
+    let source = dead_letters.arn().await?;
+    let destination = queue.arn().await?;
+    match dead_letters.client.start_message_move_task().source_arn(&source).destination_arn(&destination).send().await {
+        Ok(out) => Ok(Redriven::Task { handle: out.task_handle.unwrap_or_default() }),
+        // An endpoint that does not speak this action answers with an unknown action code, or
+        // (moto) with a bare HTML 500 that carries no AWS error code at all.
+        Err(e) if matches!(super::error_code(&e), Some("InvalidAction" | "UnsupportedOperation" | "NotImplemented" | "UnknownOperationException"))
+            || (matches!(e, aws_sdk_sqs::error::SdkError::ServiceError(_)) && super::error_code(&e).is_none()) =>
+        {
+            tracing::warn!("this SQS endpoint has no StartMessageMoveTask; moving the dead letters one by one");
+            Ok(Redriven::Moved(crate::poster::redrive(dead_letters, queue).await?))
+        }
+        Err(e) => Err(classify("starting the dead-letter redrive", e)),
+    }
 }
 
 #[async_trait]

@@ -42,6 +42,23 @@ impl EmbeddedQueue {
         &self.name
     }
 
+    /// Makes every message in flight visible again at once. Only for a worker that holds the
+    /// machine's worker lock after a crash: no one else can be holding those messages.
+    pub async fn release_in_flight(&self) -> Result<u64> {
+        let queue = self.name.clone();
+        self.db
+            .call(move |conn| {
+                let now = now_ms();
+                conn.execute(
+                    "UPDATE queue_messages SET visible_at_ms = ?2, receipt = NULL WHERE queue = ?1 AND receipt IS NOT NULL AND visible_at_ms > ?2",
+                    params![queue, now],
+                )
+                .map(|n| n as u64)
+                .map_err(sqlite)
+            })
+            .await
+    }
+
     fn receive_once(&self, max: usize, visibility_ms: i64) -> impl FnOnce(&mut rusqlite::Connection) -> Result<Vec<ReceivedMessage>> + Send + 'static {
         let queue = self.name.clone();
         let redrive = self.redrive.clone();

@@ -18,6 +18,19 @@ pub struct EmbeddedStore {
 }
 
 impl EmbeddedStore {
+    /// Ends every in-progress claim now, so the next claimer takes it over (and looks for a move
+    /// the dead worker may have created). Only for a worker holding the machine's worker lock.
+    pub async fn expire_in_progress_claims(&self) -> Result<u64> {
+        self.db
+            .call(|conn| {
+                let now = now_ms();
+                conn.execute("UPDATE idempotency SET in_progress_until_ms = ?1 WHERE status = 'in_progress' AND in_progress_until_ms > ?1", params![now])
+                    .map(|n| n as u64)
+                    .map_err(sqlite)
+            })
+            .await
+    }
+
     pub fn new(db: Db) -> Self {
         EmbeddedStore { db }
     }

@@ -92,6 +92,19 @@ impl BatchReport {
     }
 }
 
+/// What `preview` found: the plan, and whether posting would happen at all.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Preview {
+    pub rules_version: u64,
+    pub status: String,
+    /// Whether the order's status posts (the rules' `post_statuses`).
+    pub posts: bool,
+    /// Posted at once, or left as a draft.
+    pub post: bool,
+    pub already_in_odoo: Option<OdooRef>,
+    pub plan: plan::MovePlan,
+}
+
 /// What a connection's records are posted with.
 struct Context {
     connection: Connection,
@@ -233,6 +246,24 @@ impl Poster {
             return Err(Error::permanent(anyhow::anyhow!("the mapping rules name payment term {term:?}, which Odoo does not have")));
         }
         Ok(Context { connection, rules, rules_version: rule_set.version, odoo })
+    }
+
+    /// The move an order or invoice would become, from the same rules and Odoo master data
+    /// posting uses, without writing anything to Odoo (reads only).
+    pub async fn preview(&self, envelope: &Envelope) -> Result<Preview> {
+        let ctx = self.context(&envelope.connection_id).await?;
+        let doc = match &envelope.record {
+            crate::records::Record::Order(doc) | crate::records::Record::Invoice(doc) => doc,
+            other => return Err(Error::bad_input(format!("only orders and invoices can be previewed, not {} records", other.kind()))),
+        };
+        let skus: Vec<String> = doc.lines.iter().filter_map(|l| l.sku.as_ref().map(|s| s.to_string())).collect();
+        ctx.odoo.load_products(&skus).await?;
+        let plan = plan::plan_sales_document(doc, ctx.connection.store_url.host_str(), &ctx.rules, ctx.odoo.as_ref())
+            .map_err(|e| Error::permanent(anyhow::anyhow!("it would fail: {e}")))?;
+        let status = doc.source_status.to_lowercase();
+        let posts = ctx.rules.posting.post_statuses.iter().any(|s| s.eq_ignore_ascii_case(&status));
+        let link = self.deps.state.link_by_source(&envelope.connection_id, envelope.kind(), &envelope.source_id).await?;
+        Ok(Preview { rules_version: ctx.rules_version, status, posts, post: ctx.rules.posting.post, already_in_odoo: link.map(|l| l.odoo), plan })
     }
 
     async fn session(&self, connection: &Connection) -> Result<Arc<OdooSession>> {

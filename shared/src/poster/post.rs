@@ -347,8 +347,25 @@ impl Poster {
                     })
                 })
                 .collect();
-            if !bindings.is_empty() {
-                client.create_many("ir.model.data", bindings, None).await?;
+            let mut ids = ids;
+            if !bindings.is_empty() && let Err(e) = client.create_many("ir.model.data", bindings, None).await {
+                if !matches!(e, OdooError::Validation { .. }) {
+                    return Err(e);
+                }
+                // Another worker created one of these customers meanwhile (the external id is
+                // unique): take theirs and remove ours, so no customer exists twice.
+                for ((_, xmlid, ..), id) in to_create.iter().zip(ids.iter_mut()) {
+                    let Some(x) = xmlid else { continue };
+                    match client.find_external_id(XMLID_MODULE, x).await? {
+                        Some(theirs) => {
+                            client.execute(crate::odoo::Call::new("res.partner", "unlink").ids(&[*id])).await?;
+                            *id = theirs.id;
+                        }
+                        None => {
+                            client.bind_external_id(XMLID_MODULE, x, &OdooRef::new("res.partner", *id)).await?;
+                        }
+                    }
+                }
             }
             // Shipping addresses that differ become delivery contacts under the new partner.
             let children: Vec<Val> = to_create

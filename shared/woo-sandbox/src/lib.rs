@@ -48,6 +48,9 @@ struct Data {
     throttle: u32,
     throttle_after_secs: u64,
     requests: u64,
+    /// From request number `outage_from` on, `outage` requests answer 503 (a host outage).
+    outage_from: u64,
+    outage: u32,
 }
 
 struct Shared {
@@ -117,6 +120,7 @@ impl SandboxStore {
             .route("/wp-json/wc/v3/customers/{id}", get(one_customer))
             .route("/wp-json/wc/v3/products", get(list_products))
             .route("/wp-json/wc/v3/products/categories", get(list_categories))
+            .route("/wp-json/wc/v3/taxes", get(list_taxes))
             .fallback(|| async { error(404, "rest_no_route", "No route was found matching the URL and request method.") })
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -142,6 +146,13 @@ impl SandboxStore {
     }
 
     /// Answers the next `n` API requests with 429 and `Retry-After: secs`.
+    /// After `after` more requests, the next `count` answer 503, as a host going down would.
+    pub fn outage(&self, after: u64, count: u32) {
+        let mut d = self.shared.data.lock().expect("lock");
+        d.outage_from = d.requests + after;
+        d.outage = count;
+    }
+
     pub fn throttle(&self, n: u32, secs: u64) {
         let mut d = self.shared.data.lock().expect("lock");
         d.throttle = n;
@@ -313,6 +324,10 @@ fn authorize(shared: &Shared, path: &str, raw: &Option<String>) -> Result<HashMa
     {
         let mut d = shared.data.lock().expect("lock");
         d.requests += 1;
+        if d.outage > 0 && d.requests > d.outage_from {
+            d.outage -= 1;
+            return Err(Box::new(error(503, "service_unavailable", "The store is down for maintenance.")));
+        }
         if d.throttle > 0 {
             d.throttle -= 1;
             let mut r = error(429, "woocommerce_rest_too_many_requests", "Too many requests.");
@@ -468,6 +483,20 @@ async fn list_products(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery) -> R
     let include: Vec<i64> = params.get("include").map(|i| i.split(',').filter_map(|x| x.trim().parse().ok()).collect()).unwrap_or_default();
     let items: Vec<Value> = s.data.lock().expect("lock").products.iter().filter(|(id, _)| include.is_empty() || include.contains(id)).map(|(_, p)| p.clone()).collect();
     paged(&s, "/wp-json/wc/v3/products", items, &params)
+}
+
+/// The store's tax rates (`GET /taxes`): the rate ids orders' `taxes[].id` refer to.
+async fn list_taxes(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
+    let params = match authorize(&s, "/wp-json/wc/v3/taxes", &q) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let rate = |id: i64, rate: &str, name: &str, class: &str| {
+        json!({ "id": id, "country": "FR", "state": "", "postcode": "", "city": "", "postcodes": [], "cities": [],
+                "rate": rate, "name": name, "priority": 1, "compound": false, "shipping": true, "order": id, "class": class })
+    };
+    let items = vec![rate(1, "20.0000", "VAT 20%", "standard"), rate(2, "5.5000", "VAT 5.5%", "reduced-rate"), rate(3, "10.0000", "VAT 10%", "intermediate")];
+    paged(&s, "/wp-json/wc/v3/taxes", items, &params)
 }
 
 async fn list_categories(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery, _h: HeaderMap) -> Response {

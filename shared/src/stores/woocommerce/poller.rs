@@ -22,15 +22,28 @@ pub struct PollSettings {
     pub start: DateTime<Utc>,
     pub window: ChronoDuration,
     pub overlap: ChronoDuration,
+    /// A backfill keeps its own watermarks, named by this tag (its start date): it resumes where
+    /// it stopped, and never moves the regular poller's.
+    pub backfill: Option<String>,
 }
 
 impl Default for PollSettings {
     fn default() -> Self {
-        PollSettings { start: Utc::now() - ChronoDuration::days(30), window: ChronoDuration::hours(6), overlap: ChronoDuration::minutes(5) }
+        PollSettings { start: Utc::now() - ChronoDuration::days(30), window: ChronoDuration::hours(6), overlap: ChronoDuration::minutes(5), backfill: None }
     }
 }
 
-#[derive(Debug, Default, Clone, PartialEq)]
+/// Where a poll is, after each window: for progress bars.
+#[derive(Debug, Clone, Copy)]
+pub struct PollProgress<'a> {
+    pub stream: &'a str,
+    /// Seconds of the stream's time range covered so far, and in all.
+    pub covered: i64,
+    pub span: i64,
+    pub report: &'a PollReport,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize)]
 pub struct PollReport {
     pub windows: u64,
     pub orders: u64,
@@ -46,16 +59,34 @@ fn gmt_param(t: DateTime<Utc>) -> String {
 impl WooConnector {
     /// One poll of a connection up to `now`: every window from the watermark, orders then customers.
     pub async fn poll(&self, connection: &Connection, settings: &PollSettings, now: DateTime<Utc>) -> Result<PollReport> {
+        self.poll_with_progress(connection, settings, now, &|_| {}).await
+    }
+
+    /// One poll, reporting progress after every window.
+    pub async fn poll_with_progress(
+        &self,
+        connection: &Connection,
+        settings: &PollSettings,
+        now: DateTime<Utc>,
+        progress: &(dyn Fn(PollProgress) + Sync),
+    ) -> Result<PollReport> {
         let client = self.client(connection).await?;
         let pages_before = client.pages_requested();
         let mut report = PollReport::default();
         for stream in [ORDERS, CUSTOMERS] {
-            let mark = self.deps.state.watermark(&connection.id, stream).await?;
-            let mut from = mark.map(|w| w.at - settings.overlap).unwrap_or(settings.start);
+            let mark_name = match &settings.backfill {
+                Some(tag) => format!("{stream}:backfill:{tag}"),
+                None => stream.to_string(),
+            };
+            let mark = self.deps.state.watermark(&connection.id, &mark_name).await?;
+            let mut from = mark.map(|w| (w.at - settings.overlap).max(settings.start)).unwrap_or(settings.start);
+            let span = (now - settings.start).num_seconds().max(1);
             while from < now {
                 let to = (from + settings.window).min(now);
                 let query = vec![
-                    ("modified_after".to_string(), gmt_param(from)),
+                    // Both bounds are exclusive, at one-second resolution: one second earlier
+                    // keeps a record modified exactly on a window's edge in the next window.
+                    ("modified_after".to_string(), gmt_param(from - ChronoDuration::seconds(1))),
                     ("modified_before".to_string(), gmt_param(to)),
                     ("dates_are_gmt".to_string(), "true".to_string()),
                     ("orderby".to_string(), "id".to_string()),
@@ -92,10 +123,15 @@ impl WooConnector {
                 self.enqueue(connection, &envelopes).await?;
                 report.records_queued += envelopes.len() as u64;
                 report.windows += 1;
-                if let Some(at) = newest {
-                    self.deps.state.advance_watermark(&connection.id, stream, &Watermark { at, cursor: None }).await?;
+                // A backfill's empty windows move its mark too (its range is fixed, so nothing can
+                // appear there later that the regular poller will not see as modified).
+                let mark_at = if settings.backfill.is_some() { newest.max(Some(to)) } else { newest };
+                if let Some(at) = mark_at {
+                    self.deps.state.advance_watermark(&connection.id, &mark_name, &Watermark { at, cursor: None }).await?;
                 }
                 from = to;
+                report.pages = client.pages_requested() - pages_before;
+                progress(PollProgress { stream, covered: (to - settings.start).num_seconds(), span, report: &report });
             }
         }
         report.pages = client.pages_requested() - pages_before;
@@ -104,6 +140,14 @@ impl WooConnector {
 }
 
 impl WooConnector {
+    /// One order as the poster would receive it (for `mlc preview`).
+    pub async fn fetch_order(&self, connection: &Connection, id: i64) -> Result<Envelope> {
+        let client = self.client(connection).await?;
+        let order = client.order(id).await?;
+        let mut envelopes = self.order_envelopes(connection, &order, false).await?;
+        Ok(envelopes.remove(0))
+    }
+
     /// What a schedule runs: `{"connection_id": "…"}` polls one connection, `{}` every active
     /// WooCommerce connection. Returns a report per connection.
     pub async fn poll_scheduled(&self, input: &serde_json::Value, settings: &PollSettings, now: DateTime<Utc>) -> Result<serde_json::Value> {

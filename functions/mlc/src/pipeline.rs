@@ -1,0 +1,188 @@
+//! `mlc serve`, `mlc sync`, `mlc backfill` and `mlc preview`: the Lambdas' handlers, on one machine.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Result;
+use chrono::Utc;
+use indicatif::{ProgressBar, ProgressStyle};
+use shared::local::{self, DrainReport, LocalStack, ServeSettings};
+use shared::poster::PosterSettings;
+use shared::poster::plan::LineKind;
+use shared::stores::woocommerce::PollSettings;
+
+use crate::connection::pick;
+use crate::output;
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address for the webhook routes (the same paths as API Gateway's).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Poll every active connection this often, in seconds (0: webhooks only).
+    #[arg(long, default_value_t = 300)]
+    poll_every: u64,
+    /// Poster workers.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("a SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+pub async fn serve(dir: &Path, args: ServeArgs, json: bool) -> Result<()> {
+    let stack = LocalStack::open(dir, false)?;
+    let settings = ServeSettings {
+        listen: args.listen,
+        poll_every: (args.poll_every > 0).then(|| Duration::from_secs(args.poll_every)),
+        poll: PollSettings::default(),
+        workers: args.workers,
+        poster: PosterSettings::default(),
+    };
+    let report = local::serve(stack, settings, shutdown_signal(), |addr| {
+        // Printed first and flushed: scripts (and the tests) read the address from it.
+        println!("listening on http://{addr}  (webhooks: POST /webhooks/woocommerce/<connection>)");
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+    })
+    .await?;
+    if json {
+        return output::json(&report);
+    }
+    let p = &report.posted;
+    println!(
+        "stopped: {} posted, {} duplicates, {} skipped, {} failed, {} to retry (still queued); {} polls",
+        p.posted, p.duplicates, p.skipped, p.failed, p.retry, report.polls
+    );
+    Ok(())
+}
+
+/// `sync` (`from` = None) and `backfill --from DATE`.
+pub async fn sync(dir: &Path, name: Option<&str>, from: Option<&str>, json: bool) -> Result<()> {
+    let stack = LocalStack::open(dir, false)?;
+    let connection = pick(&stack, name).await?;
+    let mut settings = PollSettings::default();
+    if let Some(from) = from {
+        let date = chrono::NaiveDate::parse_from_str(from.trim(), "%Y-%m-%d")
+            .map_err(|_| shared::Error::bad_input(format!("--from {from:?} is not a YYYY-MM-DD date")))?;
+        settings.start = date.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+        settings.backfill = Some(date.to_string());
+    }
+    let connector = stack.woocommerce();
+    let bar = if json || from.is_none() { ProgressBar::hidden() } else { ProgressBar::new(0) };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {prefix:9} [{bar:30}] {percent:>3}%  {msg}").expect("a valid template").progress_chars("=> "),
+    );
+    let started = std::time::Instant::now();
+    let report = connector
+        .poll_with_progress(&connection, &settings, Utc::now(), &|p| {
+            bar.set_length(p.span as u64);
+            bar.set_position(p.covered.max(0) as u64);
+            bar.set_prefix(p.stream.trim_start_matches("woocommerce:").to_string());
+            bar.set_message(format!("{} orders, {} customers, {} pages", p.report.orders, p.report.customers, p.report.pages));
+        })
+        .await;
+    bar.finish_and_clear();
+    let report = report.map_err(|e| {
+        let resume = from.map(|f| format!(" (run `mlc backfill --from {f}` again to resume where it stopped)")).unwrap_or_default();
+        anyhow::Error::new(e).context(format!("reading the store{resume}"))
+    })?;
+    // Post what was queued, unless `mlc serve` holds the worker lock (then it posts them).
+    let posted = match stack.try_worker().await? {
+        Some(_lock) => {
+            let poster = stack.poster(PosterSettings::default());
+            let mut counts = DrainReport::default();
+            for o in local::drain(stack.queue.as_ref(), &poster).await? {
+                counts.add(&o);
+            }
+            Some(counts)
+        }
+        None => None,
+    };
+    if json {
+        return output::json(&serde_json::json!({ "poll": report, "posted": posted, "seconds": started.elapsed().as_secs_f64() }));
+    }
+    println!(
+        "read {} orders and {} customers in {} window(s), {} page(s); {} records queued",
+        report.orders, report.customers, report.windows, report.pages, report.records_queued
+    );
+    match posted {
+        Some(p) => {
+            println!("posted {}, already there {}, skipped {}, failed {}, to retry {}", p.posted, p.duplicates, p.skipped, p.failed, p.retry);
+            if p.failed > 0 {
+                println!("see why with `mlc failed list`; fix the rule, then `mlc replay --all`");
+            }
+        }
+        None => println!("`mlc serve` is running on this state and posts them"),
+    }
+    Ok(())
+}
+
+pub async fn preview(dir: &Path, name: Option<&str>, order: &str, json: bool) -> Result<()> {
+    let stack = LocalStack::open(dir, false)?;
+    let connection = pick(&stack, name).await?;
+    let id: i64 = order.trim().parse().map_err(|_| shared::Error::bad_input(format!("{order:?} is not a WooCommerce order id")))?;
+    let envelope = stack.woocommerce().fetch_order(&connection, id).await?;
+    let poster = stack.poster(PosterSettings::default());
+    let preview = poster.preview(&envelope).await?;
+    if json {
+        return output::json(&preview);
+    }
+    let plan = &preview.plan;
+    let what = match plan.move_type {
+        "out_invoice" => "customer invoice",
+        "out_refund" => "credit note",
+        _ => "journal entry",
+    };
+    println!("Preview of order {order} on {} (mapping rules v{}); nothing is written to Odoo\n", connection.id, preview.rules_version);
+    let rows: Vec<Vec<String>> = plan
+        .lines
+        .iter()
+        .map(|l| {
+            let analytic = l.analytic.iter().map(|(id, pct)| format!("{id}:{}%", pct.normalize())).collect::<Vec<_>>().join(" ");
+            let why = match (&l.decision, l.kind) {
+                (Some(d), _) => format!("rule {:?}: {}", d.rule_name, d.reason),
+                (None, LineKind::Shipping) => "accounts.shipping".into(),
+                (None, LineKind::Fee) => "accounts.fees".into(),
+                (None, LineKind::Rounding) => "accounts.rounding (store total differs by rounding)".into(),
+                (None, LineKind::Tax) => "tax rule account".into(),
+                (None, LineKind::Receivable) => "accounts.receivable".into(),
+                (None, _) => String::new(),
+            };
+            vec![
+                l.name.clone(),
+                l.account_code.clone(),
+                if analytic.is_empty() { "-".into() } else { analytic },
+                if l.tax_ids.is_empty() { "-".into() } else { l.tax_ids.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",") },
+                format!("{}", l.quantity.normalize()),
+                format!("{}", l.amount),
+                why,
+            ]
+        })
+        .collect();
+    output::table(&["LINE", "ACCOUNT", "COST CENTERS (id:%)", "TAX IDS", "QTY", "NET", "WHY"], &rows);
+    let net: rust_decimal::Decimal = plan.lines.iter().filter(|l| !matches!(l.kind, LineKind::Tax | LineKind::Receivable)).map(|l| l.amount).sum();
+    println!("\nnet {net}; tax {}; total in Odoo {} = store total {}{}", plan.expected_total - net, plan.expected_total, plan.store_total, if plan.rounding.is_zero() { String::new() } else { format!(" (rounding line {})", plan.rounding) });
+    let status = if preview.posts {
+        format!("status {} posts: a {} {}", preview.status, if preview.post { "posted" } else { "draft" }, what)
+    } else {
+        format!("status {} does not post (posting.post_statuses in the rules says which do)", preview.status)
+    };
+    println!("{status}");
+    if let Some(existing) = preview.already_in_odoo {
+        println!("already in Odoo as {existing}: posting again would only apply a change");
+    }
+    Ok(())
+}

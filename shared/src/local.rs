@@ -1,0 +1,290 @@
+//! ml-connector on one machine: the embedded adapters in one directory (`mlc.sqlite3`,
+//! `secrets.enc` and its key), the worker lock, the poster's drain loop, and `serve`, which runs
+//! the webhook routes, the poll schedule and the poster workers in one process.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use tokio::sync::watch;
+
+use crate::embedded::{Db, EmbeddedQueue, EmbeddedStore, EncryptedSecretsFile, Redrive, SecretsKey};
+use crate::error::{Error, Result};
+use crate::poster::{IncomingMessage, Poster, PosterDeps, PosterSettings, RecordOutcome};
+use crate::ports::*;
+use crate::stores::woocommerce::{PollSettings, WooConnector, WooDeps};
+
+pub const DATABASE_FILE: &str = "mlc.sqlite3";
+pub const SECRETS_FILE: &str = "secrets.enc";
+pub const KEY_FILE: &str = "secrets.key";
+const LOCK_FILE: &str = "worker.lock";
+pub const QUEUE: &str = "records";
+pub const DEAD_LETTER_QUEUE: &str = "records-dlq";
+/// As the deployed queue's redrive policy.
+pub const MAX_RECEIVES: u32 = 5;
+/// How long a received message stays invisible; longer than a batch takes.
+const VISIBILITY: Duration = Duration::from_secs(60);
+
+/// The embedded adapters of one state directory.
+#[derive(Clone)]
+pub struct LocalStack {
+    pub dir: PathBuf,
+    pub store: Arc<EmbeddedStore>,
+    pub queue: Arc<EmbeddedQueue>,
+    pub dead_letters: Arc<EmbeddedQueue>,
+    pub secrets: Arc<EncryptedSecretsFile>,
+}
+
+impl LocalStack {
+    /// Opens the state in `dir`, creating it when `create` (and refusing a missing one otherwise,
+    /// so a mistyped `--dir` is an error rather than a fresh, empty state).
+    pub fn open(dir: &Path, create: bool) -> Result<LocalStack> {
+        let file = dir.join(DATABASE_FILE);
+        if !file.exists() {
+            if !create {
+                return Err(Error::bad_input(format!(
+                    "no ml-connector state in {} (add a connection with `mlc connection add`, or point --dir at your state)",
+                    dir.display()
+                )));
+            }
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display())).map_err(Error::permanent)?;
+        }
+        let db = Db::open(&file)?;
+        let key = SecretsKey::from_env_or_file(&dir.join(KEY_FILE))?;
+        Ok(LocalStack {
+            dir: dir.to_path_buf(),
+            store: Arc::new(EmbeddedStore::new(db.clone())),
+            queue: Arc::new(EmbeddedQueue::new(
+                db.clone(),
+                QUEUE,
+                Some(Redrive { dead_letter_queue: DEAD_LETTER_QUEUE.into(), max_receive_count: MAX_RECEIVES }),
+            )),
+            dead_letters: Arc::new(EmbeddedQueue::new(db, DEAD_LETTER_QUEUE, None)),
+            secrets: Arc::new(EncryptedSecretsFile::new(dir.join(SECRETS_FILE), &key)),
+        })
+    }
+
+    pub fn poster(&self, settings: PosterSettings) -> Poster {
+        Poster::new(
+            PosterDeps {
+                connections: self.store.clone(),
+                state: self.store.clone(),
+                audit: self.store.clone(),
+                failed: self.store.clone(),
+                secrets: self.secrets.clone(),
+            },
+            settings,
+        )
+    }
+
+    pub fn woocommerce(&self) -> WooConnector {
+        WooConnector::new(WooDeps {
+            connections: self.store.clone(),
+            secrets: self.secrets.clone(),
+            queue: self.queue.clone(),
+            audit: self.store.clone(),
+            state: self.store.clone(),
+        })
+    }
+
+    /// Takes the machine's worker lock: one process at a time posts from this state. Holding
+    /// it proves that no other worker is alive, so what a dead one left in flight (received
+    /// messages, in-progress claims) is handed back at once instead of after its timeouts.
+    /// `None` when another process (an `mlc serve`) holds it.
+    pub async fn try_worker(&self) -> Result<Option<WorkerLock>> {
+        let path = self.dir.join(LOCK_FILE);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))
+            .map_err(Error::permanent)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::permanent(anyhow::Error::new(e).context("locking the state"))),
+        }
+        let messages = self.queue.release_in_flight().await?;
+        let claims = self.store.expire_in_progress_claims().await?;
+        if messages + claims > 0 {
+            tracing::warn!(messages, claims, "an earlier worker stopped mid-batch; its records are taken up again");
+        }
+        Ok(Some(WorkerLock { _file: file, recovered_messages: messages, recovered_claims: claims }))
+    }
+}
+
+/// Held while this process posts from the state; released when dropped (or when it dies).
+pub struct WorkerLock {
+    _file: std::fs::File,
+    pub recovered_messages: u64,
+    pub recovered_claims: u64,
+}
+
+/// Counts of what a drain did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DrainReport {
+    pub posted: u64,
+    pub duplicates: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub retry: u64,
+}
+
+impl DrainReport {
+    pub fn add(&mut self, outcome: &RecordOutcome) {
+        match outcome {
+            RecordOutcome::Posted { .. } => self.posted += 1,
+            RecordOutcome::Duplicate => self.duplicates += 1,
+            RecordOutcome::Skipped(_) => self.skipped += 1,
+            RecordOutcome::Parked(_) => self.failed += 1,
+            RecordOutcome::Retry(_) => self.retry += 1,
+        }
+    }
+}
+
+/// Receives one batch, posts it and deletes what is done. Returns the outcomes (empty when the
+/// queue had nothing visible within `wait`).
+pub async fn post_one_batch(queue: &dyn QueueConsumer, poster: &Poster, wait: Duration) -> Result<Vec<RecordOutcome>> {
+    let got = queue.receive(10, wait, VISIBILITY).await?;
+    if got.is_empty() {
+        return Ok(Vec::new());
+    }
+    let messages: Vec<IncomingMessage> =
+        got.iter().map(|m| IncomingMessage { message_id: m.message_id.clone(), group_id: m.group_id.clone(), body: m.body.clone() }).collect();
+    let report = poster.handle_batch(&messages).await;
+    let retry = report.failed_message_ids();
+    for m in &got {
+        if !retry.contains(&m.message_id) {
+            queue.delete(&m.receipt).await?;
+        }
+    }
+    Ok(report.outcomes.into_iter().map(|(_, o)| o).collect())
+}
+
+/// Posts until nothing is visible on the queue. Messages to retry become visible again after
+/// the visibility timeout; a drain does not wait for them.
+pub async fn drain(queue: &dyn QueueConsumer, poster: &Poster) -> Result<Vec<RecordOutcome>> {
+    let mut all = Vec::new();
+    loop {
+        let batch = post_one_batch(queue, poster, Duration::from_millis(100)).await?;
+        if batch.is_empty() {
+            return Ok(all);
+        }
+        all.extend(batch);
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    pub listen: SocketAddr,
+    /// How often every active connection is polled (`None`: never; webhooks only).
+    pub poll_every: Option<Duration>,
+    pub poll: PollSettings,
+    pub workers: usize,
+    pub poster: PosterSettings,
+}
+
+/// What `serve` did, for its last words.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct ServeReport {
+    pub posted: DrainReport,
+    pub polls: u64,
+    pub recovered_messages: u64,
+}
+
+/// Runs the webhook routes, the poll schedule and the poster workers until `shutdown`
+/// resolves, then stops in order: no new connections, in-flight requests answered (each
+/// accepted delivery is already durably queued), each worker's batch finished. Whatever is
+/// still queued stays in SQLite for the next start. `ready` gets the bound address.
+pub async fn serve(
+    stack: LocalStack,
+    settings: ServeSettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<ServeReport> {
+    let lock = stack
+        .try_worker()
+        .await?
+        .ok_or_else(|| Error::bad_input(format!("another mlc process is already posting from {} (is `mlc serve` running?)", stack.dir.display())))?;
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("listening on {}", settings.listen))
+        .map_err(Error::permanent)?;
+    let addr = listener.local_addr().map_err(|e| Error::permanent(anyhow::Error::new(e)))?;
+    let connector = Arc::new(stack.woocommerce());
+    let poster = Arc::new(stack.poster(settings.poster.clone()));
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let http_stop = {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let http = tokio::spawn(axum::serve(listener, crate::serve::webhook_router(connector.clone())).with_graceful_shutdown(http_stop).into_future());
+
+    let mut workers = Vec::new();
+    for _ in 0..settings.workers.max(1) {
+        let (queue, poster, stop) = (stack.queue.clone(), poster.clone(), stop_rx.clone());
+        workers.push(tokio::spawn(async move {
+            let mut report = DrainReport::default();
+            while !*stop.borrow() {
+                match post_one_batch(queue.as_ref(), &poster, Duration::from_millis(250)).await {
+                    Ok(outcomes) => outcomes.iter().for_each(|o| report.add(o)),
+                    Err(e) => {
+                        tracing::error!(error = %e, "the poster could not read the queue; trying again");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+            report
+        }));
+    }
+
+    let poller = settings.poll_every.map(|every| {
+        let (connector, mut stop, poll) = (connector.clone(), stop_rx.clone(), settings.poll.clone());
+        tokio::spawn(async move {
+            let mut polls = 0u64;
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.wait_for(|s| *s) => return polls,
+                }
+                // A poll is not cut off by shutdown: its watermark only moves after its records are queued.
+                match connector.poll_scheduled(&serde_json::json!({}), &poll, Utc::now()).await {
+                    Ok(report) => tracing::info!(%report, "polled"),
+                    Err(e) => tracing::warn!(error = %e, "poll failed; the next one starts from the same watermark"),
+                }
+                polls += 1;
+            }
+        })
+    });
+
+    ready(addr);
+    shutdown.await;
+    tracing::info!("shutting down: finishing accepted requests and the batches in hand");
+    let _ = stop_tx.send(true);
+    let _ = http.await;
+    let mut report = ServeReport { recovered_messages: lock.recovered_messages, ..ServeReport::default() };
+    for w in workers {
+        if let Ok(r) = w.await {
+            report.posted.posted += r.posted;
+            report.posted.duplicates += r.duplicates;
+            report.posted.skipped += r.skipped;
+            report.posted.failed += r.failed;
+            report.posted.retry += r.retry;
+        }
+    }
+    if let Some(p) = poller {
+        report.polls = p.await.unwrap_or_default();
+    }
+    drop(lock);
+    Ok(report)
+}
