@@ -185,6 +185,7 @@ pub struct ServeSettings {
     /// How often every active connection is polled (`None`: never; webhooks only).
     pub poll_every: Option<Duration>,
     pub poll: PollSettings,
+    /// Poster workers; 0 takes webhooks and polls only (another process posts).
     pub workers: usize,
     pub poster: PosterSettings,
 }
@@ -229,7 +230,7 @@ pub async fn serve(
     let http = tokio::spawn(axum::serve(listener, crate::serve::webhook_router(connector.clone())).with_graceful_shutdown(http_stop).into_future());
 
     let mut workers = Vec::new();
-    for _ in 0..settings.workers.max(1) {
+    for _ in 0..settings.workers {
         let (queue, poster, stop) = (stack.queue.clone(), poster.clone(), stop_rx.clone());
         workers.push(tokio::spawn(async move {
             let mut report = DrainReport::default();

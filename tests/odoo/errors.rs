@@ -86,12 +86,24 @@ async fn transient_faults_are_retried_with_backoff() {
         assert!(started.elapsed() >= Duration::from_secs(1), "v{version}: retried after {:?}", started.elapsed());
 
         // A fault that does not pass gives up after the policy's attempts, as a retryable error.
-        sandbox.inject("*", "*", Fault::Http { status: 502, retry_after_secs: None }, 100);
+        sandbox.inject("*", "*", Fault::Http { status: 503, retry_after_secs: None }, 100);
         sandbox.clear_calls();
         let err = odoo.create("res.partner", partner("never")).await.unwrap_err();
         assert!(err.is_transient(), "{err:?}");
         assert_eq!(shared::Error::from(err).class(), ErrorClass::Retryable);
         assert_eq!(sandbox.call_names().len(), 4, "v{version}: attempts = 4");
+        sandbox.clear_faults();
+
+        // A gateway's 502 may hide a create Odoo did: a write is not sent again (the caller
+        // looks for what it made first); a read is.
+        sandbox.inject("res.partner", "create", Fault::Http { status: 502, retry_after_secs: None }, 1);
+        sandbox.inject("res.partner", "search_read", Fault::Http { status: 502, retry_after_secs: None }, 1);
+        sandbox.clear_calls();
+        let err = odoo.create("res.partner", partner("maybe")).await.unwrap_err();
+        assert!(err.is_ambiguous() && err.is_transient(), "{err:?}");
+        assert_eq!(sandbox.call_names().len(), 1, "v{version}: an ambiguous create is sent once");
+        odoo.search_read("res.partner", Val::List(vec![]), &["name"], Some(1), None).await.unwrap();
+        assert_eq!(sandbox.call_names().len(), 3, "v{version}: a read is sent again");
     }
 }
 

@@ -45,7 +45,11 @@ impl Harness {
     }
 
     pub async fn start_with(family: Family, rules: serde_json::Value) -> Harness {
-        let odoo = Sandbox::start(SandboxOptions::default()).await.expect("sandbox Odoo");
+        Self::start_on(family, rules, Sandbox::start(SandboxOptions::default()).await.expect("sandbox Odoo")).await
+    }
+
+    /// As `start_with`, on an Odoo sandbox started by the caller (with options of its own).
+    pub async fn start_on(family: Family, rules: serde_json::Value, odoo: Sandbox) -> Harness {
         let connection = ConnectionId::parse(CONNECTION).unwrap();
         let store = family.connections();
         store

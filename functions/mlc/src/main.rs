@@ -62,7 +62,11 @@ enum Command {
     /// Polls the store once now and posts what it finds (what webhooks may have missed).
     ///
     /// Example: mlc sync
-    Sync,
+    Sync {
+        /// Only queue what was read; `mlc serve` (or a later sync) posts it.
+        #[arg(long)]
+        queue_only: bool,
+    },
     /// Reads every order and customer changed since DATE, with a progress bar, and posts them.
     /// Interrupted, it resumes where it stopped when run again with the same DATE.
     ///
@@ -71,6 +75,9 @@ enum Command {
         /// First day to read (UTC), YYYY-MM-DD.
         #[arg(long)]
         from: String,
+        /// Only queue what was read; `mlc serve` (or a later sync) posts it.
+        #[arg(long)]
+        queue_only: bool,
     },
     /// Shows the invoice or journal entry an order would become — lines, accounts, cost
     /// centers, taxes, totals against the store's, and the rule behind each line — without
@@ -150,8 +157,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Connection(c) => connection::run(&dir, c, json).await,
         Command::Mappings(m) => connection::mappings(&dir, name.as_deref(), m, json).await,
         Command::Serve(args) => pipeline::serve(&dir, args, json).await,
-        Command::Sync => pipeline::sync(&dir, name.as_deref(), None, json).await,
-        Command::Backfill { from } => pipeline::sync(&dir, name.as_deref(), Some(&from), json).await,
+        Command::Sync { queue_only } => pipeline::sync(&dir, name.as_deref(), None, queue_only, json).await,
+        Command::Backfill { from, queue_only } => pipeline::sync(&dir, name.as_deref(), Some(&from), queue_only, json).await,
         Command::Preview { order } => pipeline::preview(&dir, name.as_deref(), &order, json).await,
         Command::Trace { record } => state::trace(&dir, name.as_deref(), &record, json).await,
         Command::Failed(f) => state::failed(&dir, name.as_deref(), f, json).await,

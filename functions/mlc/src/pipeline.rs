@@ -23,7 +23,7 @@ pub struct ServeArgs {
     /// Poll every active connection this often, in seconds (0: webhooks only).
     #[arg(long, default_value_t = 300)]
     poll_every: u64,
-    /// Poster workers.
+    /// Poster workers (0: take webhooks and poll only, and leave posting to another process).
     #[arg(long, default_value_t = 2)]
     workers: usize,
 }
@@ -70,7 +70,7 @@ pub async fn serve(dir: &Path, args: ServeArgs, json: bool) -> Result<()> {
 }
 
 /// `sync` (`from` = None) and `backfill --from DATE`.
-pub async fn sync(dir: &Path, name: Option<&str>, from: Option<&str>, json: bool) -> Result<()> {
+pub async fn sync(dir: &Path, name: Option<&str>, from: Option<&str>, queue_only: bool, json: bool) -> Result<()> {
     let stack = LocalStack::open(dir, false)?;
     let connection = pick(&stack, name).await?;
     let mut settings = PollSettings::default();
@@ -100,7 +100,8 @@ pub async fn sync(dir: &Path, name: Option<&str>, from: Option<&str>, json: bool
         anyhow::Error::new(e).context(format!("reading the store{resume}"))
     })?;
     // Post what was queued, unless `mlc serve` holds the worker lock (then it posts them).
-    let posted = match stack.try_worker().await? {
+    let worker = if queue_only { None } else { stack.try_worker().await? };
+    let posted = match worker {
         Some(_lock) => {
             let poster = stack.poster(PosterSettings::default());
             let mut counts = DrainReport::default();
@@ -125,6 +126,7 @@ pub async fn sync(dir: &Path, name: Option<&str>, from: Option<&str>, json: bool
                 println!("see why with `mlc failed list`; fix the rule, then `mlc replay --all`");
             }
         }
+        None if queue_only => println!("left on the queue (--queue-only): `mlc serve` or `mlc sync` posts them"),
         None => println!("`mlc serve` is running on this state and posts them"),
     }
     Ok(())

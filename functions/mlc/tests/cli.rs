@@ -63,6 +63,8 @@ impl World {
             .args(args)
             .env_remove("MLC_HOME")
             .env_remove("MLC_SECRETS_KEY")
+            // Every run logs at debug, and no output may carry a secret (see `mlc_with`).
+            .env("MLC_LOG", "debug")
             .env("MLC_ODOO_API_KEY", &o.api_key)
             .env("MLC_WOO_CONSUMER_KEY", &s.consumer_key)
             .env("MLC_WOO_CONSUMER_SECRET", &s.consumer_secret)
@@ -72,8 +74,7 @@ impl World {
 
     /// Runs `mlc` to completion (on a blocking thread: the sandboxes keep serving meanwhile).
     async fn mlc(&self, args: &[&str]) -> Run {
-        let mut c = self.command(args);
-        tokio::task::spawn_blocking(move || run_of(c.output().unwrap())).await.unwrap()
+        self.mlc_with(args, &[]).await
     }
 
     async fn mlc_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
@@ -81,7 +82,12 @@ impl World {
         for (k, v) in env {
             c.env(k, v);
         }
-        tokio::task::spawn_blocking(move || run_of(c.output().unwrap())).await.unwrap()
+        let run = tokio::task::spawn_blocking(move || run_of(c.output().unwrap())).await.unwrap();
+        self.assert_no_secret_in(&run.all());
+        for (_, v) in env.iter().filter(|(k, _)| k.contains("KEY") || k.contains("SECRET")) {
+            assert!(v.is_empty() || !run.all().contains(v), "a secret given in the environment was printed:\n{}", run.all());
+        }
+        run
     }
 
     async fn add_connection(&self, store_url: &str, odoo_key: &str) -> Run {
@@ -330,12 +336,27 @@ struct Served {
     url: String,
 }
 
+/// Its log (stderr) goes to a file in the state directory: a pipe nobody reads would fill up and
+/// stall it. `serve_logs` reads them all back.
 fn serve(w: &World, poll_every: &str) -> Served {
-    let mut child = w.command(&["serve", "--listen", "127.0.0.1:0", "--poll-every", poll_every, "--workers", "2"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let n = std::fs::read_dir(w.dir.path()).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("serve-")).count();
+    let log = std::fs::File::create(w.dir.path().join(format!("serve-{n}.log"))).unwrap();
+    let mut child = w.command(&["serve", "--listen", "127.0.0.1:0", "--poll-every", poll_every, "--workers", "2"]).stdout(Stdio::piped()).stderr(log).spawn().unwrap();
     let mut first = String::new();
     BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut first).unwrap();
     let url = first.split_whitespace().nth(2).unwrap_or_else(|| panic!("no address in {first:?}")).to_string();
     Served { child, url }
+}
+
+fn serve_logs(w: &World) -> String {
+    let mut all = String::new();
+    for e in std::fs::read_dir(w.dir.path()).unwrap() {
+        let path = e.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().starts_with("serve-") {
+            all.push_str(&std::fs::read_to_string(path).unwrap());
+        }
+    }
+    all
 }
 
 fn signal(child: &Child, name: &str) {
@@ -377,7 +398,7 @@ async fn serve_keeps_every_accepted_webhook_across_a_kill_and_a_graceful_stop() 
     }
     signal(&run.child, "TERM");
     let out = tokio::task::spawn_blocking(move || run.child.wait_with_output().unwrap()).await.unwrap();
-    assert!(out.status.success(), "a graceful stop exits 0: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "a graceful stop exits 0: {}", serve_logs(&w));
     assert!(String::from_utf8_lossy(&out.stdout).contains("stopped:"), "{}", String::from_utf8_lossy(&out.stdout));
 
     // Run 3: drains whatever was still queued, and its poller finds the deliveries refused while
@@ -393,12 +414,15 @@ async fn serve_keeps_every_accepted_webhook_across_a_kill_and_a_graceful_stop() 
     if waited.is_err() {
         signal(&run.child, "TERM");
         let out = run.child.wait_with_output().unwrap();
-        let failed = w.mlc(&["failed", "list"]).await;
+        let mut failed = w.mlc(&["failed", "list"]).await;
+        for missing in (4000..4060).filter(|o| !w.invoices_by_order().contains_key(&o.to_string())) {
+            failed.stdout.push_str(&w.mlc(&["trace", &missing.to_string()]).await.all());
+        }
         panic!(
             "not every order posted: {:?}\naccepted {accepted:?} refused {refused:?}\nserve: {}\n{}\nfailed: {}",
             w.invoices_by_order(),
             String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
+            serve_logs(&w),
             failed.all()
         );
     }
@@ -415,6 +439,9 @@ async fn serve_keeps_every_accepted_webhook_across_a_kill_and_a_graceful_stop() 
     assert!(accepted.len() >= 55, "most deliveries were accepted: {} refused", refused.len());
     let failed = w.mlc(&["failed", "list", "--json"]).await;
     assert_eq!(failed.stdout.trim(), "[]", "{}", failed.all());
+    let logs = serve_logs(&w);
+    assert!(logs.contains("DEBUG"), "serve logged at debug");
+    w.assert_no_secret_in(&logs);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

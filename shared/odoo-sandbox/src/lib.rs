@@ -70,6 +70,16 @@ pub enum Fault {
     UserError(String),
     /// Answer normally, this much later.
     Latency(Duration),
+    /// Do the work (and commit it), then hold the answer this long: past a client's timeout,
+    /// the client cannot know whether the call took effect.
+    LostAnswer(Duration),
+}
+
+/// Random faults on a share of calls: for the chaos suite.
+struct Chaos {
+    per_mille: u32,
+    rng: rand::rngs::StdRng,
+    hold: Duration,
 }
 
 struct FaultRule {
@@ -84,6 +94,7 @@ struct Shared {
     world: Mutex<World>,
     calls: Mutex<Vec<LoggedCall>>,
     faults: Mutex<Vec<FaultRule>>,
+    chaos: Mutex<Option<Chaos>>,
 }
 
 /// A running sandbox; stops when dropped.
@@ -103,7 +114,7 @@ impl Sandbox {
     pub async fn start(options: SandboxOptions) -> std::io::Result<Sandbox> {
         let mut world = World::new(chrono::Utc::now().format("%Y-%m-%d").to_string());
         seed::seed(&mut world);
-        let shared = Arc::new(Shared { options, world: Mutex::new(world), calls: Mutex::default(), faults: Mutex::default() });
+        let shared = Arc::new(Shared { options, world: Mutex::new(world), calls: Mutex::default(), faults: Mutex::default(), chaos: Mutex::default() });
         let app = axum::Router::new()
             .route("/web/version", get(web_version))
             .route("/xmlrpc/2/{service}", post(xmlrpc))
@@ -144,6 +155,19 @@ impl Sandbox {
         self.shared.faults.lock().expect("lock").push(FaultRule { model: model.into(), method: method.into(), fault, remaining: times });
     }
 
+    /// Forgets every injected fault not used up yet.
+    pub fn clear_faults(&self) {
+        self.shared.faults.lock().expect("lock").clear();
+    }
+
+    /// From now on `per_mille` of the model calls fail at random (seeded): HTTP 503, HTTP 502,
+    /// PostgreSQL serialization failures, and answers lost after the work was committed (held
+    /// `hold`, which should be past the client's timeout). `0` stops it.
+    pub fn chaos(&self, per_mille: u32, seed: u64, hold: Duration) {
+        use rand::SeedableRng;
+        *self.shared.chaos.lock().expect("lock") = (per_mille > 0).then(|| Chaos { per_mille, rng: rand::rngs::StdRng::seed_from_u64(seed), hold });
+    }
+
     /// Reads records directly (no call logged), as `read` would return them.
     pub fn read(&self, model: &str, ids: &[i64], fields: &[&str]) -> Vec<Val> {
         let world = self.shared.world.lock().expect("lock");
@@ -167,9 +191,26 @@ impl Shared {
     async fn fault_for(&self, model: &str, method: &str) -> Option<Fault> {
         let fault = {
             let mut rules = self.faults.lock().expect("lock");
-            let rule = rules.iter_mut().find(|r| r.remaining > 0 && (r.model == "*" || r.model == model) && (r.method == "*" || r.method == method))?;
-            rule.remaining -= 1;
-            rule.fault.clone()
+            match rules.iter_mut().find(|r| r.remaining > 0 && (r.model == "*" || r.model == model) && (r.method == "*" || r.method == method)) {
+                Some(rule) => {
+                    rule.remaining -= 1;
+                    rule.fault.clone()
+                }
+                None => {
+                    use rand::Rng;
+                    let mut chaos = self.chaos.lock().expect("lock");
+                    let c = chaos.as_mut()?;
+                    if c.rng.random_range(0..1000) >= c.per_mille {
+                        return None;
+                    }
+                    match c.rng.random_range(0..4) {
+                        0 => Fault::Http { status: 503, retry_after_secs: None },
+                        1 => Fault::Http { status: 502, retry_after_secs: None },
+                        2 => Fault::SerializationFailure,
+                        _ => Fault::LostAnswer(c.hold),
+                    }
+                }
+            }
         };
         match fault {
             Fault::Latency(d) => {
@@ -265,6 +306,11 @@ async fn xmlrpc(State(shared): State<Arc<Shared>>, Path(service): Path<String>, 
                 Some(Fault::Http { status, retry_after_secs }) => return injected_http(status, retry_after_secs),
                 Some(Fault::SerializationFailure) => Err(Exc::Serialization),
                 Some(Fault::UserError(m)) => Err(Exc::UserError(m)),
+                Some(Fault::LostAnswer(hold)) => {
+                    let done = xml_object_call(&shared, &method, &params, &model, &name);
+                    tokio::time::sleep(hold).await;
+                    done
+                }
                 _ => xml_object_call(&shared, &method, &params, &model, &name),
             }
         }
@@ -396,12 +442,13 @@ async fn json2(State(shared): State<Arc<Shared>>, Path((model, method)): Path<(S
     let Some(Val::Map(mut args)) = parsed else {
         return json_error(400, "werkzeug.exceptions.BadRequest", "The request body must be a JSON object");
     };
-    match shared.fault_for(&model, &method).await {
+    let hold = match shared.fault_for(&model, &method).await {
         Some(Fault::Http { status, retry_after_secs }) => return injected_http(status, retry_after_secs),
         Some(Fault::SerializationFailure) => return json_exc(&Exc::Serialization),
         Some(Fault::UserError(m)) => return json_exc(&Exc::UserError(m)),
-        _ => {}
-    }
+        Some(Fault::LostAnswer(hold)) => Some(hold),
+        _ => None,
+    };
     let context = args.remove("context").unwrap_or(Val::map::<&str>([]));
     let ids = args.remove("ids");
     let result = match models::signature(&model, &method) {
@@ -420,6 +467,9 @@ async fn json2(State(shared): State<Arc<Shared>>, Path((model, method)): Path<(S
             }
         }
     };
+    if let Some(hold) = hold {
+        tokio::time::sleep(hold).await;
+    }
     match result {
         // JSON-2 turns recordsets into id lists: `create` always answers a list.
         Ok(Val::Int(id)) if method == "create" => (StatusCode::OK, [("content-type", "application/json")], Val::ids(&[id]).to_json()).into_response(),

@@ -151,13 +151,20 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 
 fn transport_error(e: reqwest::Error) -> OdooError {
     // reqwest's message names the URL, never headers or body, so the key cannot leak through it.
-    let transient = e.is_timeout() || e.is_connect() || e.is_request() || e.is_body();
+    let (connect, lost) = (e.is_connect(), e.is_timeout() || e.is_request() || e.is_body() || e.is_decode());
     let message = e.without_url().to_string();
-    if transient {
-        OdooError::transient(message)
+    if connect {
+        OdooError::transient(message) // never reached Odoo
+    } else if lost {
+        OdooError::Ambiguous { message } // sent; the answer was lost
     } else {
         OdooError::protocol(message)
     }
+}
+
+/// Calls that change nothing, so an unanswered one can simply be sent again.
+fn is_read(method: &str) -> bool {
+    matches!(method, "read" | "search" | "search_read" | "search_count" | "fields_get" | "name_search" | "read_group" | "context_get" | "version" | "authenticate" | "check_access_rights" | "has_access")
 }
 
 impl OdooClient {
@@ -208,14 +215,19 @@ impl OdooClient {
         &self.endpoint
     }
 
-    async fn with_retry<T, F, Fut>(&self, mut attempt: F) -> Result<T, OdooError>
+    /// Runs `attempt`, retrying what was certainly not done (and, for reads, what may have been).
+    async fn with_retry<T, F, Fut>(&self, read: bool, mut attempt: F) -> Result<T, OdooError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, OdooError>>,
     {
         let mut retry = 0;
         loop {
-            match attempt().await {
+            let outcome = match attempt().await {
+                Err(OdooError::Ambiguous { message }) if read => Err(OdooError::Transient { message, retry_after: None }),
+                other => other,
+            };
+            match outcome {
                 Err(OdooError::Transient { message, retry_after }) if retry + 1 < self.retry.attempts => {
                     let wait = self.retry.delay(retry, retry_after);
                     tracing::warn!(%message, attempt = retry + 1, wait_ms = wait.as_millis() as u64, "Odoo call failed; retrying");
@@ -230,7 +242,7 @@ impl OdooClient {
     /// `GET /web/version` (Odoo 19's probe), falling back to XML-RPC `common.version()`.
     async fn detect_version(&self) -> Result<(u32, String), OdooError> {
         let web = self
-            .with_retry(|| async {
+            .with_retry(true, || async {
                 let response = self.http.get(self.endpoint.join("/web/version")).send().await.map_err(transport_error)?;
                 let status = response.status().as_u16();
                 let after = retry_after(response.headers());
@@ -260,7 +272,8 @@ impl OdooClient {
     async fn xmlrpc(&self, service: &str, method: &str, params: &[Val]) -> Result<Val, OdooError> {
         let body = encode_call(method, params).map_err(OdooError::protocol)?;
         let url = self.endpoint.join(&format!("/xmlrpc/2/{service}"));
-        self.with_retry(|| async {
+        let read = service == "common" || params.get(4).and_then(Val::as_str).is_some_and(is_read);
+        self.with_retry(read, || async {
             let response = self
                 .http
                 .post(&url)
@@ -274,6 +287,7 @@ impl OdooClient {
             let text = response.text().await.map_err(transport_error)?;
             match status {
                 200 => {}
+                502 | 504 => return Err(OdooError::Ambiguous { message: format!("HTTP {status} from {service}.{method}") }),
                 429 | 500..=599 => return Err(OdooError::Transient { message: format!("HTTP {status} from {service}.{method}"), retry_after: after }),
                 _ => return Err(OdooError::protocol(format!("HTTP {status} from {service}.{method}"))),
             }
@@ -335,7 +349,7 @@ impl OdooClient {
                 }
                 let body = Val::map(body).to_json();
                 let url = self.endpoint.join(&format!("/json/2/{}/{}", call.model, call.method));
-                self.with_retry(|| async {
+                self.with_retry(is_read(call.method), || async {
                     let mut request = self
                         .http
                         .post(&url)

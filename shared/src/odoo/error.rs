@@ -24,6 +24,11 @@ pub enum OdooError {
     /// Worth retrying: 5xx, 429, timeouts, resets, PostgreSQL serialization failures.
     #[error("Odoo temporarily unavailable: {message}")]
     Transient { message: String, retry_after: Option<Duration> },
+    /// The request went out but no answer came (a timeout, a dropped connection, a gateway's 502
+    /// or 504): Odoo may or may not have done it. Reads retry it; writes do not, so a create is
+    /// never sent twice — the caller finds out what happened (a move's marker) before trying again.
+    #[error("Odoo did not answer; the call may have taken effect: {message}")]
+    Ambiguous { message: String },
     /// The URL is refused before any request (scheme, SSRF guard).
     #[error("Odoo URL refused: {message}")]
     Endpoint { message: String },
@@ -33,8 +38,13 @@ pub enum OdooError {
 }
 
 impl OdooError {
+    /// Worth trying again later (for a write that was ambiguous: after finding out what happened).
     pub fn is_transient(&self) -> bool {
-        matches!(self, OdooError::Transient { .. })
+        matches!(self, OdooError::Transient { .. } | OdooError::Ambiguous { .. })
+    }
+
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(self, OdooError::Ambiguous { .. })
     }
 
     pub fn transient(message: impl Into<String>) -> Self {
@@ -49,7 +59,7 @@ impl OdooError {
 impl From<OdooError> for Error {
     fn from(e: OdooError) -> Error {
         match e {
-            OdooError::Transient { .. } => Error::retryable(e),
+            OdooError::Transient { .. } | OdooError::Ambiguous { .. } => Error::retryable(e),
             _ => Error::permanent(e),
         }
     }
@@ -139,6 +149,8 @@ pub fn from_json2(status: u16, body: &str, retry_after: Option<Duration>) -> Odo
         // A 5xx with Odoo's own error body is an exception in Odoo's code (a bug or bad data): retrying
         // the same call cannot help. A 5xx without one comes from a proxy or a restarting worker.
         500..=599 if !name.is_empty() => OdooError::protocol(format!("{name}: {message}")),
+        // A gateway that got no answer from Odoo: Odoo may still have done the work.
+        502 | 504 => OdooError::Ambiguous { message },
         500..=599 => OdooError::Transient { message, retry_after },
         _ => OdooError::protocol(format!("HTTP {status}: {message}")),
     }
@@ -182,6 +194,9 @@ mod tests {
         assert!(from_json2(429, "", None).is_transient());
         assert!(from_json2(500, &body("psycopg2.errors.SerializationFailure", "could not serialize access"), None).is_transient());
         assert_eq!(crate::Error::from(from_json2(502, "", None)).class(), crate::ErrorClass::Retryable);
+        assert!(from_json2(502, "<html>bad gateway</html>", None).is_ambiguous());
+        assert!(from_json2(504, "", None).is_ambiguous());
+        assert!(!from_json2(503, "", None).is_ambiguous());
         assert_eq!(crate::Error::from(from_json2(422, &body("odoo.exceptions.ValidationError", "x"), None)).class(), crate::ErrorClass::Permanent);
     }
 }

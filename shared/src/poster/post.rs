@@ -153,11 +153,16 @@ impl Poster {
     /// A new version of an order already in Odoo. Returns true when a new move must be created.
     async fn change_existing(&self, ctx: &Context, work: &Work, doc: &SalesDocument, link: Link) -> Result<bool> {
         let client = &ctx.odoo.client;
-        let rows = match client.read(MOVE, &[link.odoo.id], &["state", "name"]).await {
+        let rows = match client.read(MOVE, &[link.odoo.id], &["state", "name", "invoice_origin"]).await {
             Ok(rows) => rows,
             Err(OdooError::MissingRecord { .. }) => return Ok(true), // deleted in Odoo: post it again
             Err(e) => return Err(e.into()),
         };
+        if rows.first().and_then(|r| r.get("invoice_origin")).and_then(Val::as_str) == Some(marker(&work.envelope).as_str()) {
+            // The linked move is this very version's (an earlier attempt failed after creating
+            // it, or its answer was lost): the create path adopts it, posting it if need be.
+            return Ok(true);
+        }
         let state = rows.first().and_then(|r| r.get("state")).and_then(Val::as_str).unwrap_or_default().to_string();
         let name = rows.first().and_then(|r| r.get("name")).and_then(Val::as_str).unwrap_or_default().to_string();
         match state.as_str() {
@@ -285,6 +290,44 @@ impl Poster {
             for row in client.search_read("ir.model.data", domain, &["name", "res_id"], None, None).await? {
                 if let (Some(n), Some(id)) = (row.get("name").and_then(Val::as_str), row.get("res_id").and_then(Val::as_i64)) {
                     by_xmlid.insert(n.to_string(), id);
+                }
+            }
+        }
+        // Registered customers not bound yet: a partner with their store id and email that no
+        // external id points at is theirs — made by an earlier attempt whose answer was lost
+        // before the binding, or entered by hand. It is bound, not created again.
+        let mut unbound: Vec<(String, String, Option<String>)> = docs
+            .iter()
+            .filter_map(|(_, doc)| match &doc.customer {
+                CustomerRef::Registered { source_id, email, .. } => {
+                    let x = xmlid_name(conn, "customer", source_id);
+                    (!by_xmlid.contains_key(&x) && ctx.odoo.cached_partner(&format!("c:{source_id}")).is_none())
+                        .then(|| (x, source_id.to_string(), normalized_email(email.as_deref())))
+                }
+                CustomerRef::Guest { .. } => None,
+            })
+            .collect();
+        unbound.sort();
+        unbound.dedup_by(|a, b| a.0 == b.0);
+        if !unbound.is_empty() {
+            let refs: Vec<&str> = unbound.iter().map(|(_, r, _)| r.as_str()).collect();
+            let domain = Val::list([leaf("ref", "in", Val::list(refs)), leaf("parent_id", "=", Val::Bool(false))]);
+            let candidates = client.search_read("res.partner", domain, &["ref", "email"], None, Some("id")).await?;
+            if !candidates.is_empty() {
+                let ids: Vec<i64> = candidates.iter().filter_map(|c| c.get("id").and_then(Val::as_i64)).collect();
+                let bound_domain = Val::list([leaf("model", "=", Val::from("res.partner")), leaf("res_id", "in", Val::ids(&ids))]);
+                let bound: Vec<i64> = client.search_read("ir.model.data", bound_domain, &["res_id"], None, None).await?.iter().filter_map(|r| r.get("res_id").and_then(Val::as_i64)).collect();
+                for (x, reference, email) in &unbound {
+                    let found = candidates.iter().find(|c| {
+                        let id = c.get("id").and_then(Val::as_i64).unwrap_or_default();
+                        c.get("ref").and_then(Val::as_str) == Some(reference.as_str())
+                            && normalized_email(c.get("email").and_then(Val::as_str)) == *email
+                            && !bound.contains(&id)
+                    });
+                    if let Some(id) = found.and_then(|c| c.get("id").and_then(Val::as_i64)) {
+                        client.bind_external_id(XMLID_MODULE, x, &OdooRef::new("res.partner", id)).await?;
+                        by_xmlid.insert(x.clone(), id);
+                    }
                 }
             }
         }

@@ -51,6 +51,10 @@ struct Data {
     /// From request number `outage_from` on, `outage` requests answer 503 (a host outage).
     outage_from: u64,
     outage: u32,
+    /// After a 429, until when the client was told to wait, and how many requests came early.
+    throttled_until: Option<std::time::Instant>,
+    early: u64,
+    throttled: u64,
 }
 
 struct Shared {
@@ -151,6 +155,12 @@ impl SandboxStore {
         let mut d = self.shared.data.lock().expect("lock");
         d.outage_from = d.requests + after;
         d.outage = count;
+    }
+
+    /// 429s answered so far, and requests that came before their `Retry-After` had passed.
+    pub fn throttling(&self) -> (u64, u64) {
+        let d = self.shared.data.lock().expect("lock");
+        (d.throttled, d.early)
     }
 
     pub fn throttle(&self, n: u32, secs: u64) {
@@ -324,12 +334,17 @@ fn authorize(shared: &Shared, path: &str, raw: &Option<String>) -> Result<HashMa
     {
         let mut d = shared.data.lock().expect("lock");
         d.requests += 1;
+        if d.throttled_until.is_some_and(|until| std::time::Instant::now() < until) {
+            d.early += 1;
+        }
         if d.outage > 0 && d.requests > d.outage_from {
             d.outage -= 1;
             return Err(Box::new(error(503, "service_unavailable", "The store is down for maintenance.")));
         }
         if d.throttle > 0 {
             d.throttle -= 1;
+            d.throttled += 1;
+            d.throttled_until = Some(std::time::Instant::now() + std::time::Duration::from_secs(d.throttle_after_secs));
             let mut r = error(429, "woocommerce_rest_too_many_requests", "Too many requests.");
             r.headers_mut().insert("retry-after", d.throttle_after_secs.into());
             return Err(Box::new(r));

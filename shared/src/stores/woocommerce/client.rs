@@ -37,9 +37,15 @@ pub struct WooClient {
     retry: RetryPolicy,
     /// Category id → (name, parent id), loaded once.
     categories: tokio::sync::OnceCell<HashMap<i64, (String, i64)>>,
+    /// Product id → category path, for a while: a webhook for an order of known products then
+    /// needs no request to the store at all.
+    product_paths: std::sync::Mutex<HashMap<i64, (Vec<String>, std::time::Instant)>>,
     /// Pages requested, for the poller's report and the benchmarks.
     pages: std::sync::atomic::AtomicU64,
 }
+
+/// How long a product's category path is trusted.
+const PRODUCT_PATH_TTL: Duration = Duration::from_secs(600);
 
 /// One page of a list.
 #[derive(Debug)]
@@ -116,6 +122,7 @@ impl WooClient {
             secret: config.consumer_secret,
             retry: config.retry,
             categories: tokio::sync::OnceCell::new(),
+            product_paths: std::sync::Mutex::new(HashMap::new()),
             pages: std::sync::atomic::AtomicU64::new(0),
         })
     }
@@ -249,9 +256,22 @@ impl WooClient {
                 )
             })
             .await?;
+        let mut paths = CategoryPaths::new();
+        {
+            let cached = self.product_paths.lock().expect("cache lock");
+            ids.retain(|id| match cached.get(id) {
+                Some((path, at)) if at.elapsed() < PRODUCT_PATH_TTL => {
+                    paths.insert(*id, path.clone());
+                    false
+                }
+                _ => true,
+            });
+        }
+        if ids.is_empty() {
+            return Ok(paths);
+        }
         let include = ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
         let products = self.all("/products", &[("include".into(), include)]).await?;
-        let mut paths = CategoryPaths::new();
         for p in products {
             let (Some(id), Some(first)) = (p["id"].as_i64(), p["categories"].as_array().and_then(|c| c.first()).and_then(|c| c["id"].as_i64())) else { continue };
             let mut path = Vec::new();
@@ -261,6 +281,7 @@ impl WooClient {
                 cursor = *parent;
             }
             path.reverse();
+            self.product_paths.lock().expect("cache lock").insert(id, (path.clone(), std::time::Instant::now()));
             paths.insert(id, path);
         }
         Ok(paths)

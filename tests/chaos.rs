@@ -1,0 +1,325 @@
+//! The chaos suite: duplicates, reordering and faults, with the exactly-once claims checked on
+//! the Odoo side. CI runs it small; `MLC_CHAOS_SCALE=full` runs the full scale (2,000
+//! orders on the embedded family; the AWS family runs a tenth of that, since moto keeps every
+//! item of every test in one Python process):
+//!
+//!     MLC_CHAOS_SCALE=full scripts/test -p blackbox --test chaos      (or cargo test with moto up)
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use blackbox::harness::Harness;
+use blackbox::webhooks::WebhookServer;
+use blackbox::Family;
+use chrono::{Duration as Span, Utc};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rust_decimal::Decimal;
+use shared::odoo::{RetryPolicy, Val};
+use shared::ports::*;
+use shared::poster::{IncomingMessage, Poster, PosterDeps, PosterSettings};
+use shared::stores::woocommerce::{PollSettings, WooConnector, WooDeps};
+use woo_sandbox::{SandboxStore, StoreOptions};
+
+fn scale() -> usize {
+    match std::env::var("MLC_CHAOS_SCALE").as_deref() {
+        Ok("full") => 2000,
+        Ok("") | Err(_) => 200,
+        Ok(other) => other.parse().unwrap_or_else(|_| panic!("MLC_CHAOS_SCALE is `full` or a number, not {other:?}")),
+    }
+}
+
+fn rules() -> serde_json::Value {
+    serde_json::json!({
+        "accounts": { "shipping": "410000", "rounding": "400000" },
+        "taxes": [ { "store_rate": "1", "odoo_tax": "VAT 20%" }, { "store_rate": "2", "odoo_tax": "VAT 5.5%" } ],
+        "lines": [
+            { "name": "apparel", "when": { "category": "Apparel" }, "account": "400100" },
+            { "name": "books", "when": { "category": "Books" }, "account": "400200" }
+        ]
+    })
+}
+
+struct Setup {
+    h: Harness,
+    store: Arc<SandboxStore>,
+    connector: Arc<WooConnector>,
+    hooks: WebhookServer,
+    connection: Connection,
+}
+
+impl Setup {
+    async fn start(family: Family) -> Setup {
+        let h = Harness::start_with(family, rules()).await;
+        let store = Arc::new(SandboxStore::start(StoreOptions::default()).await.unwrap());
+        h.attach_store(&store).await;
+        let mut connector = WooConnector::new(WooDeps {
+            connections: h.family.connections(),
+            secrets: h.family.secrets(),
+            queue: h.queue.clone(),
+            audit: h.family.audit(),
+            state: h.family.state(),
+        });
+        connector.retry = RetryPolicy { attempts: 5, base_delay: Duration::from_millis(10), max_delay: Duration::from_millis(200) };
+        let connector = Arc::new(connector);
+        let hooks = WebhookServer::start(connector.clone()).await;
+        let connection = h.family.connections().connection(&h.connection).await.unwrap().unwrap();
+        Setup { h, store, connector, hooks, connection }
+    }
+
+    fn hook(&self) -> String {
+        format!("{}/webhooks/woocommerce/{}", self.hooks.url, self.h.connection)
+    }
+
+    /// A poster as a new container builds it, with Odoo's timeout and retries as given.
+    fn poster(&self, settings: PosterSettings) -> Poster {
+        let f = &self.h.family;
+        Poster::new(PosterDeps { connections: f.connections(), state: f.state(), audit: f.audit(), failed: f.failed(), secrets: f.secrets() }, settings)
+    }
+
+    /// Customer invoices by store order id: (count, amounts).
+    fn invoices(&self) -> BTreeMap<i64, Vec<Decimal>> {
+        let odoo = &self.h.odoo;
+        let ids = odoo.search("account.move", Val::list([Val::list([Val::from("move_type"), Val::from("="), Val::from("out_invoice")])]));
+        let mut out: BTreeMap<i64, Vec<Decimal>> = BTreeMap::new();
+        for row in odoo.read("account.move", &ids, &["invoice_origin", "amount_total"]) {
+            let origin = row.get("invoice_origin").and_then(Val::as_str).unwrap_or_default();
+            let order: i64 = origin.split(':').nth(3).and_then(|id| id.parse().ok()).unwrap_or_else(|| panic!("a move without a marker: {origin}"));
+            out.entry(order).or_default().push(row.get("amount_total").and_then(Val::as_decimal).unwrap());
+        }
+        out
+    }
+
+    /// Exactly one invoice per order, each for the store's total; one partner per customer.
+    fn assert_exactly_once(&self, orders: &[i64], customers: &[i64]) {
+        let invoices = self.invoices();
+        let missing: Vec<&i64> = orders.iter().filter(|o| !invoices.contains_key(o)).collect();
+        assert!(missing.is_empty(), "{} orders lost: {missing:?}", missing.len());
+        let twice: Vec<(&i64, usize)> = invoices.iter().filter(|(_, v)| v.len() != 1).map(|(k, v)| (k, v.len())).collect();
+        assert!(twice.is_empty(), "orders invoiced more than once: {twice:?}");
+        assert_eq!(invoices.len(), orders.len(), "invoices for orders that do not exist");
+        for o in orders {
+            let store_total: Decimal = self.store.order(*o)["total"].as_str().unwrap().parse().unwrap();
+            assert_eq!(invoices[o][0], store_total, "order {o}: Odoo's total differs from the store's");
+        }
+        for c in customers {
+            let partners = self.h.odoo.search(
+                "res.partner",
+                Val::list([Val::list([Val::from("ref"), Val::from("="), Val::Str(c.to_string())]), Val::list([Val::from("parent_id"), Val::from("="), Val::Bool(false)])]),
+            );
+            assert_eq!(partners.len(), 1, "customer {c} is {} partners in Odoo", partners.len());
+        }
+    }
+}
+
+/// Receives and posts until the queue stays empty for `quiet`; a batch that crashes (the test
+/// hook) leaves its messages unacknowledged, as a dead process would.
+async fn drain_until_quiet(queue: &dyn blackbox::Queue, mut poster: Poster, make: impl Fn() -> Poster, quiet: Duration, crash_every: Option<u32>, rng: &Mutex<rand::rngs::StdRng>) -> u32 {
+    let mut crashes = 0;
+    let mut idle_since = Instant::now();
+    loop {
+        let got = queue.receive(10, Duration::from_millis(50), Duration::from_secs(2)).await.unwrap();
+        if got.is_empty() {
+            if idle_since.elapsed() > quiet {
+                return crashes;
+            }
+            continue;
+        }
+        idle_since = Instant::now();
+        let crash = crash_every.is_some_and(|n| rng.lock().unwrap().random_range(0..n) == 0);
+        if crash {
+            poster.crash_after_next_create();
+        }
+        let messages: Vec<IncomingMessage> = got.iter().map(|m| IncomingMessage { message_id: m.message_id.clone(), group_id: m.group_id.clone(), body: m.body.clone() }).collect();
+        let report = poster.handle_batch(&messages).await;
+        if crash && report.outcomes.iter().any(|(_, o)| matches!(o, shared::poster::RecordOutcome::Retry(r) if r.contains("died"))) {
+            // The process is gone: nothing acknowledged, a fresh container takes over.
+            crashes += 1;
+            poster = make();
+            continue;
+        }
+        let retry = report.failed_message_ids();
+        for m in &got {
+            if !retry.contains(&m.message_id) {
+                queue.delete(&m.receipt).await.unwrap();
+            }
+        }
+    }
+}
+
+fn settings(timeout: Duration) -> PosterSettings {
+    PosterSettings {
+        claim_for: Duration::from_secs(1),
+        keep_outcome_for: None,
+        odoo_retry: RetryPolicy { attempts: 3, base_delay: Duration::from_millis(5), max_delay: Duration::from_millis(50) },
+        odoo_timeout: timeout,
+    }
+}
+
+/// 30% duplicate deliveries, shuffled, webhooks racing two posters and overlapping polls.
+async fn duplicates_reordering_and_poller_overlap(family: Family, n: usize) {
+    let s = Setup::start(family).await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261123);
+    let t0 = Utc::now() - Span::hours(30);
+    let customers: Vec<i64> = (0..(n / 10).max(3) as i64).map(|i| 500 + i).collect();
+    for c in &customers {
+        s.store.add_customer(*c, &format!("c{c}@example.com"), "Cust", &format!("{c}"), t0);
+    }
+    let mut orders = Vec::new();
+    let mut deliveries: Vec<(serde_json::Value, String)> = Vec::new();
+    for i in 0..n as i64 {
+        let id = 10_000 + i;
+        let customer = if rng.random_range(0..5) == 0 { 0 } else { customers[rng.random_range(0..customers.len())] };
+        let order = s.store.add_order(id, customer, "processing", t0 + Span::seconds(i * 50));
+        orders.push(id);
+        deliveries.push((order.clone(), format!("d-{id}")));
+        if rng.random_range(0..10) < 3 {
+            // Half repeat the delivery id (a proxy's retry), half are a new delivery of the same order.
+            let again = if rng.random_bool(0.5) { format!("d-{id}") } else { format!("d-{id}-again") };
+            deliveries.push((order, again));
+        }
+    }
+    deliveries.shuffle(&mut rng);
+    let deliveries = Arc::new(Mutex::new(deliveries));
+    let delivered = Arc::new(std::sync::atomic::AtomicBool::new(false));
+
+    let mut senders = Vec::new();
+    for _ in 0..8 {
+        let (store, queue, hook) = (s.store.clone(), deliveries.clone(), s.hook());
+        senders.push(tokio::spawn(async move {
+            loop {
+                let next = queue.lock().unwrap().pop();
+                let Some((order, delivery)) = next else { return };
+                assert_eq!(store.deliver(&hook, "order.created", &order, &delivery).await, 200);
+            }
+        }));
+    }
+    let poller = {
+        let (connector, connection) = (s.connector.clone(), s.connection.clone());
+        let settings = PollSettings { start: t0 - Span::hours(1), window: Span::hours(3), overlap: Span::minutes(30), backfill: None };
+        tokio::spawn(async move {
+            for _ in 0..3 {
+                connector.poll(&connection, &settings, Utc::now()).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+    let crash_rng = Mutex::new(rand::rngs::StdRng::seed_from_u64(1));
+    let crash_rng = Arc::new(crash_rng);
+    let mut posters = Vec::new();
+    for _ in 0..2 {
+        let (queue, settings_, rng) = (s.h.queue.clone(), settings(Duration::from_secs(10)), crash_rng.clone());
+        let f = &s.h.family;
+        let deps = (f.connections(), f.state(), f.audit(), f.failed(), f.secrets());
+        let make = move || Poster::new(PosterDeps { connections: deps.0.clone(), state: deps.1.clone(), audit: deps.2.clone(), failed: deps.3.clone(), secrets: deps.4.clone() }, settings_.clone());
+        let done = delivered.clone();
+        posters.push(tokio::spawn(async move {
+            loop {
+                drain_until_quiet(queue.as_ref(), make(), &make, Duration::from_millis(300), None, &rng).await;
+                if done.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+            }
+        }));
+    }
+    for t in senders {
+        t.await.unwrap();
+    }
+    poller.await.unwrap();
+    delivered.store(true, std::sync::atomic::Ordering::SeqCst);
+    for p in posters {
+        p.await.unwrap();
+    }
+    assert_eq!(s.h.queue.approximate_depth().await.unwrap(), 0);
+    assert!(s.h.family.failed().failed(&s.h.connection).await.unwrap().is_empty());
+    s.assert_exactly_once(&orders, &customers);
+}
+
+/// Odoo fails 20% of calls (503, 502, serialization failures, answers lost after commit) and
+/// posters die between Odoo's create and the link; after draining, the DLQ's redrive and replay:
+/// nothing twice, nothing lost.
+async fn odoo_faults_and_posters_killed_between_create_and_link(family: Family, n: usize) {
+    let s = Setup::start(family).await;
+    let t0 = Utc::now() - Span::hours(10);
+    let customers: Vec<i64> = (0..(n / 10).max(3) as i64).map(|i| 700 + i).collect();
+    for c in &customers {
+        s.store.add_customer(*c, &format!("c{c}@example.com"), "Cust", &format!("{c}"), t0);
+    }
+    let orders: Vec<i64> = (0..n as i64).map(|i| 20_000 + i).collect();
+    for (i, id) in orders.iter().enumerate() {
+        s.store.add_order(*id, customers[i % customers.len()], "processing", t0 + Span::seconds(i as i64 * 10));
+    }
+    let settings_poll = PollSettings { start: t0 - Span::hours(1), window: Span::hours(12), overlap: Span::minutes(5), backfill: None };
+    s.connector.poll(&s.connection, &settings_poll, Utc::now()).await.unwrap();
+
+    let timeout = Duration::from_millis(400);
+    s.h.odoo.chaos(200, 42, timeout * 3);
+    let rng = Mutex::new(rand::rngs::StdRng::seed_from_u64(9));
+    let make = || s.poster(settings(timeout));
+    let crashes = drain_until_quiet(s.h.queue.as_ref(), make(), make, Duration::from_secs(3), Some(4), &rng).await;
+    assert!(crashes > 0, "some posters died between create and link");
+    s.h.odoo.chaos(0, 0, Duration::ZERO);
+
+    // What exhausted its receives went to the DLQ, what failed permanently was parked: both replay.
+    let redriven = shared::poster::redrive(s.h.dlq.as_ref(), s.h.queue.as_ref()).await.unwrap();
+    let connection = s.connection.clone();
+    let replayed = shared::poster::replay(s.h.family.failed().as_ref(), s.h.queue.as_ref(), s.h.family.audit().as_ref(), &connection, None).await.unwrap();
+    drain_until_quiet(s.h.queue.as_ref(), make(), make, Duration::from_secs(2), None, &rng).await;
+    println!("chaos: {n} orders, {crashes} poster deaths, {redriven} redriven from the DLQ, {replayed} replayed");
+    assert!(s.h.family.failed().failed(&s.h.connection).await.unwrap().is_empty());
+    s.assert_exactly_once(&orders, &customers);
+}
+
+/// The store answers 429 with Retry-After while the poller reads: it waits as told, and finishes.
+async fn the_poller_obeys_retry_after_and_finishes(family: Family, n: usize) {
+    let s = Setup::start(family).await;
+    let t0 = Utc::now() - Span::days(3);
+    s.store.add_customer(501, "ada@example.com", "Ada", "Lovelace", t0);
+    for i in 0..n as i64 {
+        s.store.add_order(30_000 + i, 501, "processing", t0 + Span::seconds(i * (2 * 86_400) / n as i64));
+    }
+    let throttler = {
+        let store = s.store.clone();
+        tokio::spawn(async move {
+            for _ in 0..4 {
+                store.throttle(1, 1);
+                tokio::time::sleep(Duration::from_millis(700)).await;
+            }
+        })
+    };
+    let started = Instant::now();
+    let settings = PollSettings { start: t0 - Span::hours(1), window: Span::hours(6), overlap: Span::minutes(5), backfill: None };
+    let report = s.connector.poll(&s.connection, &settings, Utc::now()).await.unwrap();
+    throttler.await.unwrap();
+    let (throttled, early) = s.store.throttling();
+    assert!(throttled >= 2, "the store throttled the poller ({throttled} times)");
+    assert_eq!(early, 0, "no request came before its Retry-After had passed");
+    assert!(started.elapsed() >= Duration::from_secs(throttled.min(4) - 1), "it slowed down");
+    assert_eq!(report.orders as usize, n, "and still read every order: {report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_duplicates_reordering_and_poller_overlap() {
+    duplicates_reordering_and_poller_overlap(Family::embedded().await, scale()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn aws_duplicates_reordering_and_poller_overlap() {
+    duplicates_reordering_and_poller_overlap(Family::aws().await, (scale() / 10).max(40)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_odoo_faults_and_posters_killed_between_create_and_link() {
+    odoo_faults_and_posters_killed_between_create_and_link(Family::embedded().await, scale() / 2).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn aws_odoo_faults_and_posters_killed_between_create_and_link() {
+    odoo_faults_and_posters_killed_between_create_and_link(Family::aws().await, (scale() / 20).max(30)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_the_poller_obeys_retry_after_and_finishes() {
+    the_poller_obeys_retry_after_and_finishes(Family::embedded().await, (scale() / 2).max(100)).await
+}
