@@ -1,5 +1,6 @@
-//! Odoo calls per order, read from the Odoo sandbox's call log, for batches of 1 and 10 with cold
-//! and warm caches. Embedded adapters (the calls do not depend on the family).
+//! Odoo calls per order, read from the Odoo sandbox's call log, for batches of 1, 10 and 100 with
+//! cold and warm caches. Embedded adapters (the calls do not depend on the family). A batch of 100
+//! is what `mlc` or a poster given 100 messages at once sees; SQS hands Lambda at most 10.
 //!
 //!     cargo run -p blackbox --example odoo_calls
 
@@ -51,6 +52,10 @@ async fn main() {
     let (c, p) = measure(&h, &cold1, &batch(1, &mut |i| i)).await;
     println!("{:<58} {:>6} {:>10.2}", "cold container, batch of 1, new customer", c, p);
 
+    let cold100 = h.poster();
+    let (c, p) = measure(&h, &cold100, &batch(100, &mut |i| 2000 + i)).await;
+    println!("{:<58} {:>6} {:>10.2}", "cold container, batch of 100, 100 new customers", c, p);
+
     let warm = h.poster();
     measure(&h, &warm, &batch(10, &mut |i| i % 10)).await; // warms lookups and the partner cache
     let (c, p) = measure(&h, &warm, &batch(1, &mut |i| i % 10)).await;
@@ -61,6 +66,9 @@ async fn main() {
     println!("{:<58} {:>6} {:>10.2}", "warm, batch of 10, 10 new customers", c, p);
     let (c, p) = measure(&h, &warm, &batch(1, &mut |i| 1000 + i)).await;
     println!("{:<58} {:>6} {:>10.2}", "warm, batch of 1, new customer", c, p);
+    measure(&h, &warm, &batch(100, &mut |i| i % 100)).await; // 100 returning customers
+    let (c, p) = measure(&h, &warm, &batch(100, &mut |i| i % 100)).await;
+    println!("{:<58} {:>6} {:>10.2}", "warm, batch of 100, returning customers", c, p);
 
     // Which calls a warm batch of 10 makes.
     let before = h.odoo.calls().len();

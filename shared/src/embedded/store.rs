@@ -370,10 +370,14 @@ impl AuditLog for EmbeddedStore {
         self.db
             .call(move |conn| {
                 let now_us = Utc::now().timestamp_micros();
-                // Expired entries are never returned; sweeping them here keeps the file small.
-                conn.execute("DELETE FROM audit WHERE expires_at_us IS NOT NULL AND expires_at_us <= ?1", params![now_us])
-                    .map_err(sqlite)?;
-                conn.execute(
+                // One transaction (one fsync) for the entry and, now and then, the sweep of expired
+                // entries (they are never returned; sweeping keeps the file small).
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
+                if now_us % 64 == 0 {
+                    tx.execute("DELETE FROM audit WHERE expires_at_us IS NOT NULL AND expires_at_us <= ?1", params![now_us])
+                        .map_err(sqlite)?;
+                }
+                tx.execute(
                     "INSERT INTO audit (connection_id, kind, source_id, odoo_model, odoo_id, at_us, expires_at_us, json)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     params![
@@ -388,7 +392,7 @@ impl AuditLog for EmbeddedStore {
                     ],
                 )
                 .map_err(sqlite)?;
-                Ok(())
+                tx.commit().map_err(sqlite)
             })
             .await
     }
