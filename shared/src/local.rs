@@ -33,6 +33,8 @@ const VISIBILITY: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 pub struct LocalStack {
     pub dir: PathBuf,
+    /// The database under the store and the queues (for its commit counts).
+    pub db: Db,
     pub store: Arc<EmbeddedStore>,
     pub queue: Arc<EmbeddedQueue>,
     pub dead_letters: Arc<EmbeddedQueue>,
@@ -57,6 +59,7 @@ impl LocalStack {
         let key = SecretsKey::from_env_or_file(&dir.join(KEY_FILE))?;
         Ok(LocalStack {
             dir: dir.to_path_buf(),
+            db: db.clone(),
             store: Arc::new(EmbeddedStore::new(db.clone())),
             queue: Arc::new(EmbeddedQueue::new(
                 db.clone(),

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{params, TransactionBehavior};
+use rusqlite::params;
 
 use super::db::{now_ms, sqlite, Db};
 use crate::error::Result;
@@ -47,7 +47,7 @@ impl EmbeddedQueue {
     pub async fn release_in_flight(&self) -> Result<u64> {
         let queue = self.name.clone();
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 let now = now_ms();
                 conn.execute(
                     "UPDATE queue_messages SET visible_at_ms = ?2, receipt = NULL WHERE queue = ?1 AND receipt IS NOT NULL AND visible_at_ms > ?2",
@@ -59,17 +59,16 @@ impl EmbeddedQueue {
             .await
     }
 
-    fn receive_once(&self, max: usize, visibility_ms: i64) -> impl FnOnce(&mut rusqlite::Connection) -> Result<Vec<ReceivedMessage>> + Send + 'static {
+    fn receive_once(&self, max: usize, visibility_ms: i64) -> impl FnOnce(&rusqlite::Connection) -> Result<Vec<ReceivedMessage>> + Send + 'static {
         let queue = self.name.clone();
         let redrive = self.redrive.clone();
         move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
             let now = now_ms();
             let mut delivered = Vec::new();
             loop {
                 // The visible head of each group: later messages wait until it is deleted.
                 let heads: Vec<(i64, String, String, String, u32)> = {
-                    let mut stmt = tx
+                    let mut stmt = conn
                         .prepare_cached(
                             "SELECT m.seq, m.message_id, m.group_id, m.body, m.receive_count
                                FROM queue_messages m
@@ -94,18 +93,18 @@ impl EmbeddedQueue {
                     if let Some(r) = redrive.as_ref().filter(|r| receive_count >= r.max_receive_count) {
                         // Received too often without being deleted: off to the dead-letter queue,
                         // behind whatever is already there (as SQS, it keeps its message id).
-                        tx.execute(
+                        conn.execute(
                             "INSERT INTO queue_messages (queue, message_id, group_id, body, sent_at_ms, visible_at_ms)
                              SELECT ?2, message_id, group_id, body, sent_at_ms, ?3 FROM queue_messages WHERE seq = ?1",
                             params![seq, r.dead_letter_queue, now],
                         )
                         .map_err(sqlite)?;
-                        tx.execute("DELETE FROM queue_messages WHERE seq = ?1", params![seq]).map_err(sqlite)?;
+                        conn.execute("DELETE FROM queue_messages WHERE seq = ?1", params![seq]).map_err(sqlite)?;
                         redrove = true;
                         continue;
                     }
                     let receipt = uuid::Uuid::new_v4().to_string();
-                    tx.execute(
+                    conn.execute(
                         "UPDATE queue_messages SET receive_count = receive_count + 1, receipt = ?2, visible_at_ms = ?3 WHERE seq = ?1",
                         params![seq, receipt, now + visibility_ms],
                     )
@@ -117,7 +116,6 @@ impl EmbeddedQueue {
                     break;
                 }
             }
-            tx.commit().map_err(sqlite)?;
             Ok(delivered)
         }
     }
@@ -129,13 +127,12 @@ impl RecordQueue for EmbeddedQueue {
         let queue = self.name.clone();
         let messages = messages.to_vec();
         self.db
-            .call(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
+            .write(move |conn| {
                 let now = now_ms();
-                tx.execute("DELETE FROM queue_dedup WHERE queue = ?1 AND expires_at_ms <= ?2", params![queue, now])
+                conn.execute("DELETE FROM queue_dedup WHERE queue = ?1 AND expires_at_ms <= ?2", params![queue, now])
                     .map_err(sqlite)?;
                 for m in &messages {
-                    let fresh = tx
+                    let fresh = conn
                         .execute(
                             "INSERT OR IGNORE INTO queue_dedup (queue, dedup_id, expires_at_ms) VALUES (?1, ?2, ?3)",
                             params![queue, m.deduplication_id, now + DEDUP_WINDOW_MS],
@@ -144,14 +141,14 @@ impl RecordQueue for EmbeddedQueue {
                     if fresh == 0 {
                         continue; // a duplicate within the window: accepted, not delivered twice
                     }
-                    tx.execute(
+                    conn.execute(
                         "INSERT INTO queue_messages (queue, message_id, group_id, body, sent_at_ms, visible_at_ms)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
                         params![queue, uuid::Uuid::new_v4().to_string(), m.group_id, m.body, now],
                     )
                     .map_err(sqlite)?;
                 }
-                tx.commit().map_err(sqlite)
+                Ok(())
             })
             .await
     }
@@ -165,7 +162,7 @@ impl QueueConsumer for EmbeddedQueue {
         let visibility_ms = visibility_timeout.as_secs() as i64 * 1000;
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let got = self.db.call(self.receive_once(max, visibility_ms)).await?;
+            let got = self.db.write(self.receive_once(max, visibility_ms)).await?;
             if !got.is_empty() || tokio::time::Instant::now() >= deadline {
                 return Ok(got);
             }
@@ -177,7 +174,7 @@ impl QueueConsumer for EmbeddedQueue {
         let queue = self.name.clone();
         let receipt = receipt.to_string();
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.execute("DELETE FROM queue_messages WHERE queue = ?1 AND receipt = ?2", params![queue, receipt])
                     .map_err(sqlite)?;
                 Ok(())

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, OptionalExtension};
 
 use super::db::{now_ms, sqlite, Db};
 use crate::error::{Error, Result};
@@ -22,7 +22,7 @@ impl EmbeddedStore {
     /// the dead worker may have created). Only for a worker holding the machine's worker lock.
     pub async fn expire_in_progress_claims(&self) -> Result<u64> {
         self.db
-            .call(|conn| {
+            .write(|conn| {
                 let now = now_ms();
                 conn.execute("UPDATE idempotency SET in_progress_until_ms = ?1 WHERE status = 'in_progress' AND in_progress_until_ms > ?1", params![now])
                     .map(|n| n as u64)
@@ -50,7 +50,7 @@ impl ConnectionStore for EmbeddedStore {
         let id = connection.id.to_string();
         let json = serde_json::to_string(connection).expect("a connection serializes");
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.execute(
                     "INSERT INTO connections (id, json) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET json = excluded.json",
                     params![id, json],
@@ -89,11 +89,10 @@ impl ConnectionStore for EmbeddedStore {
     async fn delete_connection(&self, id: &ConnectionId) -> Result<()> {
         let id = id.to_string();
         self.db
-            .call(move |conn| {
-                let tx = conn.transaction().map_err(sqlite)?;
-                tx.execute("DELETE FROM connections WHERE id = ?1", params![id]).map_err(sqlite)?;
-                tx.execute("DELETE FROM rules WHERE connection_id = ?1", params![id]).map_err(sqlite)?;
-                tx.commit().map_err(sqlite)
+            .write(move |conn| {
+                conn.execute("DELETE FROM connections WHERE id = ?1", params![id]).map_err(sqlite)?;
+                conn.execute("DELETE FROM rules WHERE connection_id = ?1", params![id]).map_err(sqlite)?;
+                Ok(())
             })
             .await
     }
@@ -102,9 +101,8 @@ impl ConnectionStore for EmbeddedStore {
         let id = id.to_string();
         let json = rules.to_string();
         self.db
-            .call(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
-                let current: Option<i64> = tx
+            .write(move |conn| {
+                let current: Option<i64> = conn
                     .query_row("SELECT MAX(version) FROM rules WHERE connection_id = ?1", params![id], |r| r.get(0))
                     .map_err(sqlite)?;
                 let current = current.map(|v| v as u64);
@@ -112,12 +110,11 @@ impl ConnectionStore for EmbeddedStore {
                     return Ok(SaveRules::Conflict { current });
                 }
                 let version = current.unwrap_or(0) + 1;
-                tx.execute(
+                conn.execute(
                     "INSERT INTO rules (connection_id, version, saved_at_us, json) VALUES (?1, ?2, ?3, ?4)",
                     params![id, version as i64, Utc::now().timestamp_micros(), json],
                 )
                 .map_err(sqlite)?;
-                tx.commit().map_err(sqlite)?;
                 Ok(SaveRules::Saved { version })
             })
             .await
@@ -184,7 +181,7 @@ impl SyncState for EmbeddedStore {
     async fn advance_watermark(&self, connection: &ConnectionId, stream: &str, to: &Watermark) -> Result<bool> {
         let (c, s, at, cursor) = (connection.to_string(), stream.to_string(), to.at.timestamp_micros(), to.cursor.clone());
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 let changed = conn
                     .execute(
                         "INSERT INTO watermarks (connection_id, stream, at_us, cursor) VALUES (?1, ?2, ?3, ?4)
@@ -202,10 +199,9 @@ impl SyncState for EmbeddedStore {
         let key = key.clone();
         let hold_ms = in_progress_for.as_millis() as i64;
         self.db
-            .call(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
+            .write(move |conn| {
                 let now = now_ms();
-                let existing: Option<(String, i64, Option<String>, Option<i64>)> = tx
+                let existing: Option<(String, i64, Option<String>, Option<i64>)> = conn
                     .query_row(
                         "SELECT status, in_progress_until_ms, outcome, expires_at_ms FROM idempotency WHERE key = ?1",
                         params![key.as_str()],
@@ -224,13 +220,12 @@ impl SyncState for EmbeddedStore {
                     None => false,
                 };
                 let token = uuid::Uuid::new_v4().to_string();
-                tx.execute(
+                conn.execute(
                     "INSERT OR REPLACE INTO idempotency (key, status, token, in_progress_until_ms, outcome, expires_at_ms)
                      VALUES (?1, 'in_progress', ?2, ?3, NULL, NULL)",
                     params![key.as_str(), token, now + hold_ms],
                 )
                 .map_err(sqlite)?;
-                tx.commit().map_err(sqlite)?;
                 Ok(Claim::Acquired(ClaimToken { key, token, took_over }))
             })
             .await
@@ -239,7 +234,7 @@ impl SyncState for EmbeddedStore {
     async fn complete(&self, token: &ClaimToken, outcome: &str, keep_for: Option<Duration>) -> Result<bool> {
         let (key, tok, outcome) = (token.key.to_string(), token.token.clone(), outcome.to_string());
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 let expires = keep_for.map(|k| now_ms() + k.as_millis() as i64);
                 let changed = conn
                     .execute(
@@ -256,7 +251,7 @@ impl SyncState for EmbeddedStore {
     async fn release(&self, token: &ClaimToken) -> Result<()> {
         let (key, tok) = (token.key.to_string(), token.token.clone());
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.execute(
                     "DELETE FROM idempotency WHERE key = ?1 AND token = ?2 AND status = 'in_progress'",
                     params![key, tok],
@@ -270,9 +265,8 @@ impl SyncState for EmbeddedStore {
     async fn put_link(&self, link: &Link) -> Result<()> {
         let l = link.clone();
         self.db
-            .call(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
-                let holder: Option<(String, String)> = tx
+            .write(move |conn| {
+                let holder: Option<(String, String)> = conn
                     .query_row(
                         "SELECT kind, source_id FROM links WHERE connection_id = ?1 AND odoo_model = ?2 AND odoo_id = ?3",
                         params![l.connection_id.as_str(), l.odoo.model, l.odoo.id],
@@ -283,14 +277,14 @@ impl SyncState for EmbeddedStore {
                 if let Some((kind, source_id)) = holder.filter(|(k, s)| (k.as_str(), s.as_str()) != (l.kind.as_str(), l.source_id.as_str())) {
                     return Err(link_conflict(&l, &kind, &source_id));
                 }
-                tx.execute(
+                conn.execute(
                     "INSERT INTO links (connection_id, kind, source_id, odoo_model, odoo_id, updated_at_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                      ON CONFLICT (connection_id, kind, source_id) DO UPDATE
                         SET odoo_model = excluded.odoo_model, odoo_id = excluded.odoo_id, updated_at_us = excluded.updated_at_us",
                     params![l.connection_id.as_str(), l.kind.as_str(), l.source_id.as_str(), l.odoo.model, l.odoo.id, l.updated_at.timestamp_micros()],
                 )
                 .map_err(sqlite)?;
-                tx.commit().map_err(sqlite)
+                Ok(())
             })
             .await
     }
@@ -368,16 +362,15 @@ impl AuditLog for EmbeddedStore {
         let json = serde_json::to_string(entry).expect("an audit entry serializes");
         let expires = retention.expires_at(entry.at).map(|t| t.timestamp_micros());
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 let now_us = Utc::now().timestamp_micros();
-                // One transaction (one fsync) for the entry and, now and then, the sweep of expired
-                // entries (they are never returned; sweeping keeps the file small).
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
+                // Now and then, the sweep of expired entries goes with it (they are never returned;
+                // sweeping keeps the file small).
                 if now_us % 64 == 0 {
-                    tx.execute("DELETE FROM audit WHERE expires_at_us IS NOT NULL AND expires_at_us <= ?1", params![now_us])
+                    conn.execute("DELETE FROM audit WHERE expires_at_us IS NOT NULL AND expires_at_us <= ?1", params![now_us])
                         .map_err(sqlite)?;
                 }
-                tx.execute(
+                conn.execute(
                     "INSERT INTO audit (connection_id, kind, source_id, odoo_model, odoo_id, at_us, expires_at_us, json)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     params![
@@ -392,7 +385,7 @@ impl AuditLog for EmbeddedStore {
                     ],
                 )
                 .map_err(sqlite)?;
-                tx.commit().map_err(sqlite)
+                Ok(())
             })
             .await
     }
@@ -442,7 +435,7 @@ impl FailedRecords for EmbeddedStore {
         let r = record.clone();
         let json = serde_json::to_string(record).expect("a failed record serializes");
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.execute(
                     "INSERT INTO failed_records (connection_id, kind, source_id, failed_at_us, json) VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT (connection_id, kind, source_id) DO UPDATE SET failed_at_us = excluded.failed_at_us, json = excluded.json",
@@ -489,7 +482,7 @@ impl FailedRecords for EmbeddedStore {
     async fn remove_failed(&self, connection: &ConnectionId, kind: EntityKind, source_id: &SourceId) -> Result<()> {
         let (c, k, s) = (connection.to_string(), kind.as_str(), source_id.to_string());
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.execute("DELETE FROM failed_records WHERE connection_id = ?1 AND kind = ?2 AND source_id = ?3", params![c, k, s])
                     .map_err(sqlite)?;
                 Ok(())
