@@ -76,3 +76,18 @@ async fn basic_auth_over_https_and_no_oauth() {
     guarded.allow_private_network = false;
     assert!(WooClient::connect(guarded).await.is_err());
 }
+
+#[tokio::test]
+async fn category_paths_are_cached_including_products_the_store_no_longer_has() {
+    let store = SandboxStore::start(StoreOptions::default()).await.unwrap();
+    let o = store.options();
+    let client = WooClient::connect(config(store.url(), &o.consumer_key, &o.consumer_secret)).await.unwrap();
+    store.remove_product(16);
+    let first = client.category_paths(&[11, 16]).await.unwrap();
+    assert!(!first[&11].is_empty(), "product 11 has a category in the sandbox catalog: {first:?}");
+    assert!(first.get(&16).is_none_or(|p| p.is_empty()));
+    let asked = store.requests();
+    let again = client.category_paths(&[16, 11]).await.unwrap();
+    assert_eq!(store.requests(), asked, "a cached product (or a missing one) was asked for again");
+    assert_eq!(again[&11], first[&11]);
+}

@@ -169,6 +169,11 @@ impl SandboxStore {
         d.throttle_after_secs = secs;
     }
 
+    /// Deletes a product from the catalog (orders that sold it keep their lines).
+    pub fn remove_product(&self, id: i64) {
+        self.shared.data.lock().expect("lock").products.remove(&id);
+    }
+
     /// Adds a customer and returns its id.
     pub fn add_customer(&self, id: i64, email: &str, first: &str, last: &str, modified: DateTime<Utc>) -> Value {
         let c = json!({
@@ -383,7 +388,7 @@ fn parse_date(text: &str) -> Option<DateTime<Utc>> {
 }
 
 /// A page of a list with WooCommerce's headers.
-fn paged(shared: &Shared, path: &str, items: Vec<Value>, params: &HashMap<String, String>) -> Response {
+fn paged<V: std::borrow::Borrow<Value>>(shared: &Shared, path: &str, items: Vec<V>, params: &HashMap<String, String>) -> Response {
     let per_page: usize = params.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(10);
     if !(1..=100).contains(&per_page) {
         return error(400, "rest_invalid_param", "Invalid parameter(s): per_page");
@@ -391,7 +396,7 @@ fn paged(shared: &Shared, path: &str, items: Vec<Value>, params: &HashMap<String
     let page: usize = params.get("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
     let total = items.len();
     let pages = total.div_ceil(per_page).max(1);
-    let slice: Vec<Value> = items.into_iter().skip((page - 1) * per_page).take(per_page).collect();
+    let slice: Vec<Value> = items.into_iter().skip((page - 1) * per_page).take(per_page).map(|v| v.borrow().clone()).collect();
     let home = shared.home.lock().expect("lock").clone();
     let mut links = Vec::new();
     if page < pages {
@@ -410,14 +415,13 @@ fn paged(shared: &Shared, path: &str, items: Vec<Value>, params: &HashMap<String
     response
 }
 
-fn modified_filter(items: Vec<Value>, params: &HashMap<String, String>) -> Vec<Value> {
+fn modified_filter<'a>(items: impl Iterator<Item = &'a Value>, params: &HashMap<String, String>) -> Vec<&'a Value> {
     // Exclusive bounds, on the *_gmt column only when dates_are_gmt=true (else the site's zone, UTC+1 here).
     let gmt_dates = params.get("dates_are_gmt").map(String::as_str) == Some("true");
     let shift = if gmt_dates { Duration::zero() } else { Duration::hours(1) };
     let after = params.get("modified_after").and_then(|t| parse_date(t)).map(|t| t - shift);
     let before = params.get("modified_before").and_then(|t| parse_date(t)).map(|t| t - shift);
     items
-        .into_iter()
         .filter(|o| {
             let m = o["date_modified_gmt"].as_str().and_then(parse_date);
             match m {
@@ -428,7 +432,7 @@ fn modified_filter(items: Vec<Value>, params: &HashMap<String, String>) -> Vec<V
         .collect()
 }
 
-fn ordered(mut items: Vec<Value>, params: &HashMap<String, String>) -> Vec<Value> {
+fn ordered<'a>(mut items: Vec<&'a Value>, params: &HashMap<String, String>) -> Vec<&'a Value> {
     let desc = params.get("order").map(String::as_str) != Some("asc");
     match params.get("orderby").map(String::as_str) {
         Some("id") => items.sort_by_key(|o| o["id"].as_i64()),
@@ -445,8 +449,9 @@ async fn list_orders(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Res
         Ok(p) => p,
         Err(r) => return *r,
     };
-    let all: Vec<Value> = s.data.lock().expect("lock").orders.values().cloned().collect();
-    let items = ordered(modified_filter(all, &params), &params);
+    // Only the page asked for is copied out (the store may hold 100,000 orders).
+    let data = s.data.lock().expect("lock");
+    let items = ordered(modified_filter(data.orders.values(), &params), &params);
     paged(&s, "/wp-json/wc/v3/orders", items, &params)
 }
 
@@ -475,8 +480,8 @@ async fn list_customers(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery) -> 
         Ok(p) => p,
         Err(r) => return *r,
     };
-    let all: Vec<Value> = s.data.lock().expect("lock").customers.values().cloned().collect();
-    let items = ordered(modified_filter(all, &params), &params);
+    let data = s.data.lock().expect("lock");
+    let items = ordered(modified_filter(data.customers.values(), &params), &params);
     paged(&s, "/wp-json/wc/v3/customers", items, &params)
 }
 

@@ -281,8 +281,14 @@ impl WooClient {
                 cursor = *parent;
             }
             path.reverse();
-            self.product_paths.lock().expect("cache lock").insert(id, (path.clone(), std::time::Instant::now()));
             paths.insert(id, path);
+        }
+        // Products the store no longer has, or that have no category, are remembered as having no
+        // path: otherwise every order that sells one would ask the store again.
+        let now = std::time::Instant::now();
+        let mut cached = self.product_paths.lock().expect("cache lock");
+        for id in ids {
+            cached.insert(id, (paths.entry(id).or_default().clone(), now));
         }
         Ok(paths)
     }

@@ -210,8 +210,9 @@ impl WooConnector {
         let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| Error::bad_input(format!("malformed JSON: {e}")))?;
         match topic {
             "order.created" | "order.updated" | "order.restored" => {
+                // Refunds are fetched only for an order that lists some (most list none).
+                let has_refunds = value["refunds"].as_array().is_some_and(|r| !r.is_empty());
                 let order: WooOrder = serde_json::from_value(value).map_err(|e| Error::bad_input(format!("not an order: {e}")))?;
-                let has_refunds = body_has_refunds(body);
                 let envelopes = self.order_envelopes(connection, &order, has_refunds).await?;
                 self.enqueue(connection, &envelopes).await?;
                 Ok(format!("queued {} record(s)", envelopes.len()))
@@ -234,8 +235,4 @@ impl WooConnector {
             }
         }
     }
-}
-
-fn body_has_refunds(body: &[u8]) -> bool {
-    serde_json::from_slice::<serde_json::Value>(body).ok().and_then(|v| v["refunds"].as_array().map(|r| !r.is_empty())).unwrap_or(false)
 }
