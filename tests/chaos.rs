@@ -117,6 +117,9 @@ impl Setup {
 /// hook) leaves its messages unacknowledged, as a dead process would.
 async fn drain_until_quiet(queue: &dyn blackbox::Queue, mut poster: Poster, make: impl Fn() -> Poster, quiet: Duration, crash_every: Option<u32>, rng: &Mutex<rand::rngs::StdRng>) -> u32 {
     let mut crashes = 0;
+    // A crash stays armed until a batch reaches Odoo's create (one failing earlier, on an Odoo
+    // fault, does not use it up), and the first batch arms one: every run kills a poster.
+    let mut armed = crash_every.is_some();
     let mut idle_since = Instant::now();
     loop {
         let got = queue.receive(10, Duration::from_millis(50), Duration::from_secs(2)).await.unwrap();
@@ -127,15 +130,16 @@ async fn drain_until_quiet(queue: &dyn blackbox::Queue, mut poster: Poster, make
             continue;
         }
         idle_since = Instant::now();
-        let crash = crash_every.is_some_and(|n| rng.lock().unwrap().random_range(0..n) == 0);
-        if crash {
+        armed |= crash_every.is_some_and(|n| rng.lock().unwrap().random_range(0..n) == 0);
+        if armed {
             poster.crash_after_next_create();
         }
         let messages: Vec<IncomingMessage> = got.iter().map(|m| IncomingMessage { message_id: m.message_id.clone(), group_id: m.group_id.clone(), body: m.body.clone() }).collect();
         let report = poster.handle_batch(&messages).await;
-        if crash && report.outcomes.iter().any(|(_, o)| matches!(o, shared::poster::RecordOutcome::Retry(r) if r.contains("died"))) {
+        if armed && report.outcomes.iter().any(|(_, o)| matches!(o, shared::poster::RecordOutcome::Retry(r) if r.contains("died"))) {
             // The process is gone: nothing acknowledged, a fresh container takes over.
             crashes += 1;
+            armed = false;
             poster = make();
             continue;
         }
