@@ -16,5 +16,6 @@ pub mod rules;
 pub mod secret_cache;
 pub mod serve;
 pub mod stores;
+pub mod trail;
 
 pub use error::{Error, ErrorClass, Result};

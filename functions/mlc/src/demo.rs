@@ -15,6 +15,7 @@ use shared::poster::{PosterSettings, RecordOutcome};
 use shared::ports::*;
 use shared::records::{EntityKind, SourceSystem};
 use shared::stores::woocommerce::PollSettings;
+use shared::trail::{trail, TrailStart};
 use woo_sandbox::{SandboxStore, StoreOptions};
 
 const CONNECTION: &str = "demo-woo";
@@ -135,14 +136,10 @@ pub async fn run(dir: &Path) -> Result<()> {
     }
 
     let order = SourceId::parse("1001")?;
-    println!("\nTrace of order 1001");
-    for entry in state.by_source(&id, EntityKind::Order, &order).await? {
+    println!("\nTrace of order 1001 (`mlc trace 1001` prints the same from a kept state)");
+    for entry in trail(state.as_ref(), &id, TrailStart { sources: vec![(EntityKind::Order, order.clone())], odoo: vec![] }).await? {
         let odoo_ref = entry.odoo.map(|o| format!(" → {o}")).unwrap_or_default();
-        println!("  {}  {:<10} {}{odoo_ref}", entry.at.format("%H:%M:%S"), format!("{:?}", entry.stage), entry.message);
-    }
-    for entry in state.by_source(&id, EntityKind::Refund, &SourceId::parse("1001-r9001")?).await? {
-        let odoo_ref = entry.odoo.map(|o| format!(" → {o}")).unwrap_or_default();
-        println!("  {}  {:<10} refund 1001-r9001: {}{odoo_ref}", entry.at.format("%H:%M:%S"), format!("{:?}", entry.stage), entry.message);
+        println!("  {}  {:<18} {:<9} {}{odoo_ref}", entry.at.format("%H:%M:%S"), format!("{} {}", entry.kind, entry.source_id), format!("{:?}", entry.stage), entry.message);
     }
     if let Some(link) = state.link_by_source(&id, EntityKind::Order, &order).await? {
         let back = state.by_odoo(&id, &link.odoo).await?;

@@ -11,6 +11,7 @@ use shared::local::LocalStack;
 use shared::odoo::{RetryPolicy, Val};
 use shared::ports::*;
 use shared::records::EntityKind;
+use shared::trail::{trail, TrailStart};
 
 use crate::connection::pick;
 use crate::output;
@@ -41,32 +42,28 @@ pub async fn trace(dir: &Path, name: Option<&str>, what: &str, json: bool) -> Re
         None if what.contains('/') => Some(move_by_name(&stack, &connection, what).await?),
         None => None,
     };
-    let mut entries = match odoo_id {
+    let mut start = TrailStart::default();
+    match odoo_id {
         Some(id) => {
             let odoo = OdooRef::new("account.move", id);
-            let mut all = store.by_odoo(&connection.id, &odoo).await?;
-            // And the store side of it: everything its source record went through.
+            // And the store side of it (a line's link names its order: `1042#3`).
             if let Some(link) = store.link_by_odoo(&connection.id, &odoo).await? {
                 let base = link.source_id.as_str().split('#').next().unwrap_or_default().to_string();
-                all.extend(store.by_source(&connection.id, link.kind, &SourceId::parse(base)?).await?);
+                start.sources.push((link.kind, SourceId::parse(base)?));
             }
-            all
+            start.odoo.push(odoo);
         }
         None => {
             let source = SourceId::parse(what)?;
-            let mut all = Vec::new();
             for kind in [EntityKind::Order, EntityKind::Invoice, EntityKind::Customer] {
-                all.extend(store.by_source(&connection.id, kind, &source).await?);
+                start.sources.push((kind, source.clone()));
             }
             if let Some(link) = store.link_by_source(&connection.id, EntityKind::Order, &source).await? {
-                // Everything that touched its move: refunds and corrections included.
-                all.extend(store.by_odoo(&connection.id, &link.odoo).await?);
+                start.odoo.push(link.odoo);
             }
-            all
         }
-    };
-    entries.sort_by_key(|e| e.at);
-    entries.dedup();
+    }
+    let entries = trail(store, &connection.id, start).await?;
     if entries.is_empty() {
         return Err(shared::Error::bad_input(format!("nothing in the audit trail for {what} on {}", connection.id)).into());
     }

@@ -44,6 +44,18 @@ fn trace_failed_and_replay_read_the_state_the_demo_left() {
     assert!(ok, "{err}");
     assert!(out.contains("order") && out.contains("Posted") && out.contains("INV/"), "{out}");
     assert!(out.contains("refund") && out.contains("RINV/"), "the refund shows in the order's trace: {out}");
+    let (ok, out, _) = mlc(dir.path(), &["trace", "1001", "--json"]);
+    assert!(ok);
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    // The refund's own steps are reached through its credit note, and the whole is in time order.
+    let refund: Vec<&serde_json::Value> = entries.iter().filter(|e| e["kind"] == "refund").collect();
+    assert!(refund.iter().any(|e| e["stage"] == "enqueued") && refund.iter().any(|e| e["stage"] == "posted"), "{out}");
+    let times: Vec<chrono::DateTime<chrono::Utc>> = entries.iter().map(|e| e["at"].as_str().unwrap().parse().unwrap()).collect();
+    assert!(times.is_sorted(), "{out}");
+    // How each copy came in: the webhook delivery (order 1001 was delivered) or the poller.
+    let order_enqueued: Vec<&str> = entries.iter().filter(|e| e["kind"] == "order" && e["stage"] == "enqueued").map(|e| e["message"].as_str().unwrap()).collect();
+    assert!(order_enqueued.iter().any(|m| m.contains("by webhook order.created (delivery ")), "{order_enqueued:?}");
+    assert!(order_enqueued.iter().any(|m| m.contains("by the poller")), "{order_enqueued:?}");
     let (ok, out, _) = mlc(dir.path(), &["trace", "account.move:1", "--json"]);
     assert!(ok);
     let entries: serde_json::Value = serde_json::from_str(&out).unwrap();
