@@ -122,7 +122,7 @@ impl WooConnector {
                         report.customers += 1;
                     }
                 }
-                self.enqueue(connection, &envelopes).await?;
+                self.enqueue(connection, &envelopes, "the poller").await?;
                 report.records_queued += envelopes.len() as u64;
                 report.windows += 1;
                 // A backfill's empty windows move its mark too (its range is fixed, so nothing can

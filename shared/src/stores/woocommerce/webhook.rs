@@ -108,12 +108,26 @@ impl WooConnector {
         Ok(out)
     }
 
-    pub async fn enqueue(&self, connection: &Connection, envelopes: &[Envelope]) -> Result<()> {
+    /// Queues `envelopes`, then records each in the audit trail.
+    pub async fn enqueue(&self, connection: &Connection, envelopes: &[Envelope], via: &str) -> Result<()> {
+        self.send(envelopes).await?;
+        self.record_enqueued(connection, envelopes, via).await;
+        Ok(())
+    }
+
+    async fn send(&self, envelopes: &[Envelope]) -> Result<()> {
         for chunk in envelopes.chunks(10) {
             let messages: Vec<OutgoingMessage> = chunk.iter().map(OutgoingMessage::for_envelope).collect();
             self.deps.queue.send_batch(&messages).await?;
         }
-        for e in envelopes {
+        Ok(())
+    }
+
+    /// One Enqueued entry per queued envelope, saying how it came (`via`: which webhook delivery,
+    /// or the poller), so a record seen twice can be told apart in its trace. The entries are
+    /// written at once rather than one after another (on the embedded default they share a commit).
+    async fn record_enqueued(&self, connection: &Connection, envelopes: &[Envelope], via: &str) {
+        let appends = envelopes.iter().map(|e| {
             let entry = AuditEntry {
                 connection_id: connection.id.clone(),
                 kind: e.kind(),
@@ -122,12 +136,16 @@ impl WooConnector {
                 at: Utc::now(),
                 stage: AuditStage::Enqueued,
                 odoo: None,
-                message: format!("received from WooCommerce and queued (content {})", &e.content_hash.as_str()[..12]),
-                details: json!({ "source_updated_at": e.source_updated_at }),
+                message: format!("received from WooCommerce by {via} and queued (content {})", &e.content_hash.as_str()[..12]),
+                details: json!({ "source_updated_at": e.source_updated_at, "via": via }),
             };
-            let _ = self.deps.audit.append(&entry, connection.audit_retention).await;
-        }
-        Ok(())
+            async move {
+                if let Err(err) = self.deps.audit.append(&entry, connection.audit_retention).await {
+                    tracing::error!(error = %err, record = %entry.source_id, "queued, but could not write the audit trail");
+                }
+            }
+        });
+        futures_util::future::join_all(appends).await;
     }
 
     pub async fn handle_webhook(&self, req: WebhookRequest<'_>) -> WebhookResponse {
@@ -180,16 +198,28 @@ impl WooConnector {
                 Err(_) => return respond(503, "try again"),
             }
         };
-        let outcome = self.accept(&connection, &topic, req.body, &reference, kind).await;
-        match (&outcome, &claim) {
-            (Ok(_), Some(token)) => {
-                let _ = self.deps.state.complete(token, "enqueued", Some(Duration::from_secs(7 * 86_400))).await;
+        let via = if delivery.is_empty() { format!("webhook {topic}") } else { format!("webhook {topic} (delivery {delivery})") };
+        let outcome = match self.accept(&connection, &topic, req.body, &reference, kind).await {
+            Ok((envelopes, message)) => self.send(&envelopes).await.map(|()| (envelopes, message)),
+            Err(e) => Err(e),
+        };
+        let outcome = match (outcome, &claim) {
+            (Ok((envelopes, message)), claim) => {
+                // Queued: its audit entries and the delivery's claim are written together.
+                let complete = async {
+                    if let Some(token) = claim {
+                        let _ = self.deps.state.complete(token, "enqueued", Some(Duration::from_secs(7 * 86_400))).await;
+                    }
+                };
+                tokio::join!(self.record_enqueued(&connection, &envelopes, &via), complete);
+                Ok(message)
             }
-            (Err(_), Some(token)) => {
+            (Err(e), Some(token)) => {
                 let _ = self.deps.state.release(token).await;
+                Err(e)
             }
-            _ => {}
-        }
+            (Err(e), None) => Err(e),
+        };
         match outcome {
             Ok(message) => respond(200, message),
             Err(e) if e.class() == ErrorClass::Retryable => respond(503, "try again"),
@@ -206,7 +236,9 @@ impl WooConnector {
         }
     }
 
-    async fn accept(&self, connection: &Connection, topic: &str, body: &[u8], reference: &str, kind: EntityKind) -> Result<String> {
+    /// Parses and normalizes a signed delivery: the envelopes to queue (none for a topic that is
+    /// only noted) and the answer's text.
+    async fn accept(&self, connection: &Connection, topic: &str, body: &[u8], reference: &str, kind: EntityKind) -> Result<(Vec<Envelope>, String)> {
         let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| Error::bad_input(format!("malformed JSON: {e}")))?;
         match topic {
             "order.created" | "order.updated" | "order.restored" => {
@@ -214,24 +246,23 @@ impl WooConnector {
                 let has_refunds = value["refunds"].as_array().is_some_and(|r| !r.is_empty());
                 let order: WooOrder = serde_json::from_value(value).map_err(|e| Error::bad_input(format!("not an order: {e}")))?;
                 let envelopes = self.order_envelopes(connection, &order, has_refunds).await?;
-                self.enqueue(connection, &envelopes).await?;
-                Ok(format!("queued {} record(s)", envelopes.len()))
+                let message = format!("queued {} record(s)", envelopes.len());
+                Ok((envelopes, message))
             }
             "customer.created" | "customer.updated" => {
                 let customer: WooCustomer = serde_json::from_value(value).map_err(|e| Error::bad_input(format!("not a customer: {e}")))?;
                 let (id, at, c) = normalize::customer(&customer)?;
                 let e = Envelope::new(connection.id.clone(), SourceSystem::Woocommerce, id, at, Record::Customer(c));
-                self.enqueue(connection, &[e]).await?;
-                Ok("queued 1 record".into())
+                Ok((vec![e], "queued 1 record".into()))
             }
             "order.deleted" | "customer.deleted" => {
                 let id = value["id"].as_i64().map(|i| i.to_string()).unwrap_or_else(|| reference.to_string());
                 self.audit(connection, kind, &id, AuditStage::Skipped, format!("{topic} in the store: nothing is deleted in Odoo; review by hand if needed"), json!({})).await;
-                Ok("noted".into())
+                Ok((vec![], "noted".into()))
             }
             other => {
                 self.audit(connection, kind, reference, AuditStage::Skipped, format!("topic {other} is not handled"), json!({})).await;
-                Ok("ignored".into())
+                Ok((vec![], "ignored".into()))
             }
         }
     }
