@@ -62,7 +62,7 @@ pub fn moto_endpoint() -> String {
 /// AWS configuration pointed at moto, with moto's fake credentials.
 pub async fn moto_config() -> aws_config::SdkConfig {
     let endpoint = moto_endpoint();
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+    shared::aws::config_loader()
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "moto"))

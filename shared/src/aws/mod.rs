@@ -18,7 +18,16 @@ use crate::error::Error;
 
 /// Loads the shared AWS configuration once per process (region, credentials, endpoint).
 pub async fn load_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    config_loader().load().await
+}
+
+/// The environment's configuration chain with the HTTP client every AWS client uses: rustls on
+/// ring, the TLS that reqwest (Odoo, the stores) already links, so a Lambda carries one crypto
+/// library rather than two (the SDK's default client would bring aws-lc beside it).
+pub fn config_loader() -> aws_config::ConfigLoader {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    let http = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http)
 }
 
 /// Error codes AWS documents as throttling or transient across these services.
