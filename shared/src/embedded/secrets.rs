@@ -4,8 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use base64::{engine::general_purpose::STANDARD as B64, Engine as _};
@@ -101,14 +103,38 @@ struct SealedFile {
 }
 
 /// All connections' secrets in one encrypted file, rewritten atomically (temporary file + rename).
+///
+/// The decrypted contents are kept for as long as the file is the same file: every webhook asks
+/// for its connection's secret, and decrypting the whole file each time is most of the cost of
+/// a small request. A change by any process is seen at once, never after a delay: each write is
+/// a new file renamed into place (a new inode), and an edit in place changes the size or times.
 pub struct EncryptedSecretsFile {
     path: PathBuf,
     cipher: XChaCha20Poly1305,
     // Serializes read-modify-write cycles within this process.
     write_lock: tokio::sync::Mutex<()>,
+    decrypted: Mutex<Option<(FileStamp, Arc<Plain>)>>,
+    /// How often the file was read and decrypted (the cache's misses).
+    decrypts: AtomicU64,
 }
 
 type Plain = BTreeMap<String, Zeroizing<String>>;
+
+/// Which version of the file is on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    modified_ns: (i64, i64),
+    changed_ns: (i64, i64),
+}
+
+impl FileStamp {
+    fn of(meta: &std::fs::Metadata) -> FileStamp {
+        FileStamp { dev: meta.dev(), ino: meta.ino(), len: meta.len(), modified_ns: (meta.mtime(), meta.mtime_nsec()), changed_ns: (meta.ctime(), meta.ctime_nsec()) }
+    }
+}
 
 impl EncryptedSecretsFile {
     pub fn new(path: impl Into<PathBuf>, key: &SecretsKey) -> Self {
@@ -116,10 +142,32 @@ impl EncryptedSecretsFile {
             path: path.into(),
             cipher: XChaCha20Poly1305::new(key.0.as_slice().into()),
             write_lock: tokio::sync::Mutex::new(()),
+            decrypted: Mutex::new(None),
+            decrypts: AtomicU64::new(0),
         }
     }
 
-    fn load(&self) -> Result<Plain> {
+    /// The file's contents, decrypted again only when the file changed. The stamp is taken
+    /// before the read, so a file replaced in between is cached under the older stamp and read
+    /// again next time: the cache can be behind by one read, never stale.
+    fn load(&self) -> Result<Arc<Plain>> {
+        let stamp = match std::fs::metadata(&self.path) {
+            Ok(meta) => FileStamp::of(&meta),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Arc::default()),
+            Err(e) => return Err(io(&self.path, e)),
+        };
+        if let Some((cached, plain)) = self.decrypted.lock().expect("secrets cache lock").as_ref() {
+            if *cached == stamp {
+                return Ok(plain.clone());
+            }
+        }
+        let plain = Arc::new(self.read_and_decrypt()?);
+        *self.decrypted.lock().expect("secrets cache lock") = Some((stamp, plain.clone()));
+        Ok(plain)
+    }
+
+    fn read_and_decrypt(&self) -> Result<Plain> {
+        self.decrypts.fetch_add(1, Ordering::Relaxed);
         let text = match std::fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Plain::new()),
@@ -164,7 +212,10 @@ impl EncryptedSecretsFile {
         file.write_all(serde_json::to_string(&sealed).expect("serializes").as_bytes())
             .and_then(|_| file.sync_all())
             .map_err(|e| io(&tmp, e))?;
-        std::fs::rename(&tmp, &self.path).map_err(|e| io(&self.path, e))
+        std::fs::rename(&tmp, &self.path).map_err(|e| io(&self.path, e))?;
+        // The old contents go now rather than at the next read (which would miss anyway).
+        *self.decrypted.lock().expect("secrets cache lock") = None;
+        Ok(())
     }
 }
 
@@ -176,14 +227,14 @@ impl SecretStore for EncryptedSecretsFile {
 
     async fn put(&self, connection: &ConnectionId, secrets: &SecretBundle) -> Result<()> {
         let _guard = self.write_lock.lock().await;
-        let mut plain = self.load()?;
+        let mut plain: Plain = self.load()?.as_ref().clone();
         plain.insert(connection.to_string(), secrets.to_json());
         self.store(&plain)
     }
 
     async fn delete(&self, connection: &ConnectionId) -> Result<()> {
         let _guard = self.write_lock.lock().await;
-        let mut plain = self.load()?;
+        let mut plain: Plain = self.load()?.as_ref().clone();
         if plain.remove(connection.as_str()).is_some() {
             self.store(&plain)?;
         }
@@ -221,6 +272,32 @@ mod tests {
         sealed["ciphertext"] = B64.encode(ct).into();
         std::fs::write(&path, sealed.to_string()).unwrap();
         assert!(store.get(&conn()).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn the_file_is_decrypted_once_until_any_process_changes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets.enc");
+        let key = SecretsKey::generate();
+        let serving = EncryptedSecretsFile::new(&path, &key);
+        assert!(serving.get(&conn()).await.unwrap().is_none(), "no file yet: no secrets");
+        // Another process (`mlc connection add`) writes the file.
+        let other = EncryptedSecretsFile::new(&path, &key);
+        other.put(&conn(), &SecretBundle::new().with("woo_webhook_secret", "first")).await.unwrap();
+        let secret = |b: Option<SecretBundle>| b.unwrap().get("woo_webhook_secret").unwrap().expose().to_string();
+        for _ in 0..100 {
+            assert_eq!(secret(serving.get(&conn()).await.unwrap()), "first");
+        }
+        assert_eq!(serving.decrypts.load(Ordering::Relaxed), 1, "100 reads of an unchanged file decrypt it once");
+        // A rotated secret is seen on the very next read.
+        other.put(&conn(), &SecretBundle::new().with("woo_webhook_secret", "second")).await.unwrap();
+        assert_eq!(secret(serving.get(&conn()).await.unwrap()), "second");
+        assert_eq!(serving.decrypts.load(Ordering::Relaxed), 2);
+        // So is a removed one, and a file edited in place (same inode) is read again.
+        other.delete(&conn()).await.unwrap();
+        assert!(serving.get(&conn()).await.unwrap().is_none());
+        std::fs::write(&path, "not a sealed file").unwrap();
+        assert!(serving.get(&conn()).await.is_err());
     }
 
     #[test]
