@@ -197,6 +197,12 @@ async fn an_unreachable_store_is_reported_and_a_sync_fails_with_exit_5() {
     assert_eq!(test.code, 3, "{}", test.all());
     assert!(test.stdout.contains(&format!("FAIL store   cannot reach the store at http://{closed}/")), "{}", test.stdout);
     assert!(test.stdout.contains("ok   odoo    Odoo accepts the login and API key"), "{}", test.stdout);
+    // A sync cannot reach it either: exit 5 (try again later), in plain words, every time.
+    let sync = w.mlc(&["sync"]).await;
+    assert_eq!(sync.code, 5, "{}", sync.all());
+    assert!(sync.stderr.contains(&closed.to_string()), "the message names the store: {}", sync.stderr);
+    let again = w.mlc(&["sync", "--json"]).await;
+    assert_eq!(again.code, 5, "{}", again.all());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
