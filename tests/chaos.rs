@@ -134,7 +134,7 @@ async fn drain_until_quiet(queue: &dyn blackbox::Queue, mut poster: Poster, make
         if armed {
             poster.crash_after_next_create();
         }
-        let messages: Vec<IncomingMessage> = got.iter().map(|m| IncomingMessage { message_id: m.message_id.clone(), group_id: m.group_id.clone(), body: m.body.clone() }).collect();
+        let messages: Vec<IncomingMessage> = got.iter().map(IncomingMessage::from).collect();
         let report = poster.handle_batch(&messages).await;
         if armed && report.outcomes.iter().any(|(_, o)| matches!(o, shared::poster::RecordOutcome::Retry(r) if r.contains("died"))) {
             // The process is gone: nothing acknowledged, a fresh container takes over.
@@ -158,6 +158,7 @@ fn settings(timeout: Duration) -> PosterSettings {
         keep_outcome_for: None,
         odoo_retry: RetryPolicy { attempts: 3, base_delay: Duration::from_millis(5), max_delay: Duration::from_millis(50) },
         odoo_timeout: timeout,
+        max_receives: blackbox::harness::MAX_RECEIVES,
     }
 }
 

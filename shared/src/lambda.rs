@@ -43,6 +43,7 @@ pub fn sqs_messages(event: &SqsEvent) -> Vec<IncomingMessage> {
             message_id: r.message_id.clone().unwrap_or_default(),
             group_id: r.attributes.get("MessageGroupId").cloned().unwrap_or_default(),
             body: r.body.clone().unwrap_or_default(),
+            receive_count: r.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1),
         })
         .collect()
 }

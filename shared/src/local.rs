@@ -136,30 +136,56 @@ pub struct DrainReport {
     pub skipped: u64,
     pub failed: u64,
     pub retry: u64,
+    /// Why the last record to retry could not post (Odoo unreachable, say).
+    pub last_retry: Option<String>,
 }
 
 impl DrainReport {
+    pub fn of(outcomes: &[RecordOutcome]) -> DrainReport {
+        let mut report = DrainReport::default();
+        outcomes.iter().for_each(|o| report.add(o));
+        report
+    }
+
     pub fn add(&mut self, outcome: &RecordOutcome) {
         match outcome {
             RecordOutcome::Posted { .. } => self.posted += 1,
             RecordOutcome::Duplicate => self.duplicates += 1,
             RecordOutcome::Skipped(_) => self.skipped += 1,
             RecordOutcome::Parked(_) => self.failed += 1,
-            RecordOutcome::Retry(_) => self.retry += 1,
+            RecordOutcome::Retry(why) => {
+                self.retry += 1;
+                self.last_retry = Some(why.clone());
+            }
         }
     }
 }
 
 /// Receives one batch, posts it and deletes what is done. Returns the outcomes (empty when the
-/// queue had nothing visible within `wait`).
+/// queue had nothing visible within `wait`). While the batch runs its messages' visibility is
+/// extended, so a slow Odoo never gets the same records delivered to a second worker.
 pub async fn post_one_batch(queue: &dyn QueueConsumer, poster: &Poster, wait: Duration) -> Result<Vec<RecordOutcome>> {
     let got = queue.receive(10, wait, VISIBILITY).await?;
     if got.is_empty() {
         return Ok(Vec::new());
     }
-    let messages: Vec<IncomingMessage> =
-        got.iter().map(|m| IncomingMessage { message_id: m.message_id.clone(), group_id: m.group_id.clone(), body: m.body.clone() }).collect();
-    let report = poster.handle_batch(&messages).await;
+    let messages: Vec<IncomingMessage> = got.iter().map(IncomingMessage::from).collect();
+    let heartbeat = async {
+        let mut tick = tokio::time::interval(VISIBILITY / 3);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            for m in &got {
+                if let Err(e) = queue.extend_visibility(&m.receipt, VISIBILITY).await {
+                    tracing::warn!(error = %e, "could not extend a message's visibility");
+                }
+            }
+        }
+    };
+    let report = tokio::select! {
+        report = poster.handle_batch(&messages) => report,
+        never = heartbeat => never,
+    };
     let retry = report.failed_message_ids();
     for m in &got {
         if !retry.contains(&m.message_id) {
@@ -169,16 +195,19 @@ pub async fn post_one_batch(queue: &dyn QueueConsumer, poster: &Poster, wait: Du
     Ok(report.outcomes.into_iter().map(|(_, o)| o).collect())
 }
 
-/// Posts until nothing is visible on the queue. Messages to retry become visible again after
-/// the visibility timeout; a drain does not wait for them.
+/// Posts until nothing is visible on the queue, or until a batch in which every record must
+/// be retried (Odoo unreachable, say: trying the next batch would only wait as long again).
+/// Messages to retry become visible again after the visibility timeout; a drain does not wait.
 pub async fn drain(queue: &dyn QueueConsumer, poster: &Poster) -> Result<Vec<RecordOutcome>> {
     let mut all = Vec::new();
     loop {
         let batch = post_one_batch(queue, poster, Duration::from_millis(100)).await?;
-        if batch.is_empty() {
+        let stuck = batch.iter().all(|o| matches!(o, RecordOutcome::Retry(_)));
+        let empty = batch.is_empty();
+        all.extend(batch);
+        if empty || stuck {
             return Ok(all);
         }
-        all.extend(batch);
     }
 }
 
@@ -191,6 +220,39 @@ pub struct ServeSettings {
     /// Poster workers; 0 takes webhooks and polls only (another process posts).
     pub workers: usize,
     pub poster: PosterSettings,
+    pub limits: crate::serve::ServerLimits,
+}
+
+/// Runs poster worker `n` until `stop`; when it fails (a panic, where panics unwind) it is
+/// reported and replaced. Counts go to `counts` batch by batch, so none are lost with a worker.
+/// What it held stays on the queue and is delivered again after the visibility timeout.
+async fn supervise_worker(n: usize, queue: Arc<EmbeddedQueue>, poster: Arc<Poster>, stop: watch::Receiver<bool>, counts: Arc<std::sync::Mutex<DrainReport>>) {
+    let mut restarts = 0u32;
+    while !*stop.borrow() {
+        let (queue, poster, stop, counts) = (queue.clone(), poster.clone(), stop.clone(), counts.clone());
+        let worker = tokio::spawn(async move {
+            while !*stop.borrow() {
+                match post_one_batch(queue.as_ref(), &poster, Duration::from_millis(250)).await {
+                    Ok(outcomes) => {
+                        let mut counts = counts.lock().unwrap_or_else(|p| p.into_inner());
+                        outcomes.iter().for_each(|o| counts.add(o));
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "the poster could not read the queue; trying again");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        match worker.await {
+            Ok(()) => return,
+            Err(e) => {
+                restarts += 1;
+                tracing::error!(worker = n, restarts, error = %e, "a poster worker failed; its batch stays queued and a new worker takes over");
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(restarts.min(25)))).await;
+            }
+        }
+    }
 }
 
 /// What `serve` did, for its last words.
@@ -230,24 +292,13 @@ pub async fn serve(
             let _ = rx.wait_for(|s| *s).await;
         }
     };
-    let http = tokio::spawn(axum::serve(listener, crate::serve::webhook_router(connector.clone())).with_graceful_shutdown(http_stop).into_future());
+    let router = crate::serve::webhook_router_with(connector.clone(), settings.limits);
+    let http = tokio::spawn(crate::serve::serve_http(listener, router, settings.limits, http_stop, settings.limits.body_timeout));
 
+    let counts = Arc::new(std::sync::Mutex::new(DrainReport::default()));
     let mut workers = Vec::new();
-    for _ in 0..settings.workers {
-        let (queue, poster, stop) = (stack.queue.clone(), poster.clone(), stop_rx.clone());
-        workers.push(tokio::spawn(async move {
-            let mut report = DrainReport::default();
-            while !*stop.borrow() {
-                match post_one_batch(queue.as_ref(), &poster, Duration::from_millis(250)).await {
-                    Ok(outcomes) => outcomes.iter().for_each(|o| report.add(o)),
-                    Err(e) => {
-                        tracing::error!(error = %e, "the poster could not read the queue; trying again");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
-            }
-            report
-        }));
+    for n in 0..settings.workers {
+        workers.push(tokio::spawn(supervise_worker(n, stack.queue.clone(), poster.clone(), stop_rx.clone(), counts.clone())));
     }
 
     let poller = settings.poll_every.map(|every| {
@@ -276,16 +327,11 @@ pub async fn serve(
     tracing::info!("shutting down: finishing accepted requests and the batches in hand");
     let _ = stop_tx.send(true);
     let _ = http.await;
-    let mut report = ServeReport { recovered_messages: lock.recovered_messages, ..ServeReport::default() };
     for w in workers {
-        if let Ok(r) = w.await {
-            report.posted.posted += r.posted;
-            report.posted.duplicates += r.duplicates;
-            report.posted.skipped += r.skipped;
-            report.posted.failed += r.failed;
-            report.posted.retry += r.retry;
-        }
+        let _ = w.await;
     }
+    let posted = counts.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let mut report = ServeReport { recovered_messages: lock.recovered_messages, posted, ..ServeReport::default() };
     if let Some(p) = poller {
         report.polls = p.await.unwrap_or_default();
     }

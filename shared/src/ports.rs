@@ -76,6 +76,9 @@ pub trait QueueConsumer: Send + Sync {
     /// `visibility_timeout` (whole seconds, as SQS counts them).
     async fn receive(&self, max: usize, wait: Duration, visibility_timeout: Duration) -> Result<Vec<ReceivedMessage>>;
     async fn delete(&self, receipt: &str) -> Result<()>;
+    /// Keeps a received message hidden for `visibility_timeout` from now (SQS's
+    /// ChangeMessageVisibility): a batch that takes longer than expected is not delivered twice.
+    async fn extend_visibility(&self, receipt: &str, visibility_timeout: Duration) -> Result<()>;
     /// Messages waiting or in flight (approximate on SQS).
     async fn approximate_depth(&self) -> Result<u64>;
 }

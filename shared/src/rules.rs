@@ -258,8 +258,9 @@ impl MappingRules {
         let rules: MappingRules =
             serde_json::from_value(value.clone()).map_err(|e| Error::permanent(anyhow::anyhow!("the mapping rules are invalid: {e}")))?;
         for rule in rules.lines.iter() {
-            let total: Decimal = rule.analytic.iter().map(|a| a.percent).sum();
-            if !rule.analytic.is_empty() && total != Decimal::ONE_HUNDRED {
+            let total = rule.analytic.iter().try_fold(Decimal::ZERO, |acc, a| acc.checked_add(a.percent));
+            if !rule.analytic.is_empty() && total != Some(Decimal::ONE_HUNDRED) {
+                let total = total.map(|t| t.to_string()).unwrap_or_else(|| "more than can be counted".into());
                 return Err(Error::permanent(anyhow::anyhow!(
                     "mapping rule {:?} splits {total}% across cost centers; it must be 100%",
                     rule.name

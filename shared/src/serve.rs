@@ -1,37 +1,173 @@
 //! The webhook routes on one machine (`mlc serve`, `mlc demo`, black-box tests): the same paths
-//! API Gateway routes to the webhook Lambdas, handled by the same code.
+//! API Gateway routes to the webhook Lambdas, handled by the same code, behind a server that a
+//! slow or hostile client cannot starve: headers must arrive within [`ServerLimits::header_timeout`],
+//! bodies within [`ServerLimits::body_timeout`], at most [`ServerLimits::max_connections`] are
+//! served at once, and bodies are read against the handler's limit while they stream, within a
+//! process-wide budget of buffered bytes.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::sync::Semaphore;
 
 use crate::stores::woocommerce::{WebhookRequest, WooConnector, webhook::MAX_BODY_BYTES};
 
-async fn woocommerce(State(connector): State<Arc<WooConnector>>, Path(connection): Path<String>, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
-    let headers: HashMap<String, String> = headers.iter().filter_map(|(k, v)| Some((k.as_str().to_lowercase(), v.to_str().ok()?.to_string()))).collect();
-    let response = connector.handle_webhook(WebhookRequest { connection_id: &connection, headers: &headers, body: &body }).await;
-    (StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), response.body)
+/// An unsigned request can only be WooCommerce's creation ping, a few hundred bytes.
+pub const MAX_UNSIGNED_BODY_BYTES: usize = 4 * 1024;
+
+#[derive(Debug, Clone, Copy)]
+pub struct ServerLimits {
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub max_connections: usize,
+    /// Bytes of request bodies buffered at once across all connections.
+    pub body_budget_bytes: usize,
 }
 
-/// `POST /webhooks/woocommerce/{connection_id}`. Bodies up to twice the handler's limit reach the
-/// handler, so an oversize delivery gets its 413 and its audit entry from the handler itself.
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits { header_timeout: Duration::from_secs(10), body_timeout: Duration::from_secs(30), max_connections: 4096, body_budget_bytes: 64 * MAX_BODY_BYTES }
+    }
+}
+
+struct WebhookApp {
+    woocommerce: Arc<WooConnector>,
+    body_timeout: Duration,
+    /// One permit per KiB of body being buffered.
+    body_budget: Arc<Semaphore>,
+}
+
+fn lower_case(headers: &HeaderMap) -> HashMap<String, String> {
+    headers.iter().filter_map(|(k, v)| Some((k.as_str().to_lowercase(), v.to_str().ok()?.to_string()))).collect()
+}
+
+fn reply(status: u16, body: String) -> Response {
+    (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body).into_response()
+}
+
+/// Why a body was not read to its end.
+enum Unread {
+    TooLarge(usize),
+    Slow,
+}
+
+/// Reads at most `limit` bytes of `body` within `timeout`.
+async fn read_limited(body: Body, limit: usize, timeout: Duration) -> Result<Bytes, Unread> {
+    let mut body = body;
+    let mut buffer = Vec::new();
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else { return Err(Unread::Slow) };
+            if let Some(data) = frame.data_ref() {
+                if buffer.len() + data.len() > limit {
+                    return Err(Unread::TooLarge(buffer.len() + data.len()));
+                }
+                buffer.extend_from_slice(data);
+            }
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Ok(Ok(())) => Ok(Bytes::from(buffer)),
+        Ok(Err(why)) => Err(why),
+        Err(_) => Err(Unread::Slow),
+    }
+}
+
+async fn woocommerce(State(app): State<Arc<WebhookApp>>, Path(connection): Path<String>, headers: HeaderMap, body: Body) -> Response {
+    let headers = lower_case(&headers);
+    let signed = headers.get("x-wc-webhook-signature").is_some_and(|s| !s.trim().is_empty());
+    let limit = if signed { MAX_BODY_BYTES } else { MAX_UNSIGNED_BODY_BYTES };
+    let declared = headers.get("content-length").and_then(|l| l.trim().parse::<usize>().ok());
+    if let Some(len) = declared.filter(|&len| len > limit) {
+        let r = app.woocommerce.refuse_unread(&connection, &headers, signed, Some(len)).await;
+        return reply(r.status, r.body);
+    }
+    // Hold budget for what may be buffered, so many large bodies at once wait instead of
+    // taking the process's memory.
+    let kib = (declared.unwrap_or(limit).div_ceil(1024)).max(1) as u32;
+    let Ok(Ok(_permit)) = tokio::time::timeout(app.body_timeout, app.body_budget.clone().acquire_many_owned(kib)).await else {
+        return reply(503, "busy, try again".into());
+    };
+    let body = match read_limited(body, limit, app.body_timeout).await {
+        Ok(body) => body,
+        Err(Unread::TooLarge(len)) => {
+            let r = app.woocommerce.refuse_unread(&connection, &headers, signed, Some(len)).await;
+            return reply(r.status, r.body);
+        }
+        Err(Unread::Slow) => return reply(408, "the body did not arrive in time".into()),
+    };
+    let response = app.woocommerce.handle_webhook(WebhookRequest { connection_id: &connection, headers: &headers, body: &body }).await;
+    reply(response.status, response.body)
+}
+
+/// `POST /webhooks/woocommerce/{connection_id}`, with the default [`ServerLimits`].
 pub fn webhook_router(woocommerce_connector: Arc<WooConnector>) -> axum::Router {
+    webhook_router_with(woocommerce_connector, ServerLimits::default())
+}
+
+pub fn webhook_router_with(woocommerce_connector: Arc<WooConnector>, limits: ServerLimits) -> axum::Router {
+    let permits = (limits.body_budget_bytes / 1024).clamp(MAX_BODY_BYTES / 1024, Semaphore::MAX_PERMITS);
+    let app = WebhookApp { woocommerce: woocommerce_connector, body_timeout: limits.body_timeout, body_budget: Arc::new(Semaphore::new(permits)) };
     axum::Router::new()
         .route("/webhooks/woocommerce/{connection}", axum::routing::post(woocommerce))
-        .layer(axum::extract::DefaultBodyLimit::max(4 * MAX_BODY_BYTES))
-        .with_state(woocommerce_connector)
+        // The handler reads bodies itself, against its own limits.
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(Arc::new(app))
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests finish
+/// (for at most `drain`). HTTP/1.1 only, as webhooks are.
+pub async fn serve_http(listener: tokio::net::TcpListener, router: axum::Router, limits: ServerLimits, shutdown: impl Future<Output = ()>, drain: Duration) {
+    let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        // At the cap, new connections wait in the listen backlog until one ends.
+        let permit = tokio::select! {
+            p = connections.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, say: wait a little rather than spin.
+                    tracing::warn!(error = %e, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).max_buf_size(64 * 1024);
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone())));
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
+        tracing::warn!("some connections were still open after {} s; closing them", drain.as_secs());
+    }
 }
 
 /// Serves `router` on a random loopback port; returns its base URL and the server task.
 pub async fn on_loopback(router: axum::Router) -> std::io::Result<(String, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
+    let task = tokio::spawn(serve_http(listener, router, ServerLimits::default(), std::future::pending(), Duration::ZERO));
     Ok((url, task))
 }

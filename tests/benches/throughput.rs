@@ -116,7 +116,7 @@ async fn main() {
             .iter()
             .map(|e| {
                 let m = OutgoingMessage::for_envelope(e);
-                IncomingMessage { message_id: uuid::Uuid::new_v4().to_string(), group_id: m.group_id, body: m.body }
+                IncomingMessage { message_id: uuid::Uuid::new_v4().to_string(), group_id: m.group_id, body: m.body, receive_count: 1 }
             })
             .collect();
         let report = poster.handle_batch(&messages).await;

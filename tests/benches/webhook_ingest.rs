@@ -127,6 +127,7 @@ async fn main() {
         poll: Default::default(),
         workers: 0,
         poster: Default::default(),
+        limits: Default::default(),
     };
     let serve_stack = stack.clone();
     let server = tokio::spawn(async move {

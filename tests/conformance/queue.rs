@@ -131,3 +131,20 @@ pub async fn dead_letters_after_max_receives(family: Family) {
     dlq.delete(&dead[0].receipt).await.unwrap();
     assert_eq!(dlq.approximate_depth().await.unwrap(), 0);
 }
+
+pub async fn extended_visibility_keeps_a_slow_batch_from_being_delivered_twice(family: Family) {
+    let (queue, _dlq) = family.queue_with_dlq(5).await;
+    queue.send_batch(&[message("g", "slow")]).await.unwrap();
+    let taken = queue.receive(1, NOW, SHORT).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    // The batch runs past its visibility timeout, extending it as it goes.
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        queue.extend_visibility(&taken[0].receipt, SHORT).await.unwrap();
+        assert!(queue.receive(1, NOW, SHORT).await.unwrap().is_empty(), "{}: delivered again while in hand", family.name());
+    }
+    // Not extended any more: it comes back.
+    let again = receive_n(&*queue, 1, LONG, Duration::from_secs(5)).await;
+    assert_eq!(again.len(), 1, "{}: never redelivered", family.name());
+    assert_eq!(again[0].receive_count, 2);
+}

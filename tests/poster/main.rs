@@ -1,6 +1,7 @@
 //! The poster end to end against the Odoo sandbox, on both adapter families.
 
 mod orders;
+mod totals;
 
 blackbox::on_both_families! {
     orders:
@@ -10,5 +11,10 @@ blackbox::on_both_families! {
     an_unmapped_sku_fails_explains_and_replays_once,
     statuses_customers_and_cancellations,
     journal_entries_balance_to_the_store_total,
-    versions_drafts_fifo_and_redrive,
+    versions_drafts_fifo_and_redrive;
+    totals:
+    an_adopted_draft_whose_odoo_total_differs_is_never_posted,
+    a_draft_odoo_will_not_remove_is_reported_left_in_odoo_and_a_replay_never_posts_it,
+    a_draft_odoo_refuses_to_post_is_removed_and_kept_as_failed,
+    an_amount_beyond_a_store_s_range_is_kept_as_failed_not_a_panic,
 }

@@ -12,16 +12,16 @@ use shared::ports::{AuditStage, SaveRules};
 use shared::poster::RecordOutcome;
 use shared::records::*;
 
-fn d(s: &str) -> Decimal {
+pub fn d(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
 }
 
-fn tax(rate: &str, amount: &str) -> Vec<LineTax> {
+pub fn tax(rate: &str, amount: &str) -> Vec<LineTax> {
     vec![LineTax { rate_id: rate.into(), label: None, rate_percent: None, amount: d(amount) }]
 }
 
 #[allow(clippy::too_many_arguments)]
-fn line(id: &str, sku: &str, name: &str, category: &[&str], qty: &str, subtotal: &str, discount: &str, rate: &str, tax_amount: &str) -> SalesLine {
+pub fn line(id: &str, sku: &str, name: &str, category: &[&str], qty: &str, subtotal: &str, discount: &str, rate: &str, tax_amount: &str) -> SalesLine {
     let subtotal = d(subtotal);
     let discount = d(discount);
     SalesLine {
@@ -56,7 +56,7 @@ pub fn order(number: &str, customer: &str) -> SalesDocument {
     o
 }
 
-fn envelope(source_id: &str, record: Record) -> Envelope {
+pub fn envelope(source_id: &str, record: Record) -> Envelope {
     Envelope::new(
         ConnectionId::parse(blackbox::harness::CONNECTION).unwrap(),
         SourceSystem::Woocommerce,
@@ -66,12 +66,12 @@ fn envelope(source_id: &str, record: Record) -> Envelope {
     )
 }
 
-fn moves_for(h: &Harness, marker_part: &str) -> Vec<i64> {
+pub fn moves_for(h: &Harness, marker_part: &str) -> Vec<i64> {
     h.odoo
         .search("account.move", Val::list([Val::list([Val::from("invoice_origin"), Val::from("ilike"), Val::from(marker_part)])]))
 }
 
-fn posted(report: &shared::poster::BatchReport) -> Vec<OdooRef> {
+pub fn posted(report: &shared::poster::BatchReport) -> Vec<OdooRef> {
     report
         .outcomes
         .iter()
@@ -82,7 +82,7 @@ fn posted(report: &shared::poster::BatchReport) -> Vec<OdooRef> {
         .collect()
 }
 
-fn read_one(h: &Harness, model: &str, id: i64, fields: &[&str]) -> Val {
+pub fn read_one(h: &Harness, model: &str, id: i64, fields: &[&str]) -> Val {
     h.odoo.read(model, &[id], fields).remove(0)
 }
 

@@ -14,6 +14,8 @@ use shared::records::{Envelope, SourceSystem};
 use crate::{Family, Queue};
 
 pub const CONNECTION: &str = "acme-woo";
+/// The test queues' `maxReceiveCount`, and the poster's.
+pub const MAX_RECEIVES: u32 = 3;
 
 /// Rules for the tests: apparel and books have rules, nothing else does (no fallback).
 pub fn rules() -> serde_json::Value {
@@ -72,7 +74,7 @@ impl Harness {
             .put(&connection, &SecretBundle::new().with("odoo_login", &o.login).with("odoo_api_key", &o.api_key))
             .await
             .unwrap();
-        let (queue, dlq) = family.queue_with_dlq(3).await;
+        let (queue, dlq) = family.queue_with_dlq(MAX_RECEIVES).await;
         Harness { family, odoo, queue, dlq, connection }
     }
 
@@ -117,6 +119,7 @@ impl Harness {
             keep_outcome_for: None,
             odoo_retry: RetryPolicy { attempts: 3, base_delay: Duration::from_millis(10), max_delay: Duration::from_millis(100) },
             odoo_timeout: Duration::from_secs(10),
+            max_receives: MAX_RECEIVES,
         }
     }
 
@@ -136,7 +139,7 @@ impl Harness {
 
     pub fn message(envelope: &Envelope) -> IncomingMessage {
         let m = OutgoingMessage::for_envelope(envelope);
-        IncomingMessage { message_id: uuid::Uuid::new_v4().to_string(), group_id: m.group_id, body: m.body }
+        IncomingMessage { message_id: uuid::Uuid::new_v4().to_string(), group_id: m.group_id, body: m.body, receive_count: 1 }
     }
 
     pub async fn post(&self, poster: &Poster, envelopes: &[&Envelope]) -> BatchReport {
@@ -153,7 +156,7 @@ impl Harness {
                 return reports;
             }
             let messages: Vec<IncomingMessage> =
-                got.iter().map(|m| IncomingMessage { message_id: m.message_id.clone(), group_id: m.group_id.clone(), body: m.body.clone() }).collect();
+                got.iter().map(IncomingMessage::from).collect();
             let report = poster.handle_batch(&messages).await;
             let failed = report.failed_message_ids();
             for m in &got {

@@ -11,28 +11,28 @@ use shared::aws::{keys, DynamoAudit, DynamoConnections, DynamoState, SecretsMana
 use shared::embedded::{Db, EmbeddedQueue, EmbeddedStore, EncryptedSecretsFile, Redrive, SecretsKey};
 use shared::ports::{AuditLog, ConnectionStore, FailedRecords, QueueConsumer, RecordQueue, SecretStore, SyncState};
 
-/// Expands `suite: test, …` into one test per adapter family: `embedded::test` and `aws::test`,
-/// each calling `crate::suite::test(family)`.
+/// Expands `suite: test, …; other: test, …` into one test per adapter family:
+/// `embedded::suite::test` and `aws::suite::test`, each calling `crate::suite::test(family)`.
 // `crate::` is meant: the suites live in the test crate that invokes the macro.
 #[allow(clippy::crate_in_macro_def)]
 #[macro_export]
 macro_rules! on_both_families {
-    ($suite:ident: $($test:ident),* $(,)?) => {
-        mod embedded {
+    ($($suite:ident: $($test:ident),* $(,)?);+ $(;)?) => {
+        $crate::on_both_families!(@family embedded, embedded; $($suite: $($test),*);+);
+        $crate::on_both_families!(@family aws, aws; $($suite: $($test),*);+);
+    };
+    (@family $module:ident, $make:ident; $($suite:ident: $($test:ident),*);+) => {
+        mod $module {
             $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $test() {
-                    crate::$suite::$test($crate::Family::embedded().await).await
+                mod $suite {
+                    $(
+                        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                        async fn $test() {
+                            crate::$suite::$test($crate::Family::$make().await).await
+                        }
+                    )*
                 }
-            )*
-        }
-        mod aws {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $test() {
-                    crate::$suite::$test($crate::Family::aws().await).await
-                }
-            )*
+            )+
         }
     };
 }

@@ -187,14 +187,109 @@ pub async fn bad_deliveries_get_their_status_and_enqueue_nothing(family: Family)
     assert_eq!(post(unknown, body.clone().into_bytes(), with(topic(), vec![("x-wc-webhook-signature", signed.clone())])).await, 404);
 
     assert_eq!(s.h.queue.approximate_depth().await.unwrap(), 0, "nothing was enqueued");
-    // Each refusal is in the audit trail.
-    for (delivery, why) in [("bad-sig", "Signature"), ("no-sig", "Signature"), ("hex", "Signature"), ("no-topic", "Topic"), ("malformed", "malformed JSON"), ("huge", "limit")] {
+    // Each kind of refusal is in the audit trail; unauthenticated ones once a minute per reason,
+    // so the first bad signature has an entry and the two after it are only counted.
+    let trail_of = |delivery: &str| {
         let source = shared::ids::SourceId::parse(format!("webhook-{delivery}")).unwrap();
-        let trail = s.h.family.audit().by_source(&s.h.connection, EntityKind::Order, &source).await.unwrap();
+        let audit = s.h.family.audit();
+        let connection = s.h.connection.clone();
+        async move { audit.by_source(&connection, EntityKind::Order, &source).await.unwrap() }
+    };
+    for (delivery, why) in [("bad-sig", "Signature"), ("no-topic", "Topic"), ("malformed", "malformed JSON"), ("huge", "limit")] {
+        let trail = trail_of(delivery).await;
         assert!(trail.iter().any(|a| a.stage == AuditStage::Rejected && a.message.contains(why)), "{delivery}: {trail:?}");
+    }
+    for counted in ["no-sig", "hex"] {
+        assert!(trail_of(counted).await.is_empty(), "{counted} is counted, not stored");
     }
 
     // The good delivery still goes through.
     assert_eq!(post(url, body.into_bytes(), with(topic(), vec![("x-wc-webhook-signature", signed), ("x-wc-webhook-delivery-id", "good".into())])).await, 200);
+    assert_eq!(s.h.queue.approximate_depth().await.unwrap(), 1);
+}
+
+pub async fn unauthenticated_requests_cannot_fill_the_audit_trail(family: Family) {
+    let s = Setup::start(family).await;
+    let http = reqwest::Client::new();
+    let body = serde_json::to_string(&s.store.add_order(2101, 0, "processing", Utc::now())).unwrap();
+    let big_topic = "order.created".repeat(2_000); // 26 KB of header the sender chose
+    for n in 0..200 {
+        let status = http
+            .post(s.hook_url())
+            .header("x-wc-webhook-topic", &big_topic)
+            .header("x-wc-webhook-signature", "bm90IGEgc2lnbmF0dXJl")
+            .header("x-wc-webhook-delivery-id", format!("flood-{n}"))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status.as_u16(), 401);
+    }
+    let mut kept = Vec::new();
+    for n in 0..200 {
+        let source = shared::ids::SourceId::parse(format!("webhook-flood-{n}")).unwrap();
+        kept.extend(s.h.family.audit().by_source(&s.h.connection, EntityKind::Order, &source).await.unwrap());
+    }
+    // One entry for the minute (two if the run crossed a minute), each small.
+    assert!((1..=2).contains(&kept.len()), "{} entries for 200 refusals", kept.len());
+    for entry in &kept {
+        let size = serde_json::to_string(entry).unwrap().len();
+        assert!(size < 1_000, "an entry of {size} bytes keeps what the sender chose");
+    }
+    assert_eq!(s.h.queue.approximate_depth().await.unwrap(), 0);
+}
+
+pub async fn a_long_delivery_id_is_deduplicated_by_its_hash_and_never_panics(family: Family) {
+    let s = Setup::start(family).await;
+    let http = reqwest::Client::new();
+    let body = serde_json::to_string(&s.store.add_order(2102, 0, "processing", Utc::now())).unwrap();
+    let signed = shared::stores::woocommerce::signature::sign(&s.store.options().webhook_secret, body.as_bytes());
+    let long_id = "9".repeat(5_000);
+    let send = || {
+        http.post(s.hook_url())
+            .header("x-wc-webhook-topic", "order.created")
+            .header("x-wc-webhook-resource", "order")
+            .header("x-wc-webhook-signature", &signed)
+            .header("x-wc-webhook-delivery-id", &long_id)
+            .body(body.clone())
+            .send()
+    };
+    let first = send().await.unwrap();
+    assert_eq!(first.status().as_u16(), 200);
+    let again = send().await.unwrap();
+    assert_eq!(again.status().as_u16(), 200);
+    assert_eq!(again.text().await.unwrap(), "duplicate delivery");
+    assert_eq!(s.h.queue.approximate_depth().await.unwrap(), 1, "queued once");
+}
+
+pub async fn amounts_near_decimal_limits_are_refused_with_a_reason_not_a_panic(family: Family) {
+    let s = Setup::start(family).await;
+    let http = reqwest::Client::new();
+    let mut order = serde_json::to_value(s.store.add_order(2103, 0, "processing", Utc::now())).unwrap();
+    order["total"] = "79228162514264337593543950335".into(); // Decimal::MAX
+    order["line_items"][0]["total"] = "79228162514264337593543950335".into();
+    order["line_items"][0]["total_tax"] = "79228162514264337593543950335".into();
+    let body = serde_json::to_string(&order).unwrap();
+    let signed = shared::stores::woocommerce::signature::sign(&s.store.options().webhook_secret, body.as_bytes());
+    let response = http
+        .post(s.hook_url())
+        .header("x-wc-webhook-topic", "order.created")
+        .header("x-wc-webhook-signature", &signed)
+        .header("x-wc-webhook-delivery-id", "extreme")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200, "kept for review, so WooCommerce keeps the webhook");
+    assert_eq!(s.h.queue.approximate_depth().await.unwrap(), 0);
+    let source = shared::ids::SourceId::parse("webhook-extreme").unwrap();
+    let trail = s.h.family.audit().by_source(&s.h.connection, EntityKind::Order, &source).await.unwrap();
+    assert!(trail.iter().any(|a| a.stage == AuditStage::Rejected && a.message.contains("more than a store can charge")), "{trail:?}");
+    // The server is alive and still takes good deliveries.
+    let good = serde_json::to_string(&s.store.add_order(2104, 0, "processing", Utc::now())).unwrap();
+    let signed = shared::stores::woocommerce::signature::sign(&s.store.options().webhook_secret, good.as_bytes());
+    let status = http.post(s.hook_url()).header("x-wc-webhook-topic", "order.created").header("x-wc-webhook-signature", signed).body(good).send().await.unwrap().status();
+    assert_eq!(status.as_u16(), 200);
     assert_eq!(s.h.queue.approximate_depth().await.unwrap(), 1);
 }

@@ -8,4 +8,7 @@ blackbox::on_both_families! {
     e2e:
     webhooks_and_the_poller_post_each_order_once,
     bad_deliveries_get_their_status_and_enqueue_nothing,
+    unauthenticated_requests_cannot_fill_the_audit_trail,
+    a_long_delivery_id_is_deduplicated_by_its_hash_and_never_panics,
+    amounts_near_decimal_limits_are_refused_with_a_reason_not_a_panic,
 }

@@ -26,6 +26,10 @@ pub struct ServeArgs {
     /// Poster workers (0: take webhooks and poll only, and leave posting to another process).
     #[arg(long, default_value_t = 2)]
     workers: usize,
+    /// Connections served at once; more wait in the listen backlog (idle ones are closed after
+    /// 10 s without a complete request head).
+    #[arg(long, default_value_t = 4096)]
+    max_connections: usize,
 }
 
 async fn shutdown_signal() {
@@ -50,6 +54,7 @@ pub async fn serve(dir: &Path, args: ServeArgs, json: bool) -> Result<()> {
         poll: PollSettings::default(),
         workers: args.workers,
         poster: PosterSettings::default(),
+        limits: shared::serve::ServerLimits { max_connections: args.max_connections, ..Default::default() },
     };
     let report = local::serve(stack, settings, shutdown_signal(), |addr| {
         // Printed first and flushed: scripts (and the tests) read the address from it.
@@ -104,30 +109,45 @@ pub async fn sync(dir: &Path, name: Option<&str>, from: Option<&str>, queue_only
     let posted = match worker {
         Some(_lock) => {
             let poster = stack.poster(PosterSettings::default());
-            let mut counts = DrainReport::default();
-            for o in local::drain(stack.queue.as_ref(), &poster).await? {
-                counts.add(&o);
-            }
-            Some(counts)
+            Some(DrainReport::of(&local::drain(stack.queue.as_ref(), &poster).await?))
         }
         None => None,
     };
     if json {
-        return output::json(&serde_json::json!({ "poll": report, "posted": posted, "seconds": started.elapsed().as_secs_f64() }));
-    }
-    println!(
-        "read {} orders and {} customers in {} window(s), {} page(s); {} records queued",
-        report.orders, report.customers, report.windows, report.pages, report.records_queued
-    );
-    match posted {
-        Some(p) => {
-            println!("posted {}, already there {}, skipped {}, failed {}, to retry {}", p.posted, p.duplicates, p.skipped, p.failed, p.retry);
-            if p.failed > 0 {
-                println!("see why with `mlc failed list`; fix the rule, then `mlc replay --all`");
+        output::json(&serde_json::json!({ "poll": report, "posted": posted, "seconds": started.elapsed().as_secs_f64() }))?;
+    } else {
+        println!(
+            "read {} orders and {} customers in {} window(s), {} page(s); {} records queued",
+            report.orders, report.customers, report.windows, report.pages, report.records_queued
+        );
+        match &posted {
+            Some(p) => {
+                println!("posted {}, already there {}, skipped {}, failed {}, to retry {}", p.posted, p.duplicates, p.skipped, p.failed, p.retry);
+                if p.failed > 0 {
+                    println!("see why with `mlc failed list`; fix the rule, then `mlc replay --all`");
+                }
             }
+            None if queue_only => println!("left on the queue (--queue-only): `mlc serve` or `mlc sync` posts them"),
+            None => println!("`mlc serve` is running on this state and posts them"),
         }
-        None if queue_only => println!("left on the queue (--queue-only): `mlc serve` or `mlc sync` posts them"),
-        None => println!("`mlc serve` is running on this state and posts them"),
+    }
+    posting_verdict(posted.as_ref())
+}
+
+/// A sync that could not post everything does not exit 0: 5 when records wait for a system that
+/// could not be reached (they stay queued; run it again), 1 when records failed.
+fn posting_verdict(posted: Option<&DrainReport>) -> Result<()> {
+    let Some(p) = posted else { return Ok(()) };
+    if p.retry > 0 {
+        let why = p.last_retry.as_deref().unwrap_or("unknown");
+        return Err(shared::Error::retryable(anyhow::anyhow!(
+            "{} record(s) could not be posted now and stay queued (the last error: {why}); run `mlc sync` again later",
+            p.retry
+        ))
+        .into());
+    }
+    if p.failed > 0 {
+        return Err(shared::Error::permanent(anyhow::anyhow!("{} record(s) failed; `mlc failed list` says why", p.failed)).into());
     }
     Ok(())
 }

@@ -61,7 +61,8 @@ pub fn default_line_values(world: &mut World, line: i64) -> OrmResult<()> {
     Ok(())
 }
 
-/// Net amount and tax per tax of one invoice line, each rounded on the line (`round_per_line`).
+/// Net amount and tax per tax of one invoice line, each rounded on the line (`round_per_line`),
+/// or the excluded taxes left unrounded for the move to round once (`round_globally`).
 fn line_amounts(world: &World, line: i64, decimals: u32) -> (Decimal, Vec<(i64, Decimal)>) {
     let qty = world.decimal(L, line, "quantity");
     let price = world.decimal(L, line, "price_unit");
@@ -92,7 +93,7 @@ fn line_amounts(world: &World, line: i64, decimals: u32) -> (Decimal, Vec<(i64, 
     };
     for &t in &excluded {
         let amount = if fixed(t) { rate(t) * qty } else { subtotal * rate(t) / Decimal::ONE_HUNDRED };
-        amounts.push((t, round_money(amount, decimals)));
+        amounts.push((t, if world.round_globally { amount } else { round_money(amount, decimals) }));
     }
     (subtotal, amounts)
 }
@@ -145,11 +146,16 @@ pub fn recompute(world: &mut World, move_id: i64) -> OrmResult<()> {
         let (subtotal, taxes) = line_amounts(world, line, decimals);
         let line_tax: Decimal = taxes.iter().map(|(_, a)| *a).sum();
         world.set(L, line, "price_subtotal", Val::Num(subtotal));
-        world.set(L, line, "price_total", Val::Num(subtotal + line_tax));
+        world.set(L, line, "price_total", Val::Num(round_money(subtotal + line_tax, decimals)));
         set_balance(world, line, sign * subtotal);
         untaxed += subtotal;
         for (t, a) in taxes {
             *per_tax.entry(t).or_default() += a;
+        }
+    }
+    if world.round_globally {
+        for amount in per_tax.values_mut() {
+            *amount = round_money(*amount, decimals);
         }
     }
     let partner = world.m2o(M, move_id, "partner_id").map(Val::Int).unwrap_or(Val::Bool(false));

@@ -168,6 +168,11 @@ impl Sandbox {
         *self.shared.chaos.lock().expect("lock") = (per_mille > 0).then(|| Chaos { per_mille, rng: rand::rngs::StdRng::seed_from_u64(seed), hold });
     }
 
+    /// Makes the company round taxes globally (`round_globally`) instead of per line.
+    pub fn round_taxes_globally(&self, on: bool) {
+        self.shared.world.lock().expect("lock").round_globally = on;
+    }
+
     /// Reads records directly (no call logged), as `read` would return them.
     pub fn read(&self, model: &str, ids: &[i64], fields: &[&str]) -> Vec<Val> {
         let world = self.shared.world.lock().expect("lock");

@@ -270,13 +270,16 @@ pub struct World {
     pub tax_accounts: BTreeMap<i64, i64>,
     pub receivable_account: i64,
     pub today: String,
+    /// The company's `tax_calculation_rounding_method` is `round_globally`: taxes are summed
+    /// unrounded over the lines and rounded once per tax (Odoo's default is `round_per_line`).
+    pub round_globally: bool,
 }
 
 impl World {
     pub fn new(today: String) -> Self {
         let schema = schema();
         let tables = schema.keys().map(|m| (m.to_string(), Table { next_id: 1, rows: BTreeMap::new() })).collect();
-        World { schema: std::sync::Arc::new(schema), tables, tax_accounts: BTreeMap::new(), receivable_account: 0, today }
+        World { schema: std::sync::Arc::new(schema), tables, tax_accounts: BTreeMap::new(), receivable_account: 0, today, round_globally: false }
     }
 
     pub fn has_model(&self, model: &str) -> bool {

@@ -160,6 +160,18 @@ impl QueueConsumer for SqsQueue {
         Ok(())
     }
 
+    async fn extend_visibility(&self, receipt: &str, visibility_timeout: Duration) -> Result<()> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .visibility_timeout(visibility_timeout.as_secs().min(43_200) as i32)
+            .send()
+            .await
+            .map_err(|e| classify("extending a message's visibility on SQS", e))?;
+        Ok(())
+    }
+
     async fn approximate_depth(&self) -> Result<u64> {
         let out = self
             .client

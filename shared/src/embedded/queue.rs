@@ -42,6 +42,19 @@ impl EmbeddedQueue {
         &self.name
     }
 
+    /// The bodies of up to `limit` messages, oldest first, without receiving them (for listing
+    /// what sits in a dead-letter queue).
+    pub async fn peek(&self, limit: usize) -> Result<Vec<String>> {
+        let queue = self.name.clone();
+        self.db
+            .call(move |conn| {
+                let mut stmt = conn.prepare_cached("SELECT body FROM queue_messages WHERE queue = ?1 ORDER BY seq LIMIT ?2").map_err(sqlite)?;
+                let rows = stmt.query_map(params![queue, limit as i64], |r| r.get::<_, String>(0)).map_err(sqlite)?;
+                rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sqlite)
+            })
+            .await
+    }
+
     /// Makes every message in flight visible again at once. Only for a worker that holds the
     /// machine's worker lock after a crash: no one else can be holding those messages.
     pub async fn release_in_flight(&self) -> Result<u64> {
@@ -176,6 +189,18 @@ impl QueueConsumer for EmbeddedQueue {
         self.db
             .write(move |conn| {
                 conn.execute("DELETE FROM queue_messages WHERE queue = ?1 AND receipt = ?2", params![queue, receipt])
+                    .map_err(sqlite)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn extend_visibility(&self, receipt: &str, visibility_timeout: Duration) -> Result<()> {
+        let (queue, receipt) = (self.name.clone(), receipt.to_string());
+        let visible_at = now_ms() + visibility_timeout.as_secs() as i64 * 1000;
+        self.db
+            .write(move |conn| {
+                conn.execute("UPDATE queue_messages SET visible_at_ms = ?3 WHERE queue = ?1 AND receipt = ?2", params![queue, receipt, visible_at])
                     .map_err(sqlite)?;
                 Ok(())
             })

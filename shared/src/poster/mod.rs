@@ -47,6 +47,10 @@ pub struct PosterSettings {
     pub keep_outcome_for: Option<Duration>,
     pub odoo_retry: RetryPolicy,
     pub odoo_timeout: Duration,
+    /// The queue's `maxReceiveCount`: a record still to retry on its last delivery is kept as a
+    /// failed record with its last error (listed, traced, replayable) rather than left to the
+    /// dead-letter queue. 0 leaves it to the queue.
+    pub max_receives: u32,
 }
 
 impl Default for PosterSettings {
@@ -56,6 +60,7 @@ impl Default for PosterSettings {
             keep_outcome_for: Some(Duration::from_secs(90 * 86_400)),
             odoo_retry: RetryPolicy::default(),
             odoo_timeout: Duration::from_secs(20),
+            max_receives: 5,
         }
     }
 }
@@ -66,6 +71,14 @@ pub struct IncomingMessage {
     pub message_id: String,
     pub group_id: String,
     pub body: String,
+    /// How many times the queue has delivered it, this time included.
+    pub receive_count: u32,
+}
+
+impl From<&ReceivedMessage> for IncomingMessage {
+    fn from(m: &ReceivedMessage) -> Self {
+        IncomingMessage { message_id: m.message_id.clone(), group_id: m.group_id.clone(), body: m.body.clone(), receive_count: m.receive_count }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -136,7 +149,8 @@ pub struct Poster {
 }
 
 fn claim_key(e: &Envelope) -> IdempotencyKey {
-    IdempotencyKey::parse(format!("post:{}:{}:{}:{}", e.connection_id, e.kind(), e.source_id, e.content_hash)).expect("a valid key")
+    // Bounded by construction: a connection id is at most 64 bytes, a source id 256, a hash 64.
+    IdempotencyKey::parse(format!("post:{}:{}:{}:{}", e.connection_id, e.kind(), e.source_id, e.content_hash)).expect("a key under 512 bytes")
 }
 
 fn marker(e: &Envelope) -> String {
@@ -144,8 +158,9 @@ fn marker(e: &Envelope) -> String {
 }
 
 /// Store line links live beside the record's own: `1042#301`, `1042#ship:302`.
-fn line_source(order: &SourceId, store_line: &str) -> SourceId {
-    SourceId::parse(format!("{order}#{store_line}")).expect("a valid id")
+/// A store line id too long for an id is bad input, never a panic.
+fn line_source(order: &SourceId, store_line: &str) -> Result<SourceId> {
+    SourceId::parse(format!("{order}#{store_line}"))
 }
 
 fn class_name(class: ErrorClass) -> String {
@@ -200,13 +215,29 @@ impl Poster {
                 }
             }
         }
-        BatchReport {
-            outcomes: messages
-                .iter()
-                .zip(outcomes)
-                .map(|(m, o)| (m.message_id.clone(), o.unwrap_or(RecordOutcome::Retry("not processed".into()))))
-                .collect(),
+        let mut report = Vec::with_capacity(messages.len());
+        for (m, o) in messages.iter().zip(outcomes) {
+            let outcome = match o.unwrap_or(RecordOutcome::Retry("not processed".into())) {
+                RecordOutcome::Retry(why) if self.settings.max_receives > 0 && m.receive_count >= self.settings.max_receives => {
+                    self.give_up(m, why).await
+                }
+                other => other,
+            };
+            report.push((m.message_id.clone(), outcome));
         }
+        BatchReport { outcomes: report }
+    }
+
+    /// A record still to retry on its last delivery: kept as failed with the last error, so
+    /// nothing hides in the dead-letter queue. An unreadable message is left to the queue.
+    async fn give_up(&self, m: &IncomingMessage, why: String) -> RecordOutcome {
+        let Ok(envelope) = Envelope::from_json(&m.body) else { return RecordOutcome::Retry(why) };
+        let retention = match self.deps.connections.connection(&envelope.connection_id).await {
+            Ok(Some(c)) => c.audit_retention,
+            _ => Retention::default(),
+        };
+        let reason = format!("gave up after {} deliveries; the last error: {why}", m.receive_count);
+        self.park(&envelope, retention, None, ErrorClass::Retryable, reason).await
     }
 
     async fn process_wave(&self, envelopes: Vec<(usize, Envelope)>) -> Vec<(usize, RecordOutcome)> {

@@ -98,6 +98,24 @@ fn analytic(shares: &[AnalyticShare], lookups: &dyn Lookups) -> Result<BTreeMap<
         .collect()
 }
 
+/// A checked step of the plan's arithmetic: an overflow is a reason, never a panic.
+fn ck(value: Option<Decimal>) -> Result<Decimal, PlanError> {
+    value.ok_or_else(|| PlanError("the amounts are too large to compute (beyond what a store can charge)".into()))
+}
+
+fn ck_sum(items: impl IntoIterator<Item = Decimal>) -> Result<Decimal, PlanError> {
+    items.into_iter().try_fold(Decimal::ZERO, |acc, x| ck(acc.checked_add(x)))
+}
+
+/// Refuses amounts beyond what a store can send before any arithmetic on them (a queued or
+/// replayed record did not necessarily come through a store's normalization).
+fn in_range(amounts: impl IntoIterator<Item = Decimal>, what: &str) -> Result<(), PlanError> {
+    match amounts.into_iter().find(|a| crate::money::store_amount(*a).is_err()) {
+        Some(a) => Err(PlanError(format!("{what}: amount {a} is beyond ±{}, more than a store can charge", crate::money::MAX_STORE_AMOUNT))),
+        None => Ok(()),
+    }
+}
+
 fn account(code: &str, lookups: &dyn Lookups) -> Result<i64, PlanError> {
     lookups.account(code).ok_or_else(|| PlanError(format!("account {code} does not exist in Odoo")))
 }
@@ -125,11 +143,10 @@ fn taxes(line_taxes: &[LineTax], rules: &MappingRules, lookups: &dyn Lookups) ->
 /// (Odoo rounds `price_unit` to its own digits): the store's quantity when the unit price is
 /// exact, otherwise one unit named "3 × …".
 fn qty_price(name: &str, quantity: Decimal, amount: Decimal, decimals: u32) -> (String, Decimal, Decimal) {
-    if !quantity.is_zero() {
-        let unit = amount / quantity;
-        if round(unit, decimals) == unit {
-            return (name.to_string(), quantity, unit.normalize());
-        }
+    if let Some(unit) = amount.checked_div(quantity)
+        && round(unit, decimals) == unit
+    {
+        return (name.to_string(), quantity, unit.normalize());
     }
     (format!("{} × {name}", quantity.normalize()), Decimal::ONE, amount)
 }
@@ -161,13 +178,15 @@ impl Builder<'_> {
     ) -> Result<(), PlanError> {
         let taxes = taxes(line_taxes, self.rules, self.lookups)?;
         for info in &taxes {
-            self.odoo_tax += round(amount * info.percent / Decimal::ONE_HUNDRED, self.decimals);
+            let tax = ck(amount.checked_mul(info.percent))? / Decimal::ONE_HUNDRED;
+            self.odoo_tax = ck(self.odoo_tax.checked_add(round(tax, self.decimals)))?;
         }
         // For journal entries the store's own tax amounts are booked, by Odoo tax.
         for t in line_taxes {
             let name = self.rules.tax_for(&t.rate_id).or_else(|| t.label.as_deref().and_then(|l| self.rules.tax_for(l)));
             if let Some(info) = name.and_then(|n| self.lookups.tax(n)) {
-                *self.store_tax.entry(info.id).or_default() += t.amount;
+                let booked = self.store_tax.entry(info.id).or_default();
+                *booked = ck(booked.checked_add(t.amount))?;
             }
         }
         let (name, quantity, price_unit) = qty_price(name, quantity, amount, self.decimals);
@@ -189,13 +208,13 @@ impl Builder<'_> {
     }
 
     fn finish(mut self, mode: PostingMode, move_type: &'static str, store_total: Decimal, what: &str) -> Result<MovePlan, PlanError> {
-        let net: Decimal = self.lines.iter().map(|l| l.amount).sum();
+        let net = ck_sum(self.lines.iter().map(|l| l.amount))?;
         let tax = match mode {
             PostingMode::Invoice => self.odoo_tax,
-            PostingMode::JournalEntry => self.store_tax.values().copied().sum(),
+            PostingMode::JournalEntry => ck_sum(self.store_tax.values().copied())?,
         };
-        let predicted = net + tax;
-        let difference = store_total - predicted;
+        let predicted = ck(net.checked_add(tax))?;
+        let difference = ck(store_total.checked_sub(predicted))?;
         let tolerance = self.rules.posting.rounding_tolerance;
         if difference.abs() > tolerance {
             return Err(PlanError(format!(
@@ -239,6 +258,10 @@ fn address_facts(doc: &SalesDocument) -> Option<&Address> {
 
 /// Plans an order or invoice.
 pub fn plan_sales_document(doc: &SalesDocument, store: Option<&str>, rules: &MappingRules, lookups: &dyn Lookups) -> Result<MovePlan, PlanError> {
+    let line_amounts = doc.lines.iter().flat_map(|l| [l.quantity, l.subtotal, l.total, l.discount].into_iter().chain(l.taxes.iter().map(|t| t.amount)));
+    let other = doc.shipping.iter().flat_map(|s| std::iter::once(s.total).chain(s.taxes.iter().map(|t| t.amount)));
+    let other = other.chain(doc.fees.iter().flat_map(|f| std::iter::once(f.total).chain(f.taxes.iter().map(|t| t.amount))));
+    in_range(line_amounts.chain(other).chain([doc.totals.total]), &format!("order {}", doc.number))?;
     let decimals = currency_decimals(doc.currency.as_str());
     let mut b = Builder { rules, lookups, decimals, lines: vec![], odoo_tax: Decimal::ZERO, store_tax: BTreeMap::new() };
     let address = address_facts(doc);
@@ -329,15 +352,18 @@ pub struct CreditNote<'a> {
 pub fn plan_credit(note: &CreditNote, rules: &MappingRules, taxes: &dyn Fn(i64) -> Option<TaxInfo>, lookups: &dyn Lookups) -> Result<MovePlan, PlanError> {
     let CreditNote { credits, unallocated, currency, store_total, what } = note;
     let (unallocated, store_total) = (*unallocated, *store_total);
+    let amounts = credits.iter().flat_map(|c| [c.quantity, c.amount, c.store_tax].into_iter().chain(c.store_taxes.iter().map(|(_, a)| *a)));
+    in_range(amounts.chain([unallocated, store_total]), what)?;
     let decimals = currency_decimals(currency);
     let mut lines = Vec::new();
     let (mut odoo_tax, mut store_tax) = (Decimal::ZERO, Decimal::ZERO);
     for c in credits.iter() {
         for t in &c.original.tax_ids {
             let info = taxes(*t).ok_or_else(|| PlanError(format!("tax {t} of the original line is unknown")))?;
-            odoo_tax += round(c.amount * info.percent / Decimal::ONE_HUNDRED, decimals);
+            let tax = ck(c.amount.checked_mul(info.percent))? / Decimal::ONE_HUNDRED;
+            odoo_tax = ck(odoo_tax.checked_add(round(tax, decimals)))?;
         }
-        store_tax += c.store_tax;
+        store_tax = ck(store_tax.checked_add(c.store_tax))?;
         let (name, quantity, price_unit) = qty_price(&c.original.name, c.quantity, c.amount, decimals);
         lines.push(PlannedLine {
             kind: c.kind,
@@ -363,11 +389,13 @@ pub fn plan_credit(note: &CreditNote, rules: &MappingRules, taxes: &dyn Fn(i64) 
         });
         for c in credits.iter() {
             for (id, amount) in &c.store_taxes {
-                *b.store_tax.entry(*id).or_default() += amount;
+                let booked = b.store_tax.entry(*id).or_default();
+                *booked = ck(booked.checked_add(*amount))?;
             }
             if c.store_taxes.is_empty() && !c.store_tax.is_zero() {
                 let id = fallback.ok_or_else(|| PlanError(format!("{what}: no tax rule with an account for the refunded tax")))?;
-                *b.store_tax.entry(id).or_default() += c.store_tax;
+                let booked = b.store_tax.entry(id).or_default();
+                *booked = ck(booked.checked_add(c.store_tax))?;
             }
         }
     }

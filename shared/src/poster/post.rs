@@ -40,6 +40,16 @@ fn full_name(a: &Address) -> Option<String> {
     (!name.trim().is_empty()).then_some(name).or_else(|| a.company.clone())
 }
 
+/// A move that exists in Odoo with the store's total, to record.
+struct Posted<'a> {
+    id: i64,
+    name: &'a str,
+    line_ids: &'a [i64],
+    /// Odoo's `amount_total`, as read back.
+    odoo_total: Decimal,
+    credited: Option<&'a OdooRef>,
+}
+
 /// The header of a move to create.
 struct MoveHeader<'a> {
     partner: i64,
@@ -116,38 +126,55 @@ impl Poster {
         RecordOutcome::Skipped(why)
     }
 
-    /// After a worker died mid-post: the move may exist already. Find it by its marker, post it
-    /// if the dead worker did not get that far, and record it as this attempt would have.
-    async fn adopt_by_marker(&self, ctx: &Context, work: &Work) -> Result<Option<RecordOutcome>> {
+    /// After a worker died mid-post, or a create's answer was lost: the move may exist already.
+    /// Found by its marker (and move type: a credit note made by Odoo's reversal wizard copies
+    /// its invoice's `invoice_origin`), it is checked like a new one, Odoo's total against the
+    /// store's, and posted only when the two are equal; then recorded as this attempt would have.
+    async fn adopt_by_marker(&self, ctx: &Context, work: &Work, plan: &MovePlan, credited: Option<&OdooRef>) -> Result<Option<RecordOutcome>> {
         let client = &ctx.odoo.client;
-        let found = client
-            .search_read(MOVE, Val::list([leaf("invoice_origin", "=", Val::Str(marker(&work.envelope)))]), &["state", "move_type"], Some(1), None)
-            .await?;
+        let domain = Val::list([leaf("invoice_origin", "=", Val::Str(marker(&work.envelope))), leaf("move_type", "=", Val::from(plan.move_type))]);
+        let found = client.search_read(MOVE, domain, &["state", "name", "amount_total"], Some(1), None).await?;
         let Some(row) = found.first() else { return Ok(None) };
         let id = row.get("id").and_then(Val::as_i64).unwrap_or_default();
-        if row.get("state").and_then(Val::as_str) == Some("draft") && ctx.rules.posting.post {
-            client.call_method(MOVE, "action_post", &[id]).await?;
+        let state = row.get("state").and_then(Val::as_str).unwrap_or_default().to_string();
+        let name = row.get("name").and_then(Val::as_str).unwrap_or_default().to_string();
+        let total = row.get("amount_total").and_then(Val::as_decimal).unwrap_or_default();
+        let retention = ctx.connection.audit_retention;
+        if total != plan.expected_total || !matches!(state.as_str(), "draft" | "posted") {
+            let why = format!(
+                "an earlier attempt created account.move {id} ({state}), where Odoo computed {total} and the store's total is {}",
+                plan.expected_total
+            );
+            if state == "draft" {
+                return Ok(Some(self.discard_draft(ctx, work, id, why).await));
+            }
+            let why = format!("{why}; this attempt did not post it: review it in Odoo");
+            return Ok(Some(self.park(&work.envelope, retention, Some(&work.token), ErrorClass::Permanent, why).await));
         }
-        let read = client.read(MOVE, &[id], &["name", "invoice_line_ids", "line_ids", "reversed_entry_id"]).await?.remove(0);
-        let name = read.get("name").and_then(Val::as_str).unwrap_or_default().to_string();
-        self.audit(&work.envelope, ctx.connection.audit_retention, AuditStage::Posted, Some(OdooRef::new(MOVE, id)), format!("found {name}, created by an earlier attempt that did not finish; adopted it"), json!({})).await;
-        let plan = match &work.envelope.record {
-            Record::Order(doc) | Record::Invoice(doc) => plan::plan_sales_document(doc, ctx.connection.store_url.host_str(), &ctx.rules, ctx.odoo.as_ref()).ok(),
-            _ => None,
+        if state == "draft" && ctx.rules.posting.post {
+            match client.call_method(MOVE, "action_post", &[id]).await {
+                Ok(_) => {}
+                Err(e) if e.is_transient() => return Err(e.into()),
+                Err(e) => return Ok(Some(self.discard_draft(ctx, work, id, format!("Odoo refused to post account.move {id}: {e}")).await)),
+            }
+        }
+        let read = client.read(MOVE, &[id], &["name", "invoice_line_ids", "line_ids"]).await?.remove(0);
+        let name = read.get("name").and_then(Val::as_str).map(String::from).unwrap_or(name);
+        let verb = if state == "draft" && ctx.rules.posting.post { "posted it" } else { "adopted it" };
+        self.audit(&work.envelope, retention, AuditStage::Posted, Some(OdooRef::new(MOVE, id)), format!("found {name}, created by an earlier attempt that did not finish; its total {total} equals the store's; {verb}"), json!({})).await;
+        let lines = ids_of(read.get(if plan.mode == PostingMode::Invoice { "invoice_line_ids" } else { "line_ids" }));
+        self.finish_posted(ctx, work, plan, Posted { id, name: &name, line_ids: &lines, odoo_total: total, credited }).await.map(Some)
+    }
+
+    /// Removes a draft that must not be posted and keeps its record as failed. The reason says
+    /// what really happened to the draft: removed, or left in Odoo (with its id) when Odoo
+    /// refused to remove it.
+    async fn discard_draft(&self, ctx: &Context, work: &Work, id: i64, why: String) -> RecordOutcome {
+        let reason = match ctx.odoo.client.execute(crate::odoo::Call::new(MOVE, "unlink").ids(&[id])).await {
+            Ok(_) => format!("{why}; the draft was removed"),
+            Err(e) => format!("{why}; Odoo refused to remove the draft ({e}), so account.move {id} is left in Odoo as a draft: delete it there, or replay once it is fixed"),
         };
-        match plan {
-            Some(plan) => {
-                let lines = ids_of(read.get(if plan.mode == PostingMode::Invoice { "invoice_line_ids" } else { "line_ids" }));
-                self.finish_posted(ctx, work, &plan, id, &name, &lines, None).await.map(Some)
-            }
-            None => {
-                let e = &work.envelope;
-                let link = Link { connection_id: e.connection_id.clone(), kind: e.kind(), source_id: e.source_id.clone(), odoo: OdooRef::new(MOVE, id), updated_at: Utc::now() };
-                self.deps.state.put_link(&link).await?;
-                self.deps.state.complete(&work.token, &json!({ "move": id, "name": name }).to_string(), self.settings.keep_outcome_for).await?;
-                Ok(Some(RecordOutcome::Posted { odoo: OdooRef::new(MOVE, id), name }))
-            }
-        }
+        self.park(&work.envelope, ctx.connection.audit_retention, Some(&work.token), ErrorClass::Permanent, reason).await
     }
 
     /// A new version of an order already in Odoo. Returns true when a new move must be created.
@@ -195,7 +222,7 @@ impl Poster {
             client.call_method(MOVE, "action_post", &credit).await?;
         }
         let odoo = OdooRef::new(MOVE, credit[0]);
-        let source = line_source(&work.envelope.source_id, &format!("credit:{}", link.odoo.id));
+        let source = line_source(&work.envelope.source_id, &format!("credit:{}", link.odoo.id))?;
         self.deps
             .state
             .put_link(&Link { connection_id: link.connection_id.clone(), kind: link.kind, source_id: source, odoo: odoo.clone(), updated_at: Utc::now() })
@@ -535,7 +562,14 @@ impl Poster {
         let existing: HashMap<String, i64> = match ctx
             .odoo
             .client
-            .search_read(MOVE, Val::list([leaf("invoice_origin", "in", Val::list(markers.iter().map(String::as_str)))]), &["invoice_origin"], None, None)
+            .search_read(
+                MOVE,
+                // Not a credit note: Odoo's reversal wizard copies the invoice's `invoice_origin`.
+                Val::list([leaf("invoice_origin", "in", Val::list(markers.iter().map(String::as_str))), leaf("move_type", "!=", Val::from("out_refund"))]),
+                &["invoice_origin"],
+                None,
+                None,
+            )
             .await
         {
             Ok(rows) => rows.iter().filter_map(|r| Some((r.get("invoice_origin")?.as_str()?.to_string(), r.get("id")?.as_i64()?))).collect(),
@@ -549,8 +583,19 @@ impl Poster {
         // Plan each; what cannot be planned is kept with the reason.
         let mut ready: Vec<(Work, MovePlan, Val)> = Vec::new();
         for w in works {
+            let (Record::Order(doc) | Record::Invoice(doc)) = &w.envelope.record else { continue };
+            let store = Some(ctx.connection.store_url.host_str().unwrap_or_default());
+            let plan = match plan::plan_sales_document(doc, store, &ctx.rules, ctx.odoo.as_ref()) {
+                Ok(plan) => plan,
+                Err(e) => {
+                    let left = existing.get(&marker(&w.envelope)).map(|id| format!(" (account.move {id}, made by an earlier attempt, stays a draft in Odoo)")).unwrap_or_default();
+                    let outcome = self.park(&w.envelope, retention, Some(&w.token), ErrorClass::Permanent, format!("{}{left}", e.0)).await;
+                    out.push((w.idx, outcome));
+                    continue;
+                }
+            };
             if existing.contains_key(&marker(&w.envelope)) {
-                let outcome = match self.adopt_by_marker(ctx, &w).await {
+                let outcome = match self.adopt_by_marker(ctx, &w, &plan, None).await {
                     Ok(Some(o)) => o,
                     Ok(None) => RecordOutcome::Retry("the move vanished while being adopted".into()),
                     Err(err) => self.fail(&w.envelope, retention, Some(&w.token), err).await,
@@ -558,26 +603,16 @@ impl Poster {
                 out.push((w.idx, outcome));
                 continue;
             }
-            let (Record::Order(doc) | Record::Invoice(doc)) = &w.envelope.record else { continue };
-            let store = Some(ctx.connection.store_url.host_str().unwrap_or_default());
-            match plan::plan_sales_document(doc, store, &ctx.rules, ctx.odoo.as_ref()) {
-                Ok(plan) => {
-                    let Some(&partner) = partners.get(&w.idx) else {
-                        let outcome = self.park(&w.envelope, retention, Some(&w.token), ErrorClass::Permanent, "no partner could be found or created".into()).await;
-                        out.push((w.idx, outcome));
-                        continue;
-                    };
-                    let date = doc.created_at.format("%Y-%m-%d").to_string();
-                    let reference = format!("{} #{}", w.envelope.source, doc.number);
-                    let header = MoveHeader { partner, date: &date, reference: &reference, origin: &marker(&w.envelope), reversed: None, reverse_signs: false };
-                    let vals = self.move_vals(ctx, &plan, header);
-                    ready.push((w, plan, vals));
-                }
-                Err(e) => {
-                    let outcome = self.park(&w.envelope, retention, Some(&w.token), ErrorClass::Permanent, e.0).await;
-                    out.push((w.idx, outcome));
-                }
-            }
+            let Some(&partner) = partners.get(&w.idx) else {
+                let outcome = self.park(&w.envelope, retention, Some(&w.token), ErrorClass::Permanent, "no partner could be found or created".into()).await;
+                out.push((w.idx, outcome));
+                continue;
+            };
+            let date = doc.created_at.format("%Y-%m-%d").to_string();
+            let reference = format!("{} #{}", w.envelope.source, doc.number);
+            let header = MoveHeader { partner, date: &date, reference: &reference, origin: &marker(&w.envelope), reversed: None, reverse_signs: false };
+            let vals = self.move_vals(ctx, &plan, header);
+            ready.push((w, plan, vals));
         }
         out.extend(self.create_and_post(ctx, ready, None).await);
         out
@@ -629,17 +664,16 @@ impl Poster {
                 return out;
             }
         };
-        let mut good: Vec<(Work, MovePlan, i64, Vec<i64>)> = Vec::new();
+        let mut good: Vec<(Work, MovePlan, i64, Vec<i64>, Decimal)> = Vec::new();
         for ((w, plan, id), row) in made.into_iter().zip(check) {
             let total = row.get("amount_total").and_then(Val::as_decimal).unwrap_or_default();
             let line_ids = ids_of(row.get(if plan.mode == PostingMode::Invoice { "invoice_line_ids" } else { "line_ids" }));
             if total != plan.expected_total {
-                let _ = client.execute(crate::odoo::Call::new(MOVE, "unlink").ids(&[id])).await;
-                let why = format!("Odoo computed {total} where the store's total is {}; the draft was removed", plan.expected_total);
-                out.push((w.idx, self.park(&w.envelope, retention, Some(&w.token), ErrorClass::Permanent, why).await));
+                let why = format!("Odoo computed {total} where the store's total is {}", plan.expected_total);
+                out.push((w.idx, self.discard_draft(ctx, &w, id, why).await));
                 continue;
             }
-            good.push((w, plan, id, line_ids));
+            good.push((w, plan, id, line_ids, total));
         }
         if ctx.rules.posting.post && !good.is_empty() {
             let ids: Vec<i64> = good.iter().map(|g| g.2).collect();
@@ -649,10 +683,14 @@ impl Poster {
                     let one = if ids.len() > 1 && !err.is_transient() { client.call_method(MOVE, "action_post", &[g.2]).await.err() } else { Some(err.clone()) };
                     match one {
                         None => still.push(g),
-                        Some(e) => {
-                            // Leave the draft for review: the link lets a replay pick it up.
+                        Some(e) if e.is_transient() => {
+                            // It may have posted: the link lets the retry find it and check it again.
                             let _ = self.link_move(&g.0.envelope, g.2, &g.1, &g.3).await;
                             out.push((g.0.idx, self.fail(&g.0.envelope, retention, Some(&g.0.token), Error::from(e).context(format!("posting move {}", g.2))).await));
+                        }
+                        Some(e) => {
+                            let why = format!("Odoo refused to post account.move {}: {e}", g.2);
+                            out.push((g.0.idx, self.discard_draft(ctx, &g.0, g.2, why).await));
                         }
                     }
                 }
@@ -667,9 +705,10 @@ impl Poster {
             Ok(rows) => rows.iter().filter_map(|r| Some((r.get("id")?.as_i64()?, r.get("name")?.as_str()?.to_string()))).collect(),
             Err(_) => HashMap::new(),
         };
-        for (w, plan, id, line_ids) in good {
+        for (w, plan, id, line_ids, odoo_total) in good {
             let name = names.get(&id).cloned().unwrap_or_default();
-            let outcome = match self.finish_posted(ctx, &w, &plan, id, &name, &line_ids, credited.as_ref()).await {
+            let posted = Posted { id, name: &name, line_ids: &line_ids, odoo_total, credited: credited.as_ref() };
+            let outcome = match self.finish_posted(ctx, &w, &plan, posted).await {
                 Ok(o) => o,
                 Err(err) => self.fail(&w.envelope, retention, Some(&w.token), err).await,
             };
@@ -684,14 +723,14 @@ impl Poster {
         state.put_link(&Link { connection_id: e.connection_id.clone(), kind: e.kind(), source_id: e.source_id.clone(), odoo: OdooRef::new(MOVE, id), updated_at: now }).await?;
         for (line, odoo_line) in plan.lines.iter().zip(line_ids) {
             let Some(store_line) = &line.store_line else { continue };
-            let link = Link { connection_id: e.connection_id.clone(), kind: e.kind(), source_id: line_source(&e.source_id, store_line), odoo: OdooRef::new("account.move.line", *odoo_line), updated_at: now };
+            let link = Link { connection_id: e.connection_id.clone(), kind: e.kind(), source_id: line_source(&e.source_id, store_line)?, odoo: OdooRef::new("account.move.line", *odoo_line), updated_at: now };
             state.put_link(&link).await?;
         }
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn finish_posted(&self, ctx: &Context, w: &Work, plan: &MovePlan, id: i64, name: &str, line_ids: &[i64], credited: Option<&OdooRef>) -> Result<RecordOutcome> {
+    async fn finish_posted(&self, ctx: &Context, w: &Work, plan: &MovePlan, posted: Posted<'_>) -> Result<RecordOutcome> {
+        let Posted { id, name, line_ids, odoo_total, credited } = posted;
         let e = &w.envelope;
         self.link_move(e, id, plan, line_ids).await?;
         self.deps.state.complete(&w.token, &json!({ "move": id, "name": name }).to_string(), self.settings.keep_outcome_for).await?;
@@ -709,11 +748,11 @@ impl Poster {
             .collect();
         let details = json!({
             "rules_version": ctx.rules_version, "move_type": plan.move_type, "name": name,
-            "store_total": plan.store_total.to_string(), "odoo_total": plan.expected_total.to_string(),
+            "store_total": plan.store_total.to_string(), "odoo_total": odoo_total.to_string(),
             "rounding": plan.rounding.to_string(), "posted": ctx.rules.posting.post, "credits": credited.map(|c| c.id), "lines": lines,
         });
         let verb = if ctx.rules.posting.post { "posted" } else { "created as draft" };
-        self.audit(e, ctx.connection.audit_retention, AuditStage::Posted, Some(OdooRef::new(MOVE, id)), format!("{verb} {name} ({} {}, equal to the store's total)", plan.move_type, plan.expected_total), details).await;
+        self.audit(e, ctx.connection.audit_retention, AuditStage::Posted, Some(OdooRef::new(MOVE, id)), format!("{verb} {name} ({} {odoo_total} in Odoo, equal to the store's total {})", plan.move_type, plan.store_total), details).await;
         let _ = self.deps.failed.remove_failed(&e.connection_id, e.kind(), &e.source_id).await;
         Ok(RecordOutcome::Posted { odoo: OdooRef::new(MOVE, id), name: name.to_string() })
     }
@@ -727,9 +766,6 @@ impl Poster {
         let Some(order) = state.link_by_source(&e.connection_id, EntityKind::Order, &refund.order_id).await? else {
             return Err(Error::retryable(anyhow::anyhow!("order {} is not in Odoo yet; the refund waits for it", refund.order_id)));
         };
-        if let Some(outcome) = self.adopt_by_marker(ctx, work).await? {
-            return Ok(outcome);
-        }
         if self.flag(&e.connection_id, "credited", &refund.order_id).await? {
             return Ok(self.skip(ctx, work, format!("order {} was already credited in full", refund.order_id)).await);
         }
@@ -742,7 +778,7 @@ impl Poster {
         type Wanted = (String, LineKind, Decimal, Decimal, Decimal, Vec<(i64, Decimal)>);
         let mut wanted: Vec<Wanted> = Vec::new();
         for l in &refund.lines {
-            let tax: Decimal = l.taxes.iter().map(|t| t.amount).sum();
+            let tax = crate::money::sum(l.taxes.iter().map(|t| t.amount), "a refund line's tax")?;
             let by_rate: Vec<(i64, Decimal)> = l
                 .taxes
                 .iter()
@@ -760,7 +796,7 @@ impl Poster {
         let mut odoo_lines = Vec::new();
         for (store_line, ..) in &wanted {
             let link = state
-                .link_by_source(&e.connection_id, EntityKind::Order, &line_source(&refund.order_id, store_line))
+                .link_by_source(&e.connection_id, EntityKind::Order, &line_source(&refund.order_id, store_line)?)
                 .await?
                 .ok_or_else(|| Error::permanent(anyhow::anyhow!("order {} has no line {store_line} in Odoo ({original_name})", refund.order_id)))?;
             odoo_lines.push(link.odoo.id);
@@ -800,10 +836,15 @@ impl Poster {
         let date = refund.created_at.format("%Y-%m-%d").to_string();
         let reference = format!("Refund {} of {original_name}{}", e.source_id, refund.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default());
         let header = MoveHeader { partner, date: &date, reference: &reference, origin: &marker(e), reversed: Some(order.odoo.id), reverse_signs: plan.mode == PostingMode::JournalEntry };
-        let vals = self.move_vals(ctx, &plan, header);
-        let work = Work { idx: work.idx, envelope: e.clone(), token: work.token.clone() };
-        let mut outcomes = self.create_and_post(ctx, vec![(work, plan, vals)], Some(order.odoo.clone())).await;
-        let outcome = outcomes.pop().map(|(_, o)| o).unwrap_or(RecordOutcome::Retry("no outcome".into()));
+        let outcome = match self.adopt_by_marker(ctx, work, &plan, Some(&order.odoo)).await? {
+            Some(adopted) => adopted,
+            None => {
+                let vals = self.move_vals(ctx, &plan, header);
+                let work = Work { idx: work.idx, envelope: e.clone(), token: work.token.clone() };
+                let mut outcomes = self.create_and_post(ctx, vec![(work, plan, vals)], Some(order.odoo.clone())).await;
+                outcomes.pop().map(|(_, o)| o).unwrap_or(RecordOutcome::Retry("no outcome".into()))
+            }
+        };
         if let RecordOutcome::Posted { odoo, name } = &outcome {
             // The order's own trail says it was credited, so tracing the order finds the refund.
             let entry = crate::ports::AuditEntry {

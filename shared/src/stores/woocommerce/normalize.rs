@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::money;
 use crate::ids::{CurrencyCode, Sku, SourceId};
 use crate::records::*;
 
@@ -33,10 +34,11 @@ impl<'de> Deserialize<'de> for Money {
         if text.is_empty() {
             return Ok(Money(Decimal::ZERO));
         }
-        Decimal::from_str(&text)
+        let value = Decimal::from_str(&text)
             .or_else(|_| Decimal::from_scientific(&text))
-            .map(Money)
-            .map_err(|_| serde::de::Error::custom(format!("{text:?} is not an amount")))
+            .map_err(|_| serde::de::Error::custom(format!("{text:?} is not an amount")))?;
+        // Bounded here, so that what follows cannot overflow on any amount a store can send.
+        crate::money::store_amount(value).map(Money).map_err(serde::de::Error::custom)
     }
 }
 
@@ -285,9 +287,9 @@ pub fn order(o: &WooOrder, categories: &CategoryPaths) -> Result<(SourceId, Date
                 variant_id: (l.variation_id > 0).then(|| SourceId::parse(l.variation_id.to_string())).transpose()?,
                 category_path: categories.get(&l.product_id).cloned().unwrap_or_default(),
                 quantity,
-                unit_price: if quantity.is_zero() { Decimal::ZERO } else { l.subtotal.0 / quantity },
+                unit_price: if quantity.is_zero() { Decimal::ZERO } else { money::div(l.subtotal.0, quantity, "a line's unit price")? },
                 subtotal: l.subtotal.0,
-                discount: l.subtotal.0 - l.total.0,
+                discount: money::sub(l.subtotal.0, l.total.0, "a line's discount")?,
                 total: l.total.0,
                 taxes: line_taxes(&l.taxes, &labels, dp),
             })
@@ -305,10 +307,12 @@ pub fn order(o: &WooOrder, categories: &CategoryPaths) -> Result<(SourceId, Date
         .collect();
 
     // Reconcile the gross: every line's total plus its tax must come to the order total.
-    let gross: Decimal = o.line_items.iter().map(|l| l.total.0 + l.total_tax.0).sum::<Decimal>()
-        + o.shipping_lines.iter().map(|s| s.total.0 + s.total_tax.0).sum::<Decimal>()
-        + o.fee_lines.iter().map(|f| f.total.0 + f.total_tax.0).sum::<Decimal>();
-    if (round(gross, dp) - o.total.0).abs() > Decimal::new(1, dp) * Decimal::from(1 + o.line_items.len() as i64) {
+    let what = "the order's gross";
+    let parts = o.line_items.iter().flat_map(|l| [l.total.0, l.total_tax.0]);
+    let parts = parts.chain(o.shipping_lines.iter().flat_map(|s| [s.total.0, s.total_tax.0]));
+    let gross = money::sum(parts.chain(o.fee_lines.iter().flat_map(|f| [f.total.0, f.total_tax.0])), what)?;
+    let allowed = money::mul(Decimal::new(1, dp), Decimal::from(1 + o.line_items.len() as i64), what)?;
+    if money::sub(round(gross, dp), o.total.0, what)?.abs() > allowed {
         return Err(bad(format!("order {}: lines, shipping and fees come to {gross} with tax, but the order total is {}", o.id, o.total.0)));
     }
     let customer = if o.customer_id > 0 {
@@ -316,7 +320,7 @@ pub fn order(o: &WooOrder, categories: &CategoryPaths) -> Result<(SourceId, Date
     } else {
         CustomerRef::Guest { email: o.billing.email.clone().and_then(|e| opt(&e)) }
     };
-    let subtotal: Decimal = o.line_items.iter().map(|l| l.subtotal.0).sum();
+    let subtotal = money::sum(o.line_items.iter().map(|l| l.subtotal.0), "the order's subtotal")?;
     let doc = SalesDocument {
         number: o.number.clone().unwrap_or_else(|| o.id.to_string()),
         order_id: None,
@@ -349,7 +353,7 @@ pub fn order(o: &WooOrder, categories: &CategoryPaths) -> Result<(SourceId, Date
             subtotal,
             discount: o.discount_total.0,
             shipping: o.shipping_total.0,
-            fees: o.fee_lines.iter().map(|f| f.total.0).sum(),
+            fees: money::sum(o.fee_lines.iter().map(|f| f.total.0), "the order's fees")?,
             tax: o.total_tax.0,
             total: o.total.0,
         },
@@ -395,11 +399,13 @@ pub fn refund(order_id: i64, currency: &str, r: &WooRefund) -> Result<(SourceId,
             })
         })
         .collect::<Result<_>>()?;
-    let shipping: Decimal = r.shipping_lines.iter().map(|s| s.total.0).sum();
-    let shipping_tax: Decimal = r.shipping_lines.iter().map(|s| s.total_tax.0).sum();
-    let lines_gross: Decimal = lines.iter().map(|l| l.amount + l.taxes.iter().map(|t| t.amount).sum::<Decimal>()).sum();
+    let what = "the refund's total";
+    let shipping = money::sum(r.shipping_lines.iter().map(|s| s.total.0), what)?;
+    let shipping_tax = money::sum(r.shipping_lines.iter().map(|s| s.total_tax.0), what)?;
+    let lines_gross = money::sum(lines.iter().flat_map(|l| std::iter::once(l.amount).chain(l.taxes.iter().map(|t| t.amount))), what)?;
     // What the lines do not explain (a goodwill amount) is refunded without a line.
-    let unallocated = round(-(r.amount.0.abs() + lines_gross + shipping + shipping_tax), dp);
+    let explained = money::sum([r.amount.0.abs(), lines_gross, shipping, shipping_tax], what)?;
+    let unallocated = round(-explained, dp);
     let unallocated = if unallocated.is_zero() { Decimal::ZERO } else { unallocated };
     let refund = Refund {
         order_id: SourceId::parse(order_id.to_string())?,

@@ -18,6 +18,7 @@ use crate::ids::{ConnectionId, IdempotencyKey, SourceId, TraceId};
 use crate::odoo::RetryPolicy;
 use crate::ports::*;
 use crate::records::{EntityKind, Envelope, Record, SourceSystem};
+use crate::refusals::{bounded, bounded_id, Refusal, RefusalBudget, KEPT_HEADER_BYTES};
 
 /// Larger bodies are refused with 413 before anything else is done with them.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -51,15 +52,40 @@ fn respond(status: u16, body: impl Into<String>) -> WebhookResponse {
     WebhookResponse { status, body: body.into() }
 }
 
+/// How long a webhook may spend on the store's REST API (categories, refunds) before it answers
+/// anyway: WooCommerce gives up on a delivery after 60 s. What is not queued then is left to
+/// the poller, which reads the order on its next run.
+pub const STORE_BUDGET: Duration = Duration::from_secs(8);
+
 pub struct WooConnector {
     pub deps: WooDeps,
     clients: tokio::sync::Mutex<HashMap<ConnectionId, Arc<WooClient>>>,
     pub retry: RetryPolicy,
+    /// See [`STORE_BUDGET`].
+    pub store_budget: Duration,
+    refusals: RefusalBudget,
 }
 
 impl WooConnector {
     pub fn new(deps: WooDeps) -> Self {
-        WooConnector { deps, clients: tokio::sync::Mutex::new(HashMap::new()), retry: RetryPolicy::default() }
+        WooConnector {
+            deps,
+            clients: tokio::sync::Mutex::new(HashMap::new()),
+            retry: RetryPolicy::default(),
+            store_budget: STORE_BUDGET,
+            refusals: RefusalBudget::default(),
+        }
+    }
+
+    /// Audits a refusal of an unauthenticated request, within the per-minute budget.
+    pub async fn refuse(&self, connection: &Connection, kind: EntityKind, reference: &str, reason: &'static str, message: String) {
+        match self.refusals.admit(&connection.id, reason, Utc::now()) {
+            Refusal::Counted => {}
+            Refusal::Record { earlier } => {
+                let message = if earlier > 0 { format!("{message} (and {earlier} more refusals like it since the last entry, counted but not kept one by one)") } else { message };
+                self.audit(connection, kind, reference, AuditStage::Rejected, message, json!({ "refused_before": earlier })).await;
+            }
+        }
     }
 
     pub async fn client(&self, connection: &Connection) -> Result<Arc<WooClient>> {
@@ -148,6 +174,27 @@ impl WooConnector {
         futures_util::future::join_all(appends).await;
     }
 
+    /// Answers a request whose body was not read: over the limit (413), or unsigned and larger
+    /// than WooCommerce's creation ping can be (401). Audited within the refusal budget.
+    pub async fn refuse_unread(&self, connection_id: &str, headers: &HashMap<String, String>, signed: bool, length: Option<usize>) -> WebhookResponse {
+        let Ok(id) = ConnectionId::parse(connection_id) else { return respond(404, "unknown connection") };
+        let connection = match self.deps.connections.connection(&id).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return respond(404, "unknown connection"),
+            Err(_) => return respond(503, "try again"),
+        };
+        let delivery = headers.get("x-wc-webhook-delivery-id").map(|d| bounded_id(d.trim())).filter(|d| !d.is_empty());
+        let reference = format!("webhook-{}", delivery.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()));
+        let size = length.map(|l| format!("{l} bytes")).unwrap_or_else(|| "a body".into());
+        if signed {
+            self.refuse(&connection, EntityKind::Order, &reference, "size", format!("body of {size} is over the {MAX_BODY_BYTES}-byte limit; not read")).await;
+            respond(413, "body too large")
+        } else {
+            self.refuse(&connection, EntityKind::Order, &reference, "signature", format!("unsigned body of {size}, larger than a creation ping; not read")).await;
+            respond(401, "unauthorized")
+        }
+    }
+
     pub async fn handle_webhook(&self, req: WebhookRequest<'_>) -> WebhookResponse {
         let Ok(id) = ConnectionId::parse(req.connection_id) else { return respond(404, "unknown connection") };
         let connection = match self.deps.connections.connection(&id).await {
@@ -155,15 +202,16 @@ impl WooConnector {
             Ok(None) => return respond(404, "unknown connection"),
             Err(_) => return respond(503, "try again"),
         };
-        let header = |n: &str| req.headers.get(n).map(String::as_str);
-        let delivery = header("x-wc-webhook-delivery-id").unwrap_or("").to_string();
+        // Empty headers count as missing; what the sender chose is bounded before it is kept.
+        let header = |n: &str| req.headers.get(n).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let delivery = header("x-wc-webhook-delivery-id").map(bounded_id).unwrap_or_default();
         let reference = format!("webhook-{}", if delivery.is_empty() { uuid::Uuid::new_v4().simple().to_string() } else { delivery.clone() });
         let kind = match header("x-wc-webhook-resource") {
             Some("customer") => EntityKind::Customer,
             _ => EntityKind::Order,
         };
         if req.body.len() > MAX_BODY_BYTES {
-            self.audit(&connection, kind, &reference, AuditStage::Rejected, format!("body of {} bytes is over the {MAX_BODY_BYTES}-byte limit", req.body.len()), json!({})).await;
+            self.refuse(&connection, kind, &reference, "size", format!("body of {} bytes is over the {MAX_BODY_BYTES}-byte limit", req.body.len())).await;
             return respond(413, "body too large");
         }
         // WooCommerce's creation ping: unsigned, form-encoded, must get exactly 200.
@@ -176,14 +224,15 @@ impl WooConnector {
             Err(_) => return respond(503, "try again"),
         };
         let Some(secret) = secret else {
-            self.audit(&connection, kind, &reference, AuditStage::Rejected, "no webhook secret is stored for this connection".into(), json!({})).await;
+            self.refuse(&connection, kind, &reference, "no secret", "no webhook secret is stored for this connection".into()).await;
             return respond(401, "unauthorized");
         };
         if !signature::verify(secret.expose(), req.body, header("x-wc-webhook-signature")) {
-            self.audit(&connection, kind, &reference, AuditStage::Rejected, "bad or missing X-WC-Webhook-Signature".into(), json!({ "topic": header("x-wc-webhook-topic") })).await;
+            let topic = header("x-wc-webhook-topic").map(|t| bounded(t, KEPT_HEADER_BYTES)).unwrap_or_else(|| "none".into());
+            self.refuse(&connection, kind, &reference, "signature", format!("bad or missing X-WC-Webhook-Signature (topic {topic:?})")).await;
             return respond(401, "unauthorized");
         }
-        let Some(topic) = header("x-wc-webhook-topic").map(String::from) else {
+        let Some(topic) = header("x-wc-webhook-topic").map(|t| bounded(t, KEPT_HEADER_BYTES)) else {
             self.audit(&connection, kind, &reference, AuditStage::Rejected, "signed delivery without X-WC-Webhook-Topic".into(), json!({})).await;
             return respond(400, "missing X-WC-Webhook-Topic");
         };
@@ -191,7 +240,7 @@ impl WooConnector {
         let claim = if delivery.is_empty() {
             None
         } else {
-            let key = IdempotencyKey::parse(format!("woo-delivery:{}:{delivery}", connection.id)).expect("valid key");
+            let key = IdempotencyKey::parse(format!("woo-delivery:{}:{delivery}", connection.id)).expect("a bounded id makes a key under 512 bytes");
             match self.deps.state.claim(&key, Duration::from_secs(60)).await {
                 Ok(Claim::Acquired(token)) => Some(token),
                 Ok(_) => return respond(200, "duplicate delivery"),
@@ -199,7 +248,14 @@ impl WooConnector {
             }
         };
         let via = if delivery.is_empty() { format!("webhook {topic}") } else { format!("webhook {topic} (delivery {delivery})") };
-        let outcome = match self.accept(&connection, &topic, req.body, &reference, kind).await {
+        let accepted = match tokio::time::timeout(self.store_budget, self.accept(&connection, &topic, req.body, &reference, kind)).await {
+            Ok(accepted) => accepted,
+            Err(_) => Err(Error::permanent(anyhow::anyhow!(
+                "the store's REST API did not answer within {} s; nothing was queued from this delivery, and the poller reads the record on its next run",
+                self.store_budget.as_secs()
+            ))),
+        };
+        let outcome = match accepted {
             Ok((envelopes, message)) => self.send(&envelopes).await.map(|()| (envelopes, message)),
             Err(e) => Err(e),
         };
