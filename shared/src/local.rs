@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+
 use anyhow::Context as _;
 use chrono::Utc;
 use tokio::sync::watch;
@@ -53,10 +55,36 @@ impl LocalStack {
                     dir.display()
                 )));
             }
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display())).map_err(Error::permanent)?;
+            // Customers' names, e-mails and addresses live here: the owner's alone.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .with_context(|| format!("creating {}", dir.display()))
+                .map_err(Error::permanent)?;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&file)
+                .with_context(|| format!("creating {}", file.display()))
+                .map_err(Error::permanent)?;
         }
+        restrict_to_owner(dir, 0o700)?;
+        restrict_to_owner(&file, 0o600)?;
         let db = Db::open(&file)?;
-        let key = SecretsKey::from_env_or_file(&dir.join(KEY_FILE))?;
+        let (key_file, secrets_file) = (dir.join(KEY_FILE), dir.join(SECRETS_FILE));
+        if secrets_file.exists() && !key_file.exists() && std::env::var_os(crate::embedded::KEY_ENV).is_none() {
+            // A new key would make the stored secrets unreadable for good: never make one here.
+            return Err(Error::bad_input(format!(
+                "the secrets key {} is missing, but {} was encrypted with it; restore the key file from your backup \
+                 (or give the key in {}); until then no connection can reach its store or Odoo",
+                key_file.display(),
+                secrets_file.display(),
+                crate::embedded::KEY_ENV
+            )));
+        }
+        let key = SecretsKey::from_env_or_file(&key_file)?;
         Ok(LocalStack {
             dir: dir.to_path_buf(),
             db: db.clone(),
@@ -69,6 +97,27 @@ impl LocalStack {
             dead_letters: Arc::new(EmbeddedQueue::new(db, DEAD_LETTER_QUEUE, None)),
             secrets: Arc::new(EncryptedSecretsFile::new(dir.join(SECRETS_FILE), &key)),
         })
+    }
+
+    /// Reads every connection's secrets once: a process that cannot would answer 503 to every
+    /// webhook (and WooCommerce disables a webhook after a few), so it refuses to start instead.
+    pub async fn check_secrets(&self) -> Result<()> {
+        for connection in self.store.connections().await? {
+            match self.secrets.get(&connection.id).await {
+                Ok(Some(_)) => {}
+                Ok(None) => tracing::warn!(connection = %connection.id, "no secrets stored: its webhooks will be refused"),
+                Err(e) => {
+                    return Err(Error::bad_input(format!(
+                        "the secrets of connection {} cannot be read ({e}); is {} the key they were stored with? \
+                         Restore the right key file (or {}), then start again",
+                        connection.id,
+                        self.dir.join(KEY_FILE).display(),
+                        crate::embedded::KEY_ENV
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn poster(&self, settings: PosterSettings) -> Poster {
@@ -119,6 +168,17 @@ impl LocalStack {
         }
         Ok(Some(WorkerLock { _file: file, recovered_messages: messages, recovered_claims: claims }))
     }
+}
+
+/// Takes group and other permissions off `path` when it has any (state made by an older version).
+fn restrict_to_owner(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display())).map_err(Error::permanent)?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).with_context(|| format!("restricting {}", path.display())).map_err(Error::permanent)?;
+        tracing::info!(path = %path.display(), "restricted to its owner");
+    }
+    Ok(())
 }
 
 /// Held while this process posts from the state; released when dropped (or when it dies).
@@ -273,6 +333,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<ServeReport> {
+    stack.check_secrets().await?;
     let lock = stack
         .try_worker()
         .await?

@@ -106,18 +106,20 @@ pub async fn run(dir: &Path, command: ConnectionCommand, json: bool) -> Result<(
                 "never" => Retention::Never,
                 other => return Err(shared::Error::bad_input(format!("--audit-retention {other:?}: use 30, 60 or never")).into()),
             };
-            let url = |what: &str, text: &str| -> Result<url::Url> {
-                let u = url::Url::parse(text).map_err(|e| shared::Error::bad_input(format!("{what} {text:?} is not a URL: {e}")))?;
+            // The text is not echoed: a mistyped URL may still hold a password.
+            let url = |what: &str, text: &str, secrets: &str| -> Result<url::Url> {
+                let u = url::Url::parse(text).map_err(|e| shared::Error::bad_input(format!("{what} is not a URL ({e})")))?;
+                shared::odoo::endpoint::refuse_credentials_in_url(&u, what, secrets)?;
                 if !matches!(u.scheme(), "http" | "https") {
-                    return Err(shared::Error::bad_input(format!("{what} {text:?} must be http(s)")).into());
+                    return Err(shared::Error::bad_input(format!("{what} {u} must be http(s)")).into());
                 }
                 Ok(u)
             };
             let connection = Connection {
                 id: id.clone(),
                 source: SourceSystem::Woocommerce,
-                store_url: url("--store-url", &store_url)?,
-                odoo_url: url("--odoo-url", &odoo_url)?,
+                store_url: url("--store-url", &store_url, "MLC_WOO_CONSUMER_KEY and MLC_WOO_CONSUMER_SECRET")?,
+                odoo_url: url("--odoo-url", &odoo_url, "--odoo-login and MLC_ODOO_API_KEY")?,
                 odoo_database,
                 audit_retention: retention,
                 allow_private_network,

@@ -31,6 +31,9 @@ struct Cli {
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
+    /// Seconds to wait for one answer from Odoo (each call is tried up to 4 times).
+    #[arg(long, global = true, env = "MLC_ODOO_TIMEOUT", default_value_t = 20)]
+    odoo_timeout: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -131,7 +134,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("MLC_LOG")).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))).with_writer(std::io::stderr).init();
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -143,6 +146,7 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let (dir, name, json) = (cli.dir, cli.connection, cli.json);
+    let poster = shared::poster::PosterSettings { odoo_timeout: std::time::Duration::from_secs(cli.odoo_timeout.max(1)), ..Default::default() };
     match cli.command {
         Command::Demo { keep_in } => {
             let dir = match keep_in {
@@ -156,9 +160,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Connection(c) => connection::run(&dir, c, json).await,
         Command::Mappings(m) => connection::mappings(&dir, name.as_deref(), m, json).await,
-        Command::Serve(args) => pipeline::serve(&dir, args, json).await,
-        Command::Sync { queue_only } => pipeline::sync(&dir, name.as_deref(), None, queue_only, json).await,
-        Command::Backfill { from, queue_only } => pipeline::sync(&dir, name.as_deref(), Some(&from), queue_only, json).await,
+        Command::Serve(args) => pipeline::serve(&dir, args, poster, json).await,
+        Command::Sync { queue_only } => pipeline::sync(&dir, name.as_deref(), None, queue_only, poster, json).await,
+        Command::Backfill { from, queue_only } => pipeline::sync(&dir, name.as_deref(), Some(&from), queue_only, poster, json).await,
         Command::Preview { order } => pipeline::preview(&dir, name.as_deref(), &order, json).await,
         Command::Trace { record } => state::trace(&dir, name.as_deref(), &record, json).await,
         Command::Failed(f) => state::failed(&dir, name.as_deref(), f, json).await,

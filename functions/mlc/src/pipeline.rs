@@ -46,14 +46,14 @@ async fn shutdown_signal() {
     let _ = interrupt.await;
 }
 
-pub async fn serve(dir: &Path, args: ServeArgs, json: bool) -> Result<()> {
+pub async fn serve(dir: &Path, args: ServeArgs, poster: PosterSettings, json: bool) -> Result<()> {
     let stack = LocalStack::open(dir, false)?;
     let settings = ServeSettings {
         listen: args.listen,
         poll_every: (args.poll_every > 0).then(|| Duration::from_secs(args.poll_every)),
         poll: PollSettings::default(),
         workers: args.workers,
-        poster: PosterSettings::default(),
+        poster,
         limits: shared::serve::ServerLimits { max_connections: args.max_connections, ..Default::default() },
     };
     let report = local::serve(stack, settings, shutdown_signal(), |addr| {
@@ -75,7 +75,7 @@ pub async fn serve(dir: &Path, args: ServeArgs, json: bool) -> Result<()> {
 }
 
 /// `sync` (`from` = None) and `backfill --from DATE`.
-pub async fn sync(dir: &Path, name: Option<&str>, from: Option<&str>, queue_only: bool, json: bool) -> Result<()> {
+pub async fn sync(dir: &Path, name: Option<&str>, from: Option<&str>, queue_only: bool, poster: PosterSettings, json: bool) -> Result<()> {
     let stack = LocalStack::open(dir, false)?;
     let connection = pick(&stack, name).await?;
     let mut settings = PollSettings::default();
@@ -108,7 +108,7 @@ pub async fn sync(dir: &Path, name: Option<&str>, from: Option<&str>, queue_only
     let worker = if queue_only { None } else { stack.try_worker().await? };
     let posted = match worker {
         Some(_lock) => {
-            let poster = stack.poster(PosterSettings::default());
+            let poster = stack.poster(poster);
             Some(DrainReport::of(&local::drain(stack.queue.as_ref(), &poster).await?))
         }
         None => None,

@@ -146,8 +146,34 @@ pub async fn failed(dir: &Path, name: Option<&str>, command: FailedCommand, json
     }
     let stack = LocalStack::open(dir, false)?;
     let connection = pick(&stack, name).await?;
-    let records = stack.store.failed(&connection.id).await?;
+    let mut records = stack.store.failed(&connection.id).await?;
+    records.extend(dead_lettered(&stack, &connection).await?);
     print_failed(&connection.id, &records, json)
+}
+
+/// What sits in the dead-letter queue, as failed records with the last error their trail gives;
+/// `mlc replay --all` sends them back.
+async fn dead_lettered(stack: &LocalStack, connection: &Connection) -> Result<Vec<FailedRecord>> {
+    let mut out = Vec::new();
+    for body in stack.dead_letters.peek(1000).await? {
+        let Ok(envelope) = shared::records::Envelope::from_json(&body) else { continue };
+        if envelope.connection_id != connection.id {
+            continue;
+        }
+        let trail = stack.store.by_source(&connection.id, envelope.kind(), &envelope.source_id).await?;
+        let last = trail.iter().rev().find(|e| e.stage == AuditStage::Failed).map(|e| e.message.clone()).unwrap_or_else(|| "no error was recorded".into());
+        out.push(FailedRecord {
+            connection_id: connection.id.clone(),
+            kind: envelope.kind(),
+            source_id: envelope.source_id.clone(),
+            trace_id: envelope.trace_id,
+            failed_at: trail.last().map(|e| e.at).unwrap_or(envelope.received_at),
+            class: "dead-lettered".into(),
+            reason: format!("in the dead-letter queue after {}; `mlc replay --all` sends it back", last),
+            body,
+        });
+    }
+    Ok(out)
 }
 
 pub async fn replay(dir: &Path, name: Option<&str>, record: Option<&str>, all: bool, aws: bool, json: bool) -> Result<()> {

@@ -34,7 +34,8 @@ fn refuse(message: impl Into<String>) -> OdooError {
 
 impl OdooEndpoint {
     pub fn parse(url: &str, database: Option<&str>, allow_private_network: bool) -> Result<Self, OdooError> {
-        let mut base = Url::parse(url.trim()).map_err(|e| refuse(format!("{url:?} is not a URL: {e}")))?;
+        // The text is not echoed: a malformed URL may still carry a password.
+        let mut base = Url::parse(url.trim()).map_err(|e| refuse(format!("the Odoo URL is not a URL ({e})")))?;
         if !base.username().is_empty() || base.password().is_some() {
             return Err(refuse("credentials belong in the secret store, not in the URL"));
         }
@@ -86,6 +87,9 @@ impl OdooEndpoint {
         if addrs.is_empty() {
             return Err(OdooError::transient(format!("{} resolved to no address", self.host())));
         }
+        if let Some(bad) = addrs.iter().find(|a| is_metadata(a.ip())) {
+            return Err(refuse(format!("{} resolves to {}, a cloud metadata service, which is never reached, even on a private network", self.host(), bad.ip())));
+        }
         if !self.allow_private_network
             && let Some(bad) = addrs.iter().find(|a| !is_public(a.ip())) {
                 return Err(refuse(format!(
@@ -102,6 +106,29 @@ impl OdooEndpoint {
 fn is_loopback_host(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     host == "localhost" || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Cloud metadata services (AWS, GCP, Azure: 169.254.169.254 and EC2's fd00:ec2::254; Alibaba:
+/// 100.100.100.200): they hand out credentials, so no connection may reach them, whatever it
+/// allows.
+pub fn is_metadata(ip: IpAddr) -> bool {
+    let v4 = match ip {
+        IpAddr::V4(v4) => Some(v4),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().or_else(|| v6.to_ipv4()),
+    };
+    if let Some(v4) = v4 {
+        return v4 == Ipv4Addr::new(169, 254, 169, 254) || v4 == Ipv4Addr::new(100, 100, 100, 200) || v4 == Ipv4Addr::new(169, 254, 170, 2);
+    }
+    ip == IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254))
+}
+
+/// A URL that carries a user name or password: refused everywhere a URL is configured, since it
+/// would be stored and printed in plain text. `secrets` names where credentials belong.
+pub fn refuse_credentials_in_url(url: &url::Url, what: &str, secrets: &str) -> Result<(), crate::Error> {
+    if url.username().is_empty() && url.password().is_none() {
+        return Ok(());
+    }
+    Err(crate::Error::bad_input(format!("the {what} URL must not carry a user name or password; give them in {secrets} instead")))
 }
 
 /// True only for globally routable unicast addresses.
@@ -145,6 +172,25 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn metadata_addresses_are_refused_even_on_a_private_network() {
+        for url in ["https://169.254.169.254", "https://[fd00:ec2::254]", "https://[::ffff:169.254.169.254]", "https://100.100.100.200"] {
+            let allowed = OdooEndpoint::parse(url, Some("db"), true).unwrap();
+            let err = allowed.resolve_guarded().await.unwrap_err();
+            assert!(err.to_string().contains("metadata"), "{url}: {err}");
+        }
+        let lan = OdooEndpoint::parse("https://10.0.0.5", Some("db"), true).unwrap();
+        assert!(lan.resolve_guarded().await.is_ok(), "a private address is still allowed when asked");
+    }
+
+    #[test]
+    fn credentials_in_a_url_are_refused_with_where_they_belong() {
+        let url: url::Url = "https://user:pw@shop.example".parse().unwrap();
+        let err = refuse_credentials_in_url(&url, "store", "MLC_WOO_CONSUMER_KEY").unwrap_err();
+        assert!(err.to_string().contains("MLC_WOO_CONSUMER_KEY") && !err.to_string().contains("pw"), "{err}");
+        assert!(refuse_credentials_in_url(&"https://shop.example".parse().unwrap(), "store", "x").is_ok());
+    }
 
     #[test]
     fn deployments_and_databases() {

@@ -104,6 +104,9 @@ impl WooClient {
             .await
             .map_err(|e| Error::retryable(anyhow::anyhow!("resolving {host}: {e}")))?
             .collect();
+        if let Some(bad) = addrs.iter().find(|a| crate::odoo::endpoint::is_metadata(a.ip())) {
+            return Err(Error::permanent(anyhow::anyhow!("store {host} resolves to {}, a cloud metadata service, which is never reached", bad.ip())));
+        }
         if !config.allow_private_network
             && let Some(bad) = addrs.iter().find(|a| !crate::odoo::endpoint::is_public(a.ip())) {
                 return Err(Error::permanent(anyhow::anyhow!("store {host} resolves to {}, a non-public address; allow private networks on the connection if intended", bad.ip())));

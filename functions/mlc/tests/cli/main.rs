@@ -11,6 +11,8 @@ use odoo_sandbox::{Sandbox, SandboxOptions};
 use shared::odoo::Val;
 use woo_sandbox::{SandboxStore, StoreOptions};
 
+mod hardening;
+
 struct World {
     dir: tempfile::TempDir,
     odoo: Sandbox,
@@ -64,7 +66,7 @@ impl World {
             .env_remove("MLC_HOME")
             .env_remove("MLC_SECRETS_KEY")
             // Every run logs at debug, and no output may carry a secret (see `mlc_with`).
-            .env("MLC_LOG", "debug")
+            .env("RUST_LOG", "debug")
             .env("MLC_ODOO_API_KEY", &o.api_key)
             .env("MLC_WOO_CONSUMER_KEY", &s.consumer_key)
             .env("MLC_WOO_CONSUMER_SECRET", &s.consumer_secret)
