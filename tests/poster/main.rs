@@ -17,4 +17,6 @@ blackbox::on_both_families! {
     a_draft_odoo_will_not_remove_is_reported_left_in_odoo_and_a_replay_never_posts_it,
     a_draft_odoo_refuses_to_post_is_removed_and_kept_as_failed,
     an_amount_beyond_a_store_s_range_is_kept_as_failed_not_a_panic,
+    an_order_with_no_lines_and_a_minus_zero_total_is_skipped_not_left_as_an_empty_draft,
+    a_record_still_failing_on_its_last_delivery_is_kept_as_failed_and_traced,
 }

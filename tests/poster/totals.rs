@@ -121,3 +121,37 @@ pub async fn an_amount_beyond_a_store_s_range_is_kept_as_failed_not_a_panic(fami
     assert!(why.contains("more than a store can charge"), "{why}");
     assert!(moves_for(&h, ":order:9104:").is_empty());
 }
+
+pub async fn an_order_with_no_lines_and_a_minus_zero_total_is_skipped_not_left_as_an_empty_draft(family: Family) {
+    let h = Harness::start(family).await;
+    let mut o = small_order("9105");
+    o.lines.clear();
+    o.totals = Totals { subtotal: d("-0"), discount: d("0"), shipping: d("0"), fees: d("0"), tax: d("-0"), total: d("-0.00") };
+    let report = h.post(&h.poster(), &[&envelope("9105", Record::Order(o))]).await;
+    assert!(matches!(&report.outcomes[0].1, RecordOutcome::Skipped(why) if why.contains("nothing to post")), "{:?}", report.outcomes);
+    assert!(moves_for(&h, ":order:9105:").is_empty(), "no empty draft in Odoo");
+}
+
+pub async fn a_record_still_failing_on_its_last_delivery_is_kept_as_failed_and_traced(family: Family) {
+    let h = Harness::start(family).await;
+    h.odoo.inject("*", "*", odoo_sandbox::Fault::Http { status: 503, retry_after_secs: None }, usize::MAX);
+    let e = envelope("9106", Record::Order(small_order("9106")));
+    let mut message = Harness::message(&e);
+    message.receive_count = blackbox::harness::MAX_RECEIVES - 1;
+    let report = h.poster().handle_batch(std::slice::from_ref(&message)).await;
+    assert!(matches!(report.outcomes[0].1, RecordOutcome::Retry(_)), "not yet the last delivery: {:?}", report.outcomes);
+    message.receive_count = blackbox::harness::MAX_RECEIVES;
+    let report = h.poster().handle_batch(std::slice::from_ref(&message)).await;
+    assert!(report.failed_message_ids().is_empty(), "acknowledged, so it does not hide in the dead-letter queue");
+    let why = parked_reason(&report);
+    assert!(why.contains("gave up after 3 deliveries") && why.contains("503"), "{why}");
+    let failed = h.family.failed().failed(&h.connection).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert!(trail(&h, "9106").await.iter().any(|a| a.stage == AuditStage::Failed && a.message.contains("gave up")));
+    // Odoo back, replayed: posted once.
+    h.odoo.clear_faults();
+    let connection = h.family.connections().connection(&h.connection).await.unwrap().unwrap();
+    shared::poster::replay(h.family.failed().as_ref(), h.queue.as_ref(), h.family.audit().as_ref(), &connection, None).await.unwrap();
+    let reports = h.drain(&h.poster()).await;
+    assert_eq!(reports.iter().flat_map(posted).count(), 1, "{reports:?}");
+}

@@ -93,7 +93,11 @@ impl Poster {
             Ok(link) => link,
             Err(err) => return Routed::Done(work.idx, self.fail(e, retention, Some(&work.token), err).await),
         };
-        let result = if posting.post_statuses.iter().any(|s| s.eq_ignore_ascii_case(&status)) {
+        let empty = doc.lines.is_empty() && doc.shipping.is_empty() && doc.fees.is_empty() && doc.totals.total.is_zero();
+        let result = if empty && link.is_none() {
+            // Nothing to book (a `-0` total with no lines): no empty draft is left in Odoo.
+            Ok(self.skip(ctx, &work, format!("order {} has no lines and a total of {}: nothing to post", doc.number, doc.totals.total)).await)
+        } else if posting.post_statuses.iter().any(|s| s.eq_ignore_ascii_case(&status)) {
             match link {
                 None => return Routed::Create(Box::new(work)),
                 Some(link) => match self.change_existing(ctx, &work, &doc, link).await {

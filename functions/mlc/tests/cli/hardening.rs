@@ -128,3 +128,24 @@ async fn serve_closes_idle_half_requests_and_refuses_oversize_bodies_unread() {
     let mut child = run.child;
     assert!(child.wait().unwrap().success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_answers_within_its_budget_when_the_store_hangs_and_leaves_the_order_to_the_poller() {
+    let w = World::start().await;
+    let (hung, _keeper) = hung_odoo(); // the same never-answering listener, as the store this time
+    let added = w.add_connection(&format!("http://{hung}"), &w.odoo.options().api_key.clone()).await;
+    assert_eq!(added.code, 0, "{}", added.all());
+    let run = serve(&w, "0");
+    let hook = format!("{}/webhooks/woocommerce/shop", run.url);
+    let order = w.store.add_order(6200, 0, "processing", Utc::now());
+    let started = std::time::Instant::now();
+    let status = w.store.deliver(&hook, "order.created", &order, "d-hang").await;
+    let took = started.elapsed();
+    assert_eq!(status, 200);
+    assert!(took < Duration::from_secs(12), "WooCommerce gives up at 60 s; this took {took:?}");
+    signal(&run.child, "TERM");
+    let mut child = run.child;
+    assert!(child.wait().unwrap().success());
+    let trace = w.mlc(&["trace", "webhook-d-hang"]).await;
+    assert!(trace.stdout.contains("did not answer within 8 s") && trace.stdout.contains("poller"), "{}", trace.all());
+}

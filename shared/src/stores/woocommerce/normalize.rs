@@ -265,8 +265,13 @@ pub type CategoryPaths = HashMap<i64, Vec<String>>;
 
 /// A WooCommerce order as a sales document. `categories` gives each product's category path
 /// (orders do not carry categories; the client looks them up).
+/// WooCommerce ids are positive; anything else did not come from a store.
+fn positive(id: i64, what: &str) -> Result<i64> {
+    if id > 0 { Ok(id) } else { Err(bad(format!("{what} id {id} is not a WooCommerce id (ids are positive)"))) }
+}
+
 pub fn order(o: &WooOrder, categories: &CategoryPaths) -> Result<(SourceId, DateTime<Utc>, SalesDocument)> {
-    let source_id = SourceId::parse(o.id.to_string())?;
+    let source_id = SourceId::parse(positive(o.id, "order")?.to_string())?;
     let currency = CurrencyCode::parse(o.currency.trim().to_uppercase()).map_err(|e| e.context(format!("order {}", o.id)))?;
     let dp = crate::poster::plan::currency_decimals(currency.as_str());
     let created = gmt(&o.date_created_gmt).ok_or_else(|| bad(format!("order {}: date_created_gmt is missing or not a date", o.id)))?;
@@ -383,6 +388,8 @@ fn refunded_item(meta: &[WooMeta]) -> Option<String> {
 
 /// A refund of `order`. Amounts keep WooCommerce's negative signs on lines; `amount` is positive.
 pub fn refund(order_id: i64, currency: &str, r: &WooRefund) -> Result<(SourceId, DateTime<Utc>, Refund)> {
+    positive(order_id, "order")?;
+    positive(r.id, "refund")?;
     let currency = CurrencyCode::parse(currency.trim().to_uppercase())?;
     let dp = crate::poster::plan::currency_decimals(currency.as_str());
     let created = gmt(&r.date_created_gmt).ok_or_else(|| bad(format!("refund {}: date_created_gmt is missing", r.id)))?;
@@ -502,6 +509,10 @@ mod tests {
 
     #[test]
     fn the_documented_order_normalizes_and_reconciles() {
+        let mut negative: serde_json::Value = serde_json::from_str(ORDER).unwrap();
+        negative["id"] = (-727).into();
+        let err = order(&serde_json::from_value(negative).unwrap(), &HashMap::new()).unwrap_err();
+        assert!(err.to_string().contains("ids are positive"), "{err}");
         let o: WooOrder = serde_json::from_str(ORDER).unwrap();
         let categories = CategoryPaths::from([(93, vec!["Clothing".to_string(), "Shirts".to_string()])]);
         let (id, modified, doc) = order(&o, &categories).unwrap();
