@@ -54,6 +54,14 @@ fn reply(status: u16, body: String) -> Response {
     (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body).into_response()
 }
 
+/// An answer sent before the body was read: the connection cannot carry another request, and a
+/// client that pools connections must be told so.
+fn reply_closing(status: u16, body: String) -> Response {
+    let mut response = reply(status, body);
+    response.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    response
+}
+
 /// Why a body was not read to its end.
 enum Unread {
     TooLarge(usize),
@@ -90,21 +98,21 @@ async fn woocommerce(State(app): State<Arc<WebhookApp>>, Path(connection): Path<
     let declared = headers.get("content-length").and_then(|l| l.trim().parse::<usize>().ok());
     if let Some(len) = declared.filter(|&len| len > limit) {
         let r = app.woocommerce.refuse_unread(&connection, &headers, signed, Some(len)).await;
-        return reply(r.status, r.body);
+        return reply_closing(r.status, r.body);
     }
     // Hold budget for what may be buffered, so many large bodies at once wait instead of
     // taking the process's memory.
     let kib = (declared.unwrap_or(limit).div_ceil(1024)).max(1) as u32;
     let Ok(Ok(_permit)) = tokio::time::timeout(app.body_timeout, app.body_budget.clone().acquire_many_owned(kib)).await else {
-        return reply(503, "busy, try again".into());
+        return reply_closing(503, "busy, try again".into());
     };
     let body = match read_limited(body, limit, app.body_timeout).await {
         Ok(body) => body,
         Err(Unread::TooLarge(len)) => {
             let r = app.woocommerce.refuse_unread(&connection, &headers, signed, Some(len)).await;
-            return reply(r.status, r.body);
+            return reply_closing(r.status, r.body);
         }
-        Err(Unread::Slow) => return reply(408, "the body did not arrive in time".into()),
+        Err(Unread::Slow) => return reply_closing(408, "the body did not arrive in time".into()),
     };
     let response = app.woocommerce.handle_webhook(WebhookRequest { connection_id: &connection, headers: &headers, body: &body }).await;
     reply(response.status, response.body)
