@@ -13,10 +13,6 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use chrono::{Duration as Span, Utc};
 use hmac::{Hmac, Mac};
-use shared::ids::ConnectionId;
-use shared::local::LocalStack;
-use shared::ports::*;
-use shared::records::SourceSystem;
 use tokio::io::AsyncWriteExt;
 use woo_sandbox::{SandboxStore, StoreOptions};
 
@@ -34,23 +30,8 @@ async fn main() {
     let binary = std::env::var("MLC_BIN").unwrap_or_else(|_| "target/release/mlc".into());
     assert!(std::path::Path::new(&binary).exists(), "{binary} is missing: cargo build --release -p mlc first");
     let store = SandboxStore::start(StoreOptions::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let stack = LocalStack::open(dir.path(), true).unwrap();
-    let id = ConnectionId::parse("shop").unwrap();
-    let connection = Connection {
-        id: id.clone(),
-        source: SourceSystem::Woocommerce,
-        store_url: store.url().parse().unwrap(),
-        odoo_url: "http://127.0.0.1:9".parse().unwrap(),
-        odoo_database: None,
-        audit_retention: Retention::Days30,
-        allow_private_network: true,
-        paused: false,
-    };
-    stack.store.put_connection(&connection).await.unwrap();
+    let (dir, stack, _id) = blackbox::local_woo_connection(&store).await;
     let s = store.options();
-    let secrets = SecretBundle::new().with("woo_consumer_key", &s.consumer_key).with("woo_consumer_secret", &s.consumer_secret).with("woo_webhook_secret", &s.webhook_secret);
-    stack.secrets.put(&id, &secrets).await.unwrap();
     drop(stack);
 
     let mut child = Command::new(&binary)

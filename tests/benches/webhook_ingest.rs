@@ -13,10 +13,8 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use chrono::{Duration as Span, Utc};
 use hmac::{Hmac, Mac};
-use shared::ids::ConnectionId;
-use shared::local::{LocalStack, ServeSettings};
+use shared::local::ServeSettings;
 use shared::ports::*;
-use shared::records::SourceSystem;
 use woo_sandbox::{SandboxStore, StoreOptions};
 
 const CLIENTS: usize = 64;
@@ -79,29 +77,8 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 async fn main() {
     let seconds: u64 = std::env::args().nth(1).map(|a| a.parse().expect("SECONDS is a number")).unwrap_or(10);
     let store = SandboxStore::start(StoreOptions::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let stack = LocalStack::open(dir.path(), true).unwrap();
-    let id = ConnectionId::parse("shop").unwrap();
-    stack
-        .store
-        .put_connection(&Connection {
-            id: id.clone(),
-            source: SourceSystem::Woocommerce,
-            store_url: store.url().parse().unwrap(),
-            odoo_url: "http://127.0.0.1:9".parse().unwrap(),
-            odoo_database: None,
-            audit_retention: Retention::Days30,
-            allow_private_network: true,
-            paused: false,
-        })
-        .await
-        .unwrap();
+    let (_dir, stack, _id) = blackbox::local_woo_connection(&store).await;
     let s = store.options();
-    stack
-        .secrets
-        .put(&id, &SecretBundle::new().with("woo_consumer_key", &s.consumer_key).with("woo_consumer_secret", &s.consumer_secret).with("woo_webhook_secret", &s.webhook_secret))
-        .await
-        .unwrap();
 
     // Distinct orders, signed in advance (what the store does is not measured).
     let t0 = Utc::now() - Span::hours(1);

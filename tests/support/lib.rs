@@ -273,3 +273,27 @@ pub async fn create_fifo_queues(client: &aws_sdk_sqs::Client, name: &str, max_re
         .expect("queue url");
     (url, dlq_url)
 }
+
+/// An embedded state in a new temporary directory with one WooCommerce connection `shop` to
+/// `store` (its secrets stored, Odoo nowhere): what the benches of ingest and polling start from.
+pub async fn local_woo_connection(store: &woo_sandbox::SandboxStore) -> (tempfile::TempDir, shared::local::LocalStack, shared::ids::ConnectionId) {
+    use shared::ports::{Connection, Retention, SecretBundle};
+    let dir = tempfile::tempdir().unwrap();
+    let stack = shared::local::LocalStack::open(dir.path(), true).unwrap();
+    let id = shared::ids::ConnectionId::parse("shop").unwrap();
+    let connection = Connection {
+        id: id.clone(),
+        source: shared::records::SourceSystem::Woocommerce,
+        store_url: store.url().parse().unwrap(),
+        odoo_url: "http://127.0.0.1:9".parse().unwrap(),
+        odoo_database: None,
+        audit_retention: Retention::Days30,
+        allow_private_network: true,
+        paused: false,
+    };
+    stack.store.put_connection(&connection).await.unwrap();
+    let s = store.options();
+    let secrets = SecretBundle::new().with("woo_consumer_key", &s.consumer_key).with("woo_consumer_secret", &s.consumer_secret).with("woo_webhook_secret", &s.webhook_secret);
+    stack.secrets.put(&id, &secrets).await.unwrap();
+    (dir, stack, id)
+}
