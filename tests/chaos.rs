@@ -202,7 +202,7 @@ async fn duplicates_reordering_and_poller_overlap(family: Family, n: usize) {
     }
     let poller = {
         let (connector, connection) = (s.connector.clone(), s.connection.clone());
-        let settings = PollSettings { start: t0 - Span::hours(1), window: Span::hours(3), overlap: Span::minutes(30), backfill: None };
+        let settings = PollSettings { start: t0 - Span::hours(1), window: Span::hours(3), overlap: Span::minutes(30), backfill: None, ..Default::default() };
         tokio::spawn(async move {
             for _ in 0..3 {
                 connector.poll(&connection, &settings, Utc::now()).await.unwrap();
@@ -255,7 +255,7 @@ async fn odoo_faults_and_posters_killed_between_create_and_link(family: Family, 
     for (i, id) in orders.iter().enumerate() {
         s.store.add_order(*id, customers[i % customers.len()], "processing", t0 + Span::seconds(i as i64 * 10));
     }
-    let settings_poll = PollSettings { start: t0 - Span::hours(1), window: Span::hours(12), overlap: Span::minutes(5), backfill: None };
+    let settings_poll = PollSettings { start: t0 - Span::hours(1), window: Span::hours(12), overlap: Span::minutes(5), backfill: None, ..Default::default() };
     s.connector.poll(&s.connection, &settings_poll, Utc::now()).await.unwrap();
 
     let timeout = Duration::from_millis(400);
@@ -294,7 +294,7 @@ async fn the_poller_obeys_retry_after_and_finishes(family: Family, n: usize) {
         })
     };
     let started = Instant::now();
-    let settings = PollSettings { start: t0 - Span::hours(1), window: Span::hours(6), overlap: Span::minutes(5), backfill: None };
+    let settings = PollSettings { start: t0 - Span::hours(1), window: Span::hours(6), overlap: Span::minutes(5), backfill: None, ..Default::default() };
     let report = s.connector.poll(&s.connection, &settings, Utc::now()).await.unwrap();
     throttler.await.unwrap();
     let (throttled, early) = s.store.throttling();

@@ -92,7 +92,7 @@ async fn no_secret_reaches_a_log_line_an_error_or_the_audit_trail() {
     store.throttle(1, 0);
     store.add_order(1002, 0, "processing", t0 + Span::minutes(1));
     let connection = h.family.connections().connection(&h.connection).await.unwrap().unwrap();
-    let settings = PollSettings { start: t0 - Span::hours(1), window: Span::hours(6), overlap: Span::minutes(5), backfill: None };
+    let settings = PollSettings { start: t0 - Span::hours(1), window: Span::hours(6), overlap: Span::minutes(5), backfill: None, ..Default::default() };
     connector.poll(&connection, &settings, Utc::now()).await.unwrap();
     h.odoo.inject("account.move", "create", Fault::Http { status: 503, retry_after_secs: None }, 1);
     h.odoo.inject("res.partner", "create", Fault::SerializationFailure, 1);

@@ -93,7 +93,7 @@ pub async fn webhooks_and_the_poller_post_each_order_once(family: Family) {
     // The store throttles the poller twice; it waits as told and finishes.
     s.store.throttle(2, 1);
     let connection = s.h.family.connections().connection(&s.h.connection).await.unwrap().unwrap();
-    let settings = PollSettings { start: t0 - Duration::hours(1), window: Duration::hours(2), overlap: Duration::minutes(5), backfill: None };
+    let settings = PollSettings { start: t0 - Duration::hours(1), window: Duration::hours(2), overlap: Duration::minutes(5), backfill: None, ..Default::default() };
     let report = s.connector.poll(&connection, &settings, t0 + Duration::hours(3)).await.unwrap();
     assert_eq!((report.orders, report.customers), (2, 1), "{report:?}");
     let mark = s.h.family.state().watermark(&s.h.connection, "woocommerce:orders").await.unwrap().unwrap();
@@ -292,4 +292,35 @@ pub async fn amounts_near_decimal_limits_are_refused_with_a_reason_not_a_panic(f
     let status = http.post(s.hook_url()).header("x-wc-webhook-topic", "order.created").header("x-wc-webhook-signature", signed).body(good).send().await.unwrap().status();
     assert_eq!(status.as_u16(), 200);
     assert_eq!(s.h.queue.approximate_depth().await.unwrap(), 1);
+}
+
+pub async fn a_poll_of_unchanged_customers_costs_one_page_and_queues_nothing(family: Family) {
+    let s = Setup::start(family).await;
+    let connection = s.h.family.connections().connection(&s.h.connection).await.unwrap().unwrap();
+    let t = Utc::now() - chrono::Duration::days(20);
+    for n in 0..75 {
+        s.store.add_customer(800 + n, &format!("c{n}@example.com"), "Ada", &format!("L{n}"), t + chrono::Duration::hours(n));
+    }
+    let settings = shared::stores::woocommerce::PollSettings { start: t - chrono::Duration::days(1), customers_every: chrono::Duration::zero(), ..Default::default() };
+    let first = s.connector.poll(&connection, &settings, Utc::now()).await.unwrap();
+    assert_eq!((first.customers, first.records_queued), (75, 75));
+    let path = "/wp-json/wc/v3/customers";
+    let before = s.store.requests_to(path);
+    let depth = s.h.queue.approximate_depth().await.unwrap();
+    let audit_before = s.h.family.audit().by_source(&s.h.connection, shared::records::EntityKind::Customer, &shared::ids::SourceId::parse("800").unwrap()).await.unwrap().len();
+    let again = s.connector.poll(&connection, &settings, Utc::now()).await.unwrap();
+    assert!(s.store.requests_to(path) - before <= 2, "{} customer requests", s.store.requests_to(path) - before);
+    assert_eq!(again.records_queued, 0, "nothing changed, nothing queued");
+    assert_eq!(s.h.queue.approximate_depth().await.unwrap(), depth);
+    let audit_after = s.h.family.audit().by_source(&s.h.connection, shared::records::EntityKind::Customer, &shared::ids::SourceId::parse("800").unwrap()).await.unwrap().len();
+    assert_eq!(audit_after, audit_before, "no audit entry for an unchanged customer");
+    // One customer changes: only that one is queued.
+    s.store.add_customer(801, "new-address@example.com", "Ada", "L1", Utc::now() - chrono::Duration::minutes(1));
+    let changed = s.connector.poll(&connection, &settings, Utc::now()).await.unwrap();
+    assert_eq!(changed.records_queued, 1);
+    // Within the pass interval, no customer request at all.
+    let hourly = shared::stores::woocommerce::PollSettings { customers_every: chrono::Duration::hours(1), ..settings };
+    let before = s.store.requests_to(path);
+    s.connector.poll(&connection, &hourly, Utc::now()).await.unwrap();
+    assert_eq!(s.store.requests_to(path), before);
 }

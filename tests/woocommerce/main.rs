@@ -11,4 +11,5 @@ blackbox::on_both_families! {
     unauthenticated_requests_cannot_fill_the_audit_trail,
     a_long_delivery_id_is_deduplicated_by_its_hash_and_never_panics,
     amounts_near_decimal_limits_are_refused_with_a_reason_not_a_panic,
+    a_poll_of_unchanged_customers_costs_one_page_and_queues_nothing,
 }

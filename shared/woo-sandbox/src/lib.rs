@@ -48,6 +48,8 @@ struct Data {
     throttle: u32,
     throttle_after_secs: u64,
     requests: u64,
+    /// Requests per path (`/wp-json/wc/v3/customers`, …).
+    by_path: BTreeMap<String, u64>,
     /// From request number `outage_from` on, `outage` requests answer 503 (a host outage).
     outage_from: u64,
     outage: u32,
@@ -147,6 +149,11 @@ impl SandboxStore {
 
     pub fn requests(&self) -> u64 {
         self.shared.data.lock().expect("lock").requests
+    }
+
+    /// API requests to exactly this path so far (`/wp-json/wc/v3/customers`).
+    pub fn requests_to(&self, path: &str) -> u64 {
+        self.shared.data.lock().expect("lock").by_path.get(path).copied().unwrap_or(0)
     }
 
     /// Answers the next `n` API requests with 429 and `Retry-After: secs`.
@@ -339,6 +346,7 @@ fn authorize(shared: &Shared, path: &str, raw: &Option<String>) -> Result<HashMa
     {
         let mut d = shared.data.lock().expect("lock");
         d.requests += 1;
+        *d.by_path.entry(path.to_string()).or_default() += 1;
         if d.throttled_until.is_some_and(|until| std::time::Instant::now() < until) {
             d.early += 1;
         }
@@ -481,7 +489,8 @@ async fn list_customers(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery) -> 
         Err(r) => return *r,
     };
     let data = s.data.lock().expect("lock");
-    let items = ordered(modified_filter(data.customers.values(), &params), &params);
+    // As WooCommerce: `/customers` has no modified filters (reference §1.3), whatever is sent.
+    let items = ordered(data.customers.values().collect(), &params);
     paged(&s, "/wp-json/wc/v3/customers", items, &params)
 }
 

@@ -4,6 +4,12 @@
 //! window starting a little before the last one ended (WooCommerce's bounds are exclusive and
 //! `date_modified` can lag), and the watermark moves to the largest `date_modified_gmt` seen,
 //! never to "now".
+//!
+//! `/customers` takes no `modified_after`/`modified_before` (reference §1.3 lists them for orders
+//! only; woocommerce/woocommerce#41371 asks for them), so a window would re-read every customer.
+//! Customers are read instead in one pass, at most every [`PollSettings::customers_every`], and
+//! only those whose content differs from the last version seen are queued; `customer.*` webhooks
+//! and the customer data inside orders are what keeps partners current between passes.
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 
@@ -25,11 +31,19 @@ pub struct PollSettings {
     /// A backfill keeps its own watermarks, named by this tag (its start date): it resumes where
     /// it stopped, and never moves the regular poller's.
     pub backfill: Option<String>,
+    /// How often the customer pass runs (a slow safety net: see the module's doc).
+    pub customers_every: ChronoDuration,
 }
 
 impl Default for PollSettings {
     fn default() -> Self {
-        PollSettings { start: Utc::now() - ChronoDuration::days(30), window: ChronoDuration::hours(6), overlap: ChronoDuration::minutes(5), backfill: None }
+        PollSettings {
+            start: Utc::now() - ChronoDuration::days(30),
+            window: ChronoDuration::hours(6),
+            overlap: ChronoDuration::minutes(5),
+            backfill: None,
+            customers_every: ChronoDuration::hours(1),
+        }
     }
 }
 
@@ -73,7 +87,79 @@ impl WooConnector {
         let client = self.client(connection).await?;
         let pages_before = client.pages_requested();
         let mut report = PollReport::default();
-        for stream in [ORDERS, CUSTOMERS] {
+        self.poll_orders(connection, &client, settings, now, progress, &mut report).await?;
+        report.pages = client.pages_requested() - pages_before;
+        self.poll_customers(connection, &client, settings, now, &mut report).await?;
+        report.pages = client.pages_requested() - pages_before;
+        progress(PollProgress { stream: CUSTOMERS, covered: 1, span: 1, report: &report });
+        Ok(report)
+    }
+
+    /// The customer pass: every customer, once, queued only when changed since the last pass.
+    async fn poll_customers(&self, connection: &Connection, client: &super::client::WooClient, settings: &PollSettings, now: DateTime<Utc>, report: &mut PollReport) -> Result<()> {
+        let mark_name = match &settings.backfill {
+            Some(tag) => format!("{CUSTOMERS}:backfill:{tag}"),
+            None => CUSTOMERS.to_string(),
+        };
+        let last_pass = self.deps.state.watermark(&connection.id, &mark_name).await?;
+        let due = match (&last_pass, &settings.backfill) {
+            (None, _) => true,
+            (Some(_), Some(_)) => false, // a backfill's pass is done once
+            (Some(w), None) => now - w.at >= settings.customers_every,
+        };
+        if !due {
+            return Ok(());
+        }
+        let query = vec![("orderby".to_string(), "id".to_string()), ("order".to_string(), "asc".to_string())];
+        let mut changed: Vec<(Envelope, String)> = Vec::new();
+        for item in client.all("/customers", &query).await? {
+            let customer: WooCustomer = match serde_json::from_value(item) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "a customer the poller could not read was skipped");
+                    continue;
+                }
+            };
+            let (id, at, c) = match normalize::customer(&customer) {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(customer = customer.id, error = %e, "customer skipped by the poller");
+                    continue;
+                }
+            };
+            report.customers += 1;
+            let envelope = Envelope::new(connection.id.clone(), SourceSystem::Woocommerce, id, at, Record::Customer(c));
+            let seen = format!("{CUSTOMERS}:seen:{}", envelope.source_id);
+            let hash = envelope.content_hash.as_str().to_string();
+            if self.deps.state.watermark(&connection.id, &seen).await?.and_then(|w| w.cursor).as_deref() != Some(hash.as_str()) {
+                changed.push((envelope, seen));
+            }
+        }
+        let envelopes: Vec<Envelope> = changed.iter().map(|(e, _)| e.clone()).collect();
+        self.enqueue(connection, &envelopes, "the poller").await?;
+        report.records_queued += envelopes.len() as u64;
+        // Remembered only once queued: a failed enqueue is read again on the next pass.
+        for (e, seen) in &changed {
+            let mark = Watermark { at: e.source_updated_at, cursor: Some(e.content_hash.as_str().to_string()) };
+            self.deps.state.advance_watermark(&connection.id, seen, &mark).await?;
+        }
+        self.deps.state.advance_watermark(&connection.id, &mark_name, &Watermark { at: now, cursor: None }).await?;
+        Ok(())
+    }
+
+    /// Orders, in windows from the watermark.
+    async fn poll_orders(
+        &self,
+        connection: &Connection,
+        client: &super::client::WooClient,
+        settings: &PollSettings,
+        now: DateTime<Utc>,
+        progress: &(dyn Fn(PollProgress) + Sync),
+        report: &mut PollReport,
+    ) -> Result<()> {
+        let pages_before = client.pages_requested();
+        {
+            let stream = ORDERS;
             let mark_name = match &settings.backfill {
                 Some(tag) => format!("{stream}:backfill:{tag}"),
                 None => stream.to_string(),
@@ -92,34 +178,25 @@ impl WooConnector {
                     ("orderby".to_string(), "id".to_string()),
                     ("order".to_string(), "asc".to_string()),
                 ];
-                let path = if stream == ORDERS { "/orders" } else { "/customers" };
-                let items = client.all(path, &query).await?;
+                let items = client.all("/orders", &query).await?;
                 let mut newest: Option<DateTime<Utc>> = None;
                 let mut envelopes: Vec<Envelope> = Vec::new();
                 for item in items {
-                    if stream == ORDERS {
-                        // An order lists its refunds (`refunds: [{id, total}]`); only those with some
-                        // cost a request for their lines.
-                        let with_refunds = item["refunds"].as_array().is_none_or(|r| !r.is_empty());
-                        let order: WooOrder = serde_json::from_value(item).map_err(|e| Error::bad_input(format!("not an order: {e}")))?;
-                        match self.order_envelopes(connection, &order, with_refunds).await {
-                            Ok(list) => {
-                                newest = newest.max(list.first().map(|e| e.source_updated_at));
-                                envelopes.extend(list);
-                                report.orders += 1;
-                            }
-                            // One bad order must not stop the others: it is explained in the audit trail.
-                            Err(e) if e.class() == crate::ErrorClass::BadInput => {
-                                tracing::warn!(order = order.id, error = %e, "order skipped by the poller");
-                            }
-                            Err(e) => return Err(e),
+                    // An order lists its refunds (`refunds: [{id, total}]`); only those with some
+                    // cost a request for their lines.
+                    let with_refunds = item["refunds"].as_array().is_none_or(|r| !r.is_empty());
+                    let order: WooOrder = serde_json::from_value(item).map_err(|e| Error::bad_input(format!("not an order: {e}")))?;
+                    match self.order_envelopes(connection, &order, with_refunds).await {
+                        Ok(list) => {
+                            newest = newest.max(list.first().map(|e| e.source_updated_at));
+                            envelopes.extend(list);
+                            report.orders += 1;
                         }
-                    } else {
-                        let customer: WooCustomer = serde_json::from_value(item).map_err(|e| Error::bad_input(format!("not a customer: {e}")))?;
-                        let (id, at, c) = normalize::customer(&customer)?;
-                        newest = newest.max(Some(at));
-                        envelopes.push(Envelope::new(connection.id.clone(), SourceSystem::Woocommerce, id, at, Record::Customer(c)));
-                        report.customers += 1;
+                        // One bad order must not stop the others: it is explained in the audit trail.
+                        Err(e) if e.class() == crate::ErrorClass::BadInput => {
+                            tracing::warn!(order = order.id, error = %e, "order skipped by the poller");
+                        }
+                        Err(e) => return Err(e),
                     }
                 }
                 self.enqueue(connection, &envelopes, "the poller").await?;
@@ -133,11 +210,10 @@ impl WooConnector {
                 }
                 from = to;
                 report.pages = client.pages_requested() - pages_before;
-                progress(PollProgress { stream, covered: (to - settings.start).num_seconds(), span, report: &report });
+                progress(PollProgress { stream, covered: (to - settings.start).num_seconds(), span, report });
             }
         }
-        report.pages = client.pages_requested() - pages_before;
-        Ok(report)
+        Ok(())
     }
 }
 
