@@ -242,9 +242,21 @@ pub async fn post_one_batch(queue: &dyn QueueConsumer, poster: &Poster, wait: Du
             }
         }
     };
+    // A panic in the batch (where panics unwind: in release builds they abort, and the worker
+    // lock hands the batch back on restart) is reported, and the batch is visible again at once.
+    let batch = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(poster.handle_batch(&messages)));
     let report = tokio::select! {
-        report = poster.handle_batch(&messages) => report,
+        report = batch => report,
         never = heartbeat => never,
+    };
+    let report = match report {
+        Ok(report) => report,
+        Err(_) => {
+            for m in &got {
+                let _ = queue.extend_visibility(&m.receipt, Duration::ZERO).await;
+            }
+            return Err(Error::permanent(anyhow::anyhow!("a batch of {} message(s) panicked; they are queued again", got.len())));
+        }
     };
     let retry = report.failed_message_ids();
     for m in &got {
@@ -298,8 +310,8 @@ async fn supervise_worker(n: usize, queue: Arc<EmbeddedQueue>, poster: Arc<Poste
                         outcomes.iter().for_each(|o| counts.add(o));
                     }
                     Err(e) => {
-                        tracing::error!(error = %e, "the poster could not read the queue; trying again");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        tracing::error!(error = %e, "a poster batch failed; the worker goes on");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
                     }
                 }
             }

@@ -19,4 +19,5 @@ blackbox::on_both_families! {
     an_amount_beyond_a_store_s_range_is_kept_as_failed_not_a_panic,
     an_order_with_no_lines_and_a_minus_zero_total_is_skipped_not_left_as_an_empty_draft,
     a_record_still_failing_on_its_last_delivery_is_kept_as_failed_and_traced,
+    a_batch_that_panics_is_reported_and_queued_again_at_once_never_lost,
 }

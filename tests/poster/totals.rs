@@ -155,3 +155,19 @@ pub async fn a_record_still_failing_on_its_last_delivery_is_kept_as_failed_and_t
     let reports = h.drain(&h.poster()).await;
     assert_eq!(reports.iter().flat_map(posted).count(), 1, "{reports:?}");
 }
+
+pub async fn a_batch_that_panics_is_reported_and_queued_again_at_once_never_lost(family: Family) {
+    let h = Harness::start(family).await;
+    let e = envelope("9107", Record::Order(small_order("9107")));
+    h.queue.send_batch(&[shared::ports::OutgoingMessage::for_envelope(&e)]).await.unwrap();
+    let poster = h.poster();
+    poster.panic_on_next_batches(1);
+    let wait = std::time::Duration::from_millis(500);
+    let err = shared::local::post_one_batch(h.queue.as_ref(), &poster, wait).await.unwrap_err();
+    assert!(err.to_string().contains("panicked") && err.to_string().contains("queued again"), "{err}");
+    // Visible again at once, not after the visibility timeout: the next batch posts it.
+    let outcomes = shared::local::post_one_batch(h.queue.as_ref(), &poster, wait).await.unwrap();
+    assert!(matches!(outcomes.as_slice(), [RecordOutcome::Posted { .. }]), "{outcomes:?}");
+    assert_eq!(moves_for(&h, ":order:9107:").len(), 1);
+    assert_eq!(h.queue.approximate_depth().await.unwrap(), 0);
+}

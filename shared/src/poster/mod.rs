@@ -146,6 +146,8 @@ pub struct Poster {
     sessions: tokio::sync::Mutex<HashMap<ConnectionId, Arc<OdooSession>>>,
     /// Test hook: behave as if the process died right after Odoo's create.
     crash_after_create: AtomicBool,
+    /// Test hook: the next batches panic, as a bug would.
+    panics_to_come: std::sync::atomic::AtomicU32,
 }
 
 fn claim_key(e: &Envelope) -> IdempotencyKey {
@@ -169,7 +171,13 @@ fn class_name(class: ErrorClass) -> String {
 
 impl Poster {
     pub fn new(deps: PosterDeps, settings: PosterSettings) -> Self {
-        Poster { deps, settings, sessions: tokio::sync::Mutex::new(HashMap::new()), crash_after_create: AtomicBool::new(false) }
+        Poster {
+            deps,
+            settings,
+            sessions: tokio::sync::Mutex::new(HashMap::new()),
+            crash_after_create: AtomicBool::new(false),
+            panics_to_come: std::sync::atomic::AtomicU32::new(0),
+        }
     }
 
     /// Makes the next batch stop right after Odoo's create, as if the process died there.
@@ -177,9 +185,17 @@ impl Poster {
         self.crash_after_create.store(true, Ordering::SeqCst);
     }
 
+    /// Makes the next `n` batches panic (a test of what survives a bug).
+    pub fn panic_on_next_batches(&self, n: u32) {
+        self.panics_to_come.store(n, Ordering::SeqCst);
+    }
+
     /// Posts a batch. FIFO-safe: once a message of a group must be retried, the group's later
     /// messages in the batch are not attempted and are reported failed too.
     pub async fn handle_batch(&self, messages: &[IncomingMessage]) -> BatchReport {
+        if self.panics_to_come.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+            panic!("injected by panic_on_next_batches");
+        }
         let mut outcomes: Vec<Option<RecordOutcome>> = vec![None; messages.len()];
         let mut queues: Vec<(String, VecDeque<usize>)> = Vec::new();
         for (i, m) in messages.iter().enumerate() {
