@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use blackbox::Family;
 use blackbox::harness::Harness;
 use blackbox::webhooks::WebhookServer;
-use blackbox::Family;
 use chrono::{Duration as Span, Utc};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -61,7 +61,8 @@ impl Setup {
             audit: h.family.audit(),
             state: h.family.state(),
         });
-        connector.retry = RetryPolicy { attempts: 5, base_delay: Duration::from_millis(10), max_delay: Duration::from_millis(200) };
+        connector.retry =
+            RetryPolicy { attempts: 5, base_delay: Duration::from_millis(10), max_delay: Duration::from_millis(200) };
         let connector = Arc::new(connector);
         let hooks = WebhookServer::start(connector.clone()).await;
         let connection = h.family.connections().connection(&h.connection).await.unwrap().unwrap();
@@ -75,17 +76,33 @@ impl Setup {
     /// A poster as a new container builds it, with Odoo's timeout and retries as given.
     fn poster(&self, settings: PosterSettings) -> Poster {
         let f = &self.h.family;
-        Poster::new(PosterDeps { connections: f.connections(), state: f.state(), audit: f.audit(), failed: f.failed(), secrets: f.secrets() }, settings)
+        Poster::new(
+            PosterDeps {
+                connections: f.connections(),
+                state: f.state(),
+                audit: f.audit(),
+                failed: f.failed(),
+                secrets: f.secrets(),
+            },
+            settings,
+        )
     }
 
     /// Customer invoices by store order id: (count, amounts).
     fn invoices(&self) -> BTreeMap<i64, Vec<Decimal>> {
         let odoo = &self.h.odoo;
-        let ids = odoo.search("account.move", Val::list([Val::list([Val::from("move_type"), Val::from("="), Val::from("out_invoice")])]));
+        let ids = odoo.search(
+            "account.move",
+            Val::list([Val::list([Val::from("move_type"), Val::from("="), Val::from("out_invoice")])]),
+        );
         let mut out: BTreeMap<i64, Vec<Decimal>> = BTreeMap::new();
         for row in odoo.read("account.move", &ids, &["invoice_origin", "amount_total"]) {
             let origin = row.get("invoice_origin").and_then(Val::as_str).unwrap_or_default();
-            let order: i64 = origin.split(':').nth(3).and_then(|id| id.parse().ok()).unwrap_or_else(|| panic!("a move without a marker: {origin}"));
+            let order: i64 = origin
+                .split(':')
+                .nth(3)
+                .and_then(|id| id.parse().ok())
+                .unwrap_or_else(|| panic!("a move without a marker: {origin}"));
             out.entry(order).or_default().push(row.get("amount_total").and_then(Val::as_decimal).unwrap());
         }
         out
@@ -96,7 +113,8 @@ impl Setup {
         let invoices = self.invoices();
         let missing: Vec<&i64> = orders.iter().filter(|o| !invoices.contains_key(o)).collect();
         assert!(missing.is_empty(), "{} orders lost: {missing:?}", missing.len());
-        let twice: Vec<(&i64, usize)> = invoices.iter().filter(|(_, v)| v.len() != 1).map(|(k, v)| (k, v.len())).collect();
+        let twice: Vec<(&i64, usize)> =
+            invoices.iter().filter(|(_, v)| v.len() != 1).map(|(k, v)| (k, v.len())).collect();
         assert!(twice.is_empty(), "orders invoiced more than once: {twice:?}");
         assert_eq!(invoices.len(), orders.len(), "invoices for orders that do not exist");
         for o in orders {
@@ -106,7 +124,10 @@ impl Setup {
         for c in customers {
             let partners = self.h.odoo.search(
                 "res.partner",
-                Val::list([Val::list([Val::from("ref"), Val::from("="), Val::Str(c.to_string())]), Val::list([Val::from("parent_id"), Val::from("="), Val::Bool(false)])]),
+                Val::list([
+                    Val::list([Val::from("ref"), Val::from("="), Val::Str(c.to_string())]),
+                    Val::list([Val::from("parent_id"), Val::from("="), Val::Bool(false)]),
+                ]),
             );
             assert_eq!(partners.len(), 1, "customer {c} is {} partners in Odoo", partners.len());
         }
@@ -115,7 +136,14 @@ impl Setup {
 
 /// Receives and posts until the queue stays empty for `quiet`; a batch that crashes (the test
 /// hook) leaves its messages unacknowledged, as a dead process would.
-async fn drain_until_quiet(queue: &dyn blackbox::Queue, mut poster: Poster, make: impl Fn() -> Poster, quiet: Duration, crash_every: Option<u32>, rng: &Mutex<rand::rngs::StdRng>) -> u32 {
+async fn drain_until_quiet(
+    queue: &dyn blackbox::Queue,
+    mut poster: Poster,
+    make: impl Fn() -> Poster,
+    quiet: Duration,
+    crash_every: Option<u32>,
+    rng: &Mutex<rand::rngs::StdRng>,
+) -> u32 {
     let mut crashes = 0;
     // A crash stays armed until a batch reaches Odoo's create (one failing earlier, on an Odoo
     // fault, does not use it up), and the first batch arms one: every run kills a poster.
@@ -136,7 +164,12 @@ async fn drain_until_quiet(queue: &dyn blackbox::Queue, mut poster: Poster, make
         }
         let messages: Vec<IncomingMessage> = got.iter().map(IncomingMessage::from).collect();
         let report = poster.handle_batch(&messages).await;
-        if armed && report.outcomes.iter().any(|(_, o)| matches!(o, shared::poster::RecordOutcome::Retry(r) if r.contains("died"))) {
+        if armed
+            && report
+                .outcomes
+                .iter()
+                .any(|(_, o)| matches!(o, shared::poster::RecordOutcome::Retry(r) if r.contains("died")))
+        {
             // The process is gone: nothing acknowledged, a fresh container takes over.
             crashes += 1;
             armed = false;
@@ -156,7 +189,11 @@ fn settings(timeout: Duration) -> PosterSettings {
     PosterSettings {
         claim_for: Duration::from_secs(1),
         keep_outcome_for: None,
-        odoo_retry: RetryPolicy { attempts: 3, base_delay: Duration::from_millis(5), max_delay: Duration::from_millis(50) },
+        odoo_retry: RetryPolicy {
+            attempts: 3,
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(50),
+        },
         odoo_timeout: timeout,
         max_receives: blackbox::harness::MAX_RECEIVES,
     }
@@ -202,7 +239,13 @@ async fn duplicates_reordering_and_poller_overlap(family: Family, n: usize) {
     }
     let poller = {
         let (connector, connection) = (s.connector.clone(), s.connection.clone());
-        let settings = PollSettings { start: t0 - Span::hours(1), window: Span::hours(3), overlap: Span::minutes(30), backfill: None, ..Default::default() };
+        let settings = PollSettings {
+            start: t0 - Span::hours(1),
+            window: Span::hours(3),
+            overlap: Span::minutes(30),
+            backfill: None,
+            ..Default::default()
+        };
         tokio::spawn(async move {
             for _ in 0..3 {
                 connector.poll(&connection, &settings, Utc::now()).await.unwrap();
@@ -217,7 +260,18 @@ async fn duplicates_reordering_and_poller_overlap(family: Family, n: usize) {
         let (queue, settings_, rng) = (s.h.queue.clone(), settings(Duration::from_secs(10)), crash_rng.clone());
         let f = &s.h.family;
         let deps = (f.connections(), f.state(), f.audit(), f.failed(), f.secrets());
-        let make = move || Poster::new(PosterDeps { connections: deps.0.clone(), state: deps.1.clone(), audit: deps.2.clone(), failed: deps.3.clone(), secrets: deps.4.clone() }, settings_.clone());
+        let make = move || {
+            Poster::new(
+                PosterDeps {
+                    connections: deps.0.clone(),
+                    state: deps.1.clone(),
+                    audit: deps.2.clone(),
+                    failed: deps.3.clone(),
+                    secrets: deps.4.clone(),
+                },
+                settings_.clone(),
+            )
+        };
         let done = delivered.clone();
         posters.push(tokio::spawn(async move {
             loop {
@@ -255,7 +309,13 @@ async fn odoo_faults_and_posters_killed_between_create_and_link(family: Family, 
     for (i, id) in orders.iter().enumerate() {
         s.store.add_order(*id, customers[i % customers.len()], "processing", t0 + Span::seconds(i as i64 * 10));
     }
-    let settings_poll = PollSettings { start: t0 - Span::hours(1), window: Span::hours(12), overlap: Span::minutes(5), backfill: None, ..Default::default() };
+    let settings_poll = PollSettings {
+        start: t0 - Span::hours(1),
+        window: Span::hours(12),
+        overlap: Span::minutes(5),
+        backfill: None,
+        ..Default::default()
+    };
     s.connector.poll(&s.connection, &settings_poll, Utc::now()).await.unwrap();
 
     let timeout = Duration::from_millis(400);
@@ -269,7 +329,15 @@ async fn odoo_faults_and_posters_killed_between_create_and_link(family: Family, 
     // What exhausted its receives went to the DLQ, what failed permanently was parked: both replay.
     let redriven = shared::poster::redrive(s.h.dlq.as_ref(), s.h.queue.as_ref()).await.unwrap();
     let connection = s.connection.clone();
-    let replayed = shared::poster::replay(s.h.family.failed().as_ref(), s.h.queue.as_ref(), s.h.family.audit().as_ref(), &connection, None).await.unwrap();
+    let replayed = shared::poster::replay(
+        s.h.family.failed().as_ref(),
+        s.h.queue.as_ref(),
+        s.h.family.audit().as_ref(),
+        &connection,
+        None,
+    )
+    .await
+    .unwrap();
     drain_until_quiet(s.h.queue.as_ref(), make(), make, Duration::from_secs(2), None, &rng).await;
     println!("chaos: {n} orders, {crashes} poster deaths, {redriven} redriven from the DLQ, {replayed} replayed");
     assert!(s.h.family.failed().failed(&s.h.connection).await.unwrap().is_empty());
@@ -294,7 +362,13 @@ async fn the_poller_obeys_retry_after_and_finishes(family: Family, n: usize) {
         })
     };
     let started = Instant::now();
-    let settings = PollSettings { start: t0 - Span::hours(1), window: Span::hours(6), overlap: Span::minutes(5), backfill: None, ..Default::default() };
+    let settings = PollSettings {
+        start: t0 - Span::hours(1),
+        window: Span::hours(6),
+        overlap: Span::minutes(5),
+        backfill: None,
+        ..Default::default()
+    };
     let report = s.connector.poll(&s.connection, &settings, Utc::now()).await.unwrap();
     throttler.await.unwrap();
     let (throttled, early) = s.store.throttling();

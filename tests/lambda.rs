@@ -3,13 +3,14 @@
 //! One test per binary: it sets process environment variables.
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use blackbox::harness::Harness;
 use blackbox::Family;
+use blackbox::harness::Harness;
 use shared::lambda::{batch_response, poster_from_env, sqs_messages};
 use shared::odoo::Val;
 
 fn event(path: &str) -> SqsEvent {
-    let text = std::fs::read_to_string(format!("{}/../events/{path}", env!("CARGO_MANIFEST_DIR"))).expect("sample event");
+    let text =
+        std::fs::read_to_string(format!("{}/../events/{path}", env!("CARGO_MANIFEST_DIR"))).expect("sample event");
     serde_json::from_str(&text).expect("the sample event is an SQS event")
 }
 
@@ -23,7 +24,10 @@ async fn the_poster_handles_its_sample_event() {
     let sample = event("poster/sqs-batch.json");
     let response = batch_response(&poster.handle_batch(&sqs_messages(&sample)).await);
     assert!(response.batch_item_failures.is_empty(), "{:?}", response.batch_item_failures);
-    let moves = h.odoo.search("account.move", Val::list([Val::list([Val::from("invoice_origin"), Val::from("ilike"), Val::from(":order:1042:")])]));
+    let moves = h.odoo.search(
+        "account.move",
+        Val::list([Val::list([Val::from("invoice_origin"), Val::from("ilike"), Val::from(":order:1042:")])]),
+    );
     assert_eq!(moves.len(), 1);
     let total = h.odoo.read("account.move", &moves, &["amount_total"]).remove(0);
     assert_eq!(total.get("amount_total").and_then(Val::as_decimal).map(|d| d.to_string()), Some("49.06".into()));
@@ -37,5 +41,13 @@ async fn the_poster_handles_its_sample_event() {
     let response = batch_response(&poster.handle_batch(&sqs_messages(&both)).await);
     let failed: Vec<String> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
     assert_eq!(failed, vec!["broken-1".to_string()]);
-    assert_eq!(h.odoo.search("account.move", Val::list([Val::list([Val::from("invoice_origin"), Val::from("ilike"), Val::from(":order:1042:")])])).len(), 1);
+    assert_eq!(
+        h.odoo
+            .search(
+                "account.move",
+                Val::list([Val::list([Val::from("invoice_origin"), Val::from("ilike"), Val::from(":order:1042:")])])
+            )
+            .len(),
+        1
+    );
 }

@@ -3,8 +3,8 @@
 //! process environment variables.
 
 use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
-use blackbox::harness::Harness;
 use blackbox::Family;
+use blackbox::harness::Harness;
 use chrono::{TimeZone, Utc};
 use shared::aws::SqsQueue;
 use shared::lambda::{apigw_response, webhook_parts, woo_connector_from_env};
@@ -20,20 +20,31 @@ fn event(path: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_webhook_and_poller_handle_their_sample_events() {
     let h = Harness::start(Family::aws().await).await;
-    let store = SandboxStore::start(StoreOptions { webhook_secret: "ml-connector-test-webhook-secret".into(), ..StoreOptions::default() }).await.unwrap();
+    let store = SandboxStore::start(StoreOptions {
+        webhook_secret: "ml-connector-test-webhook-secret".into(),
+        ..StoreOptions::default()
+    })
+    .await
+    .unwrap();
     h.attach_store(&store).await;
     let config = blackbox::moto_config().await;
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let (queue_url, _) = blackbox::create_fifo_queues(&sqs, &format!("records-{}", uuid::Uuid::new_v4().simple()), 3).await;
+    let (queue_url, _) =
+        blackbox::create_fifo_queues(&sqs, &format!("records-{}", uuid::Uuid::new_v4().simple()), 3).await;
     // SAFETY: this test binary runs this one test; nothing else reads the environment meanwhile.
     unsafe { h.set_lambda_env(&[("MLC_QUEUE_URL", &queue_url), ("MLC_POLL_START", "2026-11-19")]) };
     let connector = woo_connector_from_env().await.expect("configured from the environment");
     let queue = SqsQueue::new(sqs, &queue_url);
 
     // The webhook's sample: a signed order.created delivery.
-    let request: ApiGatewayV2httpRequest = serde_json::from_str(&event("woocommerce-webhook/order-created.json")).unwrap();
+    let request: ApiGatewayV2httpRequest =
+        serde_json::from_str(&event("woocommerce-webhook/order-created.json")).unwrap();
     let (connection_id, headers, body) = webhook_parts(&request);
-    let response = apigw_response(&connector.handle_webhook(WebhookRequest { connection_id: &connection_id, headers: &headers, body: &body }).await);
+    let response = apigw_response(
+        &connector
+            .handle_webhook(WebhookRequest { connection_id: &connection_id, headers: &headers, body: &body })
+            .await,
+    );
     assert_eq!(response.status_code, 200, "{:?}", response.body);
     let got = queue.receive(10, std::time::Duration::from_secs(1), std::time::Duration::from_secs(30)).await.unwrap();
     assert_eq!(got.len(), 1);
@@ -49,9 +60,11 @@ async fn the_webhook_and_poller_handle_their_sample_events() {
     let input: serde_json::Value = serde_json::from_str(&event("woocommerce-poller/schedule.json")).unwrap();
     let settings = shared::lambda::poll_settings_from_env().unwrap();
     assert_eq!(settings.start, Utc.with_ymd_and_hms(2026, 11, 19, 0, 0, 0).unwrap());
-    let report = connector.poll_scheduled(&input, &settings, Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).unwrap()).await.unwrap();
+    let report = connector
+        .poll_scheduled(&input, &settings, Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).unwrap())
+        .await
+        .unwrap();
     assert_eq!(report["acme-woo"]["orders"], 1, "{report}");
     let got = queue.receive(10, std::time::Duration::from_secs(1), std::time::Duration::from_secs(30)).await.unwrap();
     assert_eq!(got.len(), 1);
 }
-

@@ -7,9 +7,9 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use blackbox::Family;
 use blackbox::harness::Harness;
 use blackbox::webhooks::WebhookServer;
-use blackbox::Family;
 use chrono::{Duration as Span, Utc};
 use odoo_sandbox::Fault;
 use shared::ids::SourceId;
@@ -56,14 +56,34 @@ fn rules() -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_a_log_line_an_error_or_the_audit_trail() {
     let captured = Captured::default();
-    tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_ansi(false).with_writer(captured.clone()).init();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(captured.clone())
+        .init();
 
-    let odoo = odoo_sandbox::Sandbox::start(odoo_sandbox::SandboxOptions { api_key: ODOO_KEY.into(), ..Default::default() }).await.unwrap();
+    let odoo =
+        odoo_sandbox::Sandbox::start(odoo_sandbox::SandboxOptions { api_key: ODOO_KEY.into(), ..Default::default() })
+            .await
+            .unwrap();
     let h = Harness::start_on(Family::aws().await, rules(), odoo).await;
-    let store = SandboxStore::start(StoreOptions { consumer_key: CONSUMER_KEY.into(), consumer_secret: CONSUMER_SECRET.into(), webhook_secret: WEBHOOK_SECRET.into() }).await.unwrap();
+    let store = SandboxStore::start(StoreOptions {
+        consumer_key: CONSUMER_KEY.into(),
+        consumer_secret: CONSUMER_SECRET.into(),
+        webhook_secret: WEBHOOK_SECRET.into(),
+    })
+    .await
+    .unwrap();
     h.attach_store(&store).await;
-    let mut connector = WooConnector::new(WooDeps { connections: h.family.connections(), secrets: h.family.secrets(), queue: h.queue.clone(), audit: h.family.audit(), state: h.family.state() });
-    connector.retry = RetryPolicy { attempts: 2, base_delay: Duration::from_millis(5), max_delay: Duration::from_millis(20) };
+    let mut connector = WooConnector::new(WooDeps {
+        connections: h.family.connections(),
+        secrets: h.family.secrets(),
+        queue: h.queue.clone(),
+        audit: h.family.audit(),
+        state: h.family.state(),
+    });
+    connector.retry =
+        RetryPolicy { attempts: 2, base_delay: Duration::from_millis(5), max_delay: Duration::from_millis(20) };
     let connector = Arc::new(connector);
     let hooks = WebhookServer::start(connector.clone()).await;
     let hook = format!("{}/webhooks/woocommerce/{}", hooks.url, h.connection);
@@ -92,7 +112,13 @@ async fn no_secret_reaches_a_log_line_an_error_or_the_audit_trail() {
     store.throttle(1, 0);
     store.add_order(1002, 0, "processing", t0 + Span::minutes(1));
     let connection = h.family.connections().connection(&h.connection).await.unwrap().unwrap();
-    let settings = PollSettings { start: t0 - Span::hours(1), window: Span::hours(6), overlap: Span::minutes(5), backfill: None, ..Default::default() };
+    let settings = PollSettings {
+        start: t0 - Span::hours(1),
+        window: Span::hours(6),
+        overlap: Span::minutes(5),
+        backfill: None,
+        ..Default::default()
+    };
     connector.poll(&connection, &settings, Utc::now()).await.unwrap();
     h.odoo.inject("account.move", "create", Fault::Http { status: 503, retry_after_secs: None }, 1);
     h.odoo.inject("res.partner", "create", Fault::SerializationFailure, 1);
@@ -102,22 +128,52 @@ async fn no_secret_reaches_a_log_line_an_error_or_the_audit_trail() {
     }
 
     // Wrong credentials on both sides: errors that talk about credentials, without them.
-    h.family.secrets().put(&h.connection, &SecretBundle::new().with("odoo_login", "bot@example.com").with("odoo_api_key", WRONG_ODOO_KEY).with("woo_consumer_key", CONSUMER_KEY).with("woo_consumer_secret", "cs_wrong").with("woo_webhook_secret", WEBHOOK_SECRET)).await.unwrap();
+    h.family
+        .secrets()
+        .put(
+            &h.connection,
+            &SecretBundle::new()
+                .with("odoo_login", "bot@example.com")
+                .with("odoo_api_key", WRONG_ODOO_KEY)
+                .with("woo_consumer_key", CONSUMER_KEY)
+                .with("woo_consumer_secret", "cs_wrong")
+                .with("woo_webhook_secret", WEBHOOK_SECRET),
+        )
+        .await
+        .unwrap();
     let fresh = h.poster();
-    let again = shared::records::Envelope::new(h.connection.clone(), shared::records::SourceSystem::Woocommerce, SourceId::parse("1003").unwrap(), Utc::now(), shared::records::Record::Order(shared::records::samples::order()));
+    let again = shared::records::Envelope::new(
+        h.connection.clone(),
+        shared::records::SourceSystem::Woocommerce,
+        SourceId::parse("1003").unwrap(),
+        Utc::now(),
+        shared::records::Record::Order(shared::records::samples::order()),
+    );
     let report = h.post(&fresh, &[&again]).await;
     seen.extend(report.outcomes.iter().map(|(_, o)| format!("{o:?}")));
     assert!(seen.last().unwrap().contains("credentials"), "{seen:?}");
     let secrets = h.family.secrets().get(&h.connection).await.unwrap().unwrap();
     let findings = shared::checks::test_connection(&connection, &secrets).await;
     seen.extend(findings.iter().map(|f| f.what.clone()));
-    let fresh_connector = WooConnector::new(WooDeps { connections: h.family.connections(), secrets: h.family.secrets(), queue: h.queue.clone(), audit: h.family.audit(), state: h.family.state() });
+    let fresh_connector = WooConnector::new(WooDeps {
+        connections: h.family.connections(),
+        secrets: h.family.secrets(),
+        queue: h.queue.clone(),
+        audit: h.family.audit(),
+        state: h.family.state(),
+    });
     let err = fresh_connector.poll(&connection, &settings, Utc::now()).await.unwrap_err();
     seen.push(format!("{err} {err:?}"));
 
     // Everything written down about it.
     let audit = h.family.audit();
-    for (kind, id) in [(EntityKind::Order, "1001"), (EntityKind::Order, "1100"), (EntityKind::Order, "1002"), (EntityKind::Order, "1003"), (EntityKind::Order, "webhook-forged")] {
+    for (kind, id) in [
+        (EntityKind::Order, "1001"),
+        (EntityKind::Order, "1100"),
+        (EntityKind::Order, "1002"),
+        (EntityKind::Order, "1003"),
+        (EntityKind::Order, "webhook-forged"),
+    ] {
         for e in audit.by_source(&h.connection, kind, &SourceId::parse(id).unwrap()).await.unwrap() {
             seen.push(serde_json::to_string(&e).unwrap());
         }
@@ -133,7 +189,11 @@ async fn no_secret_reaches_a_log_line_an_error_or_the_audit_trail() {
     let everything = format!("{logs}\n{}", seen.join("\n"));
     for secret in [ODOO_KEY, WRONG_ODOO_KEY, CONSUMER_SECRET, WEBHOOK_SECRET, "cs_wrong"] {
         let at = everything.find(secret);
-        assert!(at.is_none(), "the secret {secret:?} appears: …{}…", &everything[at.unwrap().saturating_sub(200)..(at.unwrap() + 50).min(everything.len())]);
+        assert!(
+            at.is_none(),
+            "the secret {secret:?} appears: …{}…",
+            &everything[at.unwrap().saturating_sub(200)..(at.unwrap() + 50).min(everything.len())]
+        );
     }
     println!("log hygiene: {} log lines and {} errors/audit entries checked", logs.lines().count(), seen.len());
 }

@@ -10,7 +10,8 @@ async fn each_connection_gets_its_own_poll_schedule() {
         "arn:aws:iam::123456789012:role/ml-connector-PollSchedulerRole",
         "default",
     );
-    let a = shared::ids::ConnectionId::parse(format!("acme-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])).unwrap();
+    let a =
+        shared::ids::ConnectionId::parse(format!("acme-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])).unwrap();
     assert_eq!(schedules.get(&a).await.unwrap(), None);
     schedules.ensure(&a, "rate(15 minutes)").await.unwrap();
     let (expression, input) = schedules.get(&a).await.unwrap().unwrap();

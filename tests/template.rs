@@ -88,7 +88,9 @@ fn problems(t: &Value) -> Vec<String> {
             }
             let responses = ep["FunctionResponseTypes"].as_sequence().cloned().unwrap_or_default();
             if !responses.iter().any(|r| r.as_str() == Some("ReportBatchItemFailures")) {
-                out.push(format!("{id}.{name}: no ReportBatchItemFailures, so one bad record would retry the whole batch"));
+                out.push(format!(
+                    "{id}.{name}: no ReportBatchItemFailures, so one bad record would retry the whole batch"
+                ));
             }
         }
     }
@@ -104,7 +106,10 @@ fn problems(t: &Value) -> Vec<String> {
             .into_iter()
             .filter(|(_, f)| {
                 f["Properties"]["Events"].as_mapping().is_some_and(|events| {
-                    events.values().any(|e| e["Type"].as_str() == Some("SQS") && referenced_id(&e["Properties"]["Queue"]).as_deref() == Some(id))
+                    events.values().any(|e| {
+                        e["Type"].as_str() == Some("SQS")
+                            && referenced_id(&e["Properties"]["Queue"]).as_deref() == Some(id)
+                    })
                 })
             })
             .map(|(_, f)| timeout_of(f))
@@ -126,13 +131,19 @@ fn problems(t: &Value) -> Vec<String> {
         }
         let key: Vec<(&str, &str)> = p["KeySchema"]
             .as_sequence()
-            .map(|s| s.iter().map(|k| (k["AttributeName"].as_str().unwrap_or(""), k["KeyType"].as_str().unwrap_or(""))).collect())
+            .map(|s| {
+                s.iter()
+                    .map(|k| (k["AttributeName"].as_str().unwrap_or(""), k["KeyType"].as_str().unwrap_or("")))
+                    .collect()
+            })
             .unwrap_or_default();
         if key != [(keys::PARTITION_KEY, "HASH"), (keys::SORT_KEY, "RANGE")] {
             out.push(format!("{id}: key schema {key:?} is not the adapters' pk/sk"));
         }
         let ttl = &p["TimeToLiveSpecification"];
-        if id != "ConnectionsTable" && (ttl["AttributeName"].as_str() != Some(keys::TTL_ATTRIBUTE) || !truthy(&ttl["Enabled"])) {
+        if id != "ConnectionsTable"
+            && (ttl["AttributeName"].as_str() != Some(keys::TTL_ATTRIBUTE) || !truthy(&ttl["Enabled"]))
+        {
             out.push(format!("{id}: TTL must be enabled on {}", keys::TTL_ATTRIBUTE));
         }
     }
@@ -149,7 +160,8 @@ fn problems(t: &Value) -> Vec<String> {
     }
 
     for (id, policy) in of_type(t, "AWS::IAM::ManagedPolicy") {
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"].as_sequence().cloned().unwrap_or_default() {
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"].as_sequence().cloned().unwrap_or_default()
+        {
             let actions: Vec<String> = match &statement["Action"] {
                 Value::Sequence(s) => s.iter().filter_map(|a| a.as_str().map(String::from)).collect(),
                 Value::String(s) => vec![s.clone()],
@@ -161,7 +173,9 @@ fn problems(t: &Value) -> Vec<String> {
                     other => other.as_str().unwrap_or_default().to_string(),
                 };
                 if actions != ["secretsmanager:GetSecretValue"] || !resource.ends_with(":secret:${SecretsPrefix}/*") {
-                    out.push(format!("{id}: secrets access {actions:?} on {resource:?} is wider than the project's prefix"));
+                    out.push(format!(
+                        "{id}: secrets access {actions:?} on {resource:?} is wider than the project's prefix"
+                    ));
                 }
             }
         }
@@ -210,27 +224,80 @@ fn each_thing_lint_misses_is_caught() {
     type Edit = Box<dyn FnOnce(&mut Value)>;
     let cases: Vec<(&str, Edit)> = vec![
         ("runtime", Box::new(|t| t["Resources"]["Poster"]["Properties"]["Runtime"] = "provided.al2".into())),
-        ("architectures", Box::new(|t| t["Resources"]["Poster"]["Properties"]["Architectures"] = serde_yaml::from_str("[x86_64]").unwrap())),
+        (
+            "architectures",
+            Box::new(|t| {
+                t["Resources"]["Poster"]["Properties"]["Architectures"] = serde_yaml::from_str("[x86_64]").unwrap()
+            }),
+        ),
         ("BuildMethod", Box::new(|t| t["Resources"]["Poster"]["Metadata"]["BuildMethod"] = "makefile".into())),
-        ("BatchSize 11", Box::new(|t| t["Resources"]["Poster"]["Properties"]["Events"]["Records"]["Properties"]["BatchSize"] = 11.into())),
-        ("BatchSize 0", Box::new(|t| t["Resources"]["Poster"]["Properties"]["Events"]["Records"]["Properties"]["BatchSize"] = 0.into())),
-        ("batching window", Box::new(|t| t["Resources"]["Poster"]["Properties"]["Events"]["Records"]["Properties"]["MaximumBatchingWindowInSeconds"] = 5.into())),
-        ("ReportBatchItemFailures", Box::new(|t| {
-            t["Resources"]["Poster"]["Properties"]["Events"]["Records"]["Properties"].as_mapping_mut().unwrap().remove("FunctionResponseTypes");
-        })),
+        (
+            "BatchSize 11",
+            Box::new(|t| {
+                t["Resources"]["Poster"]["Properties"]["Events"]["Records"]["Properties"]["BatchSize"] = 11.into()
+            }),
+        ),
+        (
+            "BatchSize 0",
+            Box::new(|t| {
+                t["Resources"]["Poster"]["Properties"]["Events"]["Records"]["Properties"]["BatchSize"] = 0.into()
+            }),
+        ),
+        (
+            "batching window",
+            Box::new(|t| {
+                t["Resources"]["Poster"]["Properties"]["Events"]["Records"]["Properties"]["MaximumBatchingWindowInSeconds"] =
+                    5.into()
+            }),
+        ),
+        (
+            "ReportBatchItemFailures",
+            Box::new(|t| {
+                t["Resources"]["Poster"]["Properties"]["Events"]["Records"]["Properties"]
+                    .as_mapping_mut()
+                    .unwrap()
+                    .remove("FunctionResponseTypes");
+            }),
+        ),
         ("visibility", Box::new(|t| t["Resources"]["Poster"]["Properties"]["Timeout"] = 31.into())),
         ("global runtime", Box::new(|t| t["Globals"]["Function"]["Runtime"] = "nodejs22.x".into())),
-        ("dead-letter FIFO", Box::new(|t| {
-            t["Resources"]["RecordsDeadLetterQueue"]["Properties"].as_mapping_mut().unwrap().remove("FifoQueue");
-        })),
-        ("PITR", Box::new(|t| t["Resources"]["StateTable"]["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] = false.into())),
-        ("TTL", Box::new(|t| t["Resources"]["AuditTable"]["Properties"]["TimeToLiveSpecification"]["AttributeName"] = "ttl".into())),
-        ("key schema", Box::new(|t| t["Resources"]["StateTable"]["Properties"]["KeySchema"][0]["AttributeName"] = "id".into())),
-        ("audit index", Box::new(|t| t["Resources"]["AuditTable"]["Properties"]["GlobalSecondaryIndexes"][0]["IndexName"] = "odoo".into())),
-        ("secrets scope", Box::new(|t| {
-            let statement = &mut t["Resources"]["ConnectionSecretsReadPolicy"]["Properties"]["PolicyDocument"]["Statement"][0];
-            statement["Resource"] = "*".into();
-        })),
+        (
+            "dead-letter FIFO",
+            Box::new(|t| {
+                t["Resources"]["RecordsDeadLetterQueue"]["Properties"].as_mapping_mut().unwrap().remove("FifoQueue");
+            }),
+        ),
+        (
+            "PITR",
+            Box::new(|t| {
+                t["Resources"]["StateTable"]["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] =
+                    false.into()
+            }),
+        ),
+        (
+            "TTL",
+            Box::new(|t| {
+                t["Resources"]["AuditTable"]["Properties"]["TimeToLiveSpecification"]["AttributeName"] = "ttl".into()
+            }),
+        ),
+        (
+            "key schema",
+            Box::new(|t| t["Resources"]["StateTable"]["Properties"]["KeySchema"][0]["AttributeName"] = "id".into()),
+        ),
+        (
+            "audit index",
+            Box::new(|t| {
+                t["Resources"]["AuditTable"]["Properties"]["GlobalSecondaryIndexes"][0]["IndexName"] = "odoo".into()
+            }),
+        ),
+        (
+            "secrets scope",
+            Box::new(|t| {
+                let statement =
+                    &mut t["Resources"]["ConnectionSecretsReadPolicy"]["Properties"]["PolicyDocument"]["Statement"][0];
+                statement["Resource"] = "*".into();
+            }),
+        ),
     ];
     for (what, edit) in cases {
         let found = problems(&with_poster(edit));

@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::odoo::{OdooClient, OdooConfig, OdooError, RetryPolicy, Val};
+use crate::ports::{Connection, SecretBundle};
 use crate::poster::plan::Lookups;
 use crate::poster::session::OdooSession;
-use crate::ports::{Connection, SecretBundle};
 use crate::records::SourceSystem;
 use crate::rules::{Conditions, LineFacts, MappingRules};
 use crate::stores::woocommerce::client::{WooClient, WooConfig};
@@ -21,8 +21,15 @@ pub const SECRET_ODOO_LOGIN: &str = "odoo_login";
 pub const SECRET_ODOO_KEY: &str = "odoo_api_key";
 
 /// The Odoo models posting reads (and writes): each must at least be readable.
-pub const ODOO_MODELS: &[&str] =
-    &["account.move", "account.account", "account.tax", "account.journal", "account.analytic.account", "res.partner", "product.product"];
+pub const ODOO_MODELS: &[&str] = &[
+    "account.move",
+    "account.account",
+    "account.tax",
+    "account.journal",
+    "account.analytic.account",
+    "res.partner",
+    "product.product",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
@@ -49,15 +56,26 @@ fn quick() -> RetryPolicy {
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-fn secret<'a>(secrets: &'a SecretBundle, name: &str, side: &'static str) -> std::result::Result<&'a crate::ports::Secret, Finding> {
-    secrets.get(name).ok_or_else(|| Finding::problem(side, format!("the connection has no {name}; add it with `mlc connection add`")))
+fn secret<'a>(
+    secrets: &'a SecretBundle,
+    name: &str,
+    side: &'static str,
+) -> std::result::Result<&'a crate::ports::Secret, Finding> {
+    secrets.get(name).ok_or_else(|| {
+        Finding::problem(side, format!("the connection has no {name}; add it with `mlc connection add`"))
+    })
 }
 
 /// An Odoo client for a connection, for checks (one attempt per call).
-pub async fn odoo_client(connection: &Connection, secrets: &SecretBundle, retry: RetryPolicy) -> std::result::Result<OdooClient, Finding> {
+pub async fn odoo_client(
+    connection: &Connection,
+    secrets: &SecretBundle,
+    retry: RetryPolicy,
+) -> std::result::Result<OdooClient, Finding> {
     let login = secret(secrets, SECRET_ODOO_LOGIN, "odoo")?;
     let key = secret(secrets, SECRET_ODOO_KEY, "odoo")?;
-    let mut config = OdooConfig::new(connection.odoo_url.as_str(), connection.odoo_database.clone(), login.expose(), key.clone());
+    let mut config =
+        OdooConfig::new(connection.odoo_url.as_str(), connection.odoo_database.clone(), login.expose(), key.clone());
     config.allow_private_network = connection.allow_private_network;
     config.retry = retry;
     config.timeout = TIMEOUT;
@@ -66,7 +84,9 @@ pub async fn odoo_client(connection: &Connection, secrets: &SecretBundle, retry:
 
 fn odoo_sentence(e: &OdooError, connection: &Connection) -> String {
     match e {
-        OdooError::Auth { .. } => "Odoo refused the login and API key: check both, and that the key belongs to that user and database".into(),
+        OdooError::Auth { .. } => {
+            "Odoo refused the login and API key: check both, and that the key belongs to that user and database".into()
+        }
         OdooError::Access { message } => format!("Odoo says the user may not do this: {message}"),
         OdooError::Transient { message, .. } => format!("cannot reach Odoo at {}: {message}", connection.odoo_url),
         OdooError::Endpoint { message } => format!("the Odoo URL is refused: {message}"),
@@ -83,7 +103,12 @@ pub async fn test_connection(connection: &Connection, secrets: &SecretBundle) ->
         Ok(client) => {
             findings.push(Finding::ok(
                 "odoo",
-                format!("Odoo {} answers at {} (talking {:?})", client.server_version(), connection.odoo_url, client.transport()),
+                format!(
+                    "Odoo {} answers at {} (talking {:?})",
+                    client.server_version(),
+                    connection.odoo_url,
+                    client.transport()
+                ),
             ));
             let mut authenticated = false;
             for model in ODOO_MODELS {
@@ -99,11 +124,15 @@ pub async fn test_connection(connection: &Connection, secrets: &SecretBundle) ->
                         findings.push(Finding::problem("odoo", odoo_sentence(&e, connection)));
                         break;
                     }
-                    Err(OdooError::Access { message }) => {
-                        findings.push(Finding::problem("odoo", format!("cannot read {model}: {message} (give the user the Invoicing/Accounting rights)")))
-                    }
+                    Err(OdooError::Access { message }) => findings.push(Finding::problem(
+                        "odoo",
+                        format!("cannot read {model}: {message} (give the user the Invoicing/Accounting rights)"),
+                    )),
                     Err(e) => {
-                        findings.push(Finding::problem("odoo", format!("reading {model}: {}", odoo_sentence(&e, connection))));
+                        findings.push(Finding::problem(
+                            "odoo",
+                            format!("reading {model}: {}", odoo_sentence(&e, connection)),
+                        ));
                         break;
                     }
                 }
@@ -112,12 +141,18 @@ pub async fn test_connection(connection: &Connection, secrets: &SecretBundle) ->
     }
     match connection.source {
         SourceSystem::Woocommerce => findings.extend(test_woocommerce(connection, secrets).await),
-        other => findings.push(Finding::problem("store", format!("{other} connections are not supported by this version"))),
+        other => {
+            findings.push(Finding::problem("store", format!("{other} connections are not supported by this version")))
+        }
     }
     findings
 }
 
-pub async fn woo_client(connection: &Connection, secrets: &SecretBundle, retry: RetryPolicy) -> std::result::Result<WooClient, Finding> {
+pub async fn woo_client(
+    connection: &Connection,
+    secrets: &SecretBundle,
+    retry: RetryPolicy,
+) -> std::result::Result<WooClient, Finding> {
     let key = secret(secrets, SECRET_KEY, "store")?;
     let secret_ = secret(secrets, SECRET_SECRET, "store")?;
     WooClient::connect(WooConfig {
@@ -135,7 +170,10 @@ pub async fn woo_client(connection: &Connection, secrets: &SecretBundle, retry: 
 async fn test_woocommerce(connection: &Connection, secrets: &SecretBundle) -> Vec<Finding> {
     let mut findings = Vec::new();
     if secrets.get(SECRET_WEBHOOK).is_none() {
-        findings.push(Finding::problem("store", "no webhook secret is stored: webhooks will be refused (the poller still works)"));
+        findings.push(Finding::problem(
+            "store",
+            "no webhook secret is stored: webhooks will be refused (the poller still works)",
+        ));
     }
     let client = match woo_client(connection, secrets, quick()).await {
         Ok(c) => c,
@@ -146,7 +184,10 @@ async fn test_woocommerce(connection: &Connection, secrets: &SecretBundle) -> Ve
     };
     match client.page("/orders", &[], 1).await {
         Ok(page) => {
-            findings.push(Finding::ok("store", format!("WooCommerce at {} accepts the consumer key and secret", connection.store_url)));
+            findings.push(Finding::ok(
+                "store",
+                format!("WooCommerce at {} accepts the consumer key and secret", connection.store_url),
+            ));
             findings.push(Finding::ok("store", format!("can read orders ({} in the store)", page.total)));
         }
         Err(e) => findings.push(Finding::problem("store", store_sentence(&e, connection))),
@@ -157,7 +198,10 @@ async fn test_woocommerce(connection: &Connection, secrets: &SecretBundle) -> Ve
 fn store_sentence(e: &Error, connection: &Connection) -> String {
     let text = e.to_string();
     if text.contains("401") || text.contains("woocommerce_rest_cannot_view") || text.contains("authentication") {
-        format!("WooCommerce at {} refused the consumer key and secret ({text}): check them, and that the key has Read access", connection.store_url)
+        format!(
+            "WooCommerce at {} refused the consumer key and secret ({text}): check them, and that the key has Read access",
+            connection.store_url
+        )
     } else if e.class() == crate::ErrorClass::Retryable {
         format!("cannot reach the store at {}: {text}", connection.store_url)
     } else {
@@ -192,18 +236,31 @@ fn covered(rules: &MappingRules, sku: Option<&str>, path: &[String]) -> Option<S
 }
 
 /// Checks the store's catalogue and tax rates against the rules, and the rules against Odoo.
-pub async fn check_mappings(connection: &Connection, secrets: &SecretBundle, rules: &MappingRules) -> Result<MappingReport> {
-    let store = woo_client(connection, secrets, RetryPolicy::default()).await.map_err(|f| Error::retryable(anyhow::anyhow!(f.what)))?;
-    let client = odoo_client(connection, secrets, RetryPolicy::default()).await.map_err(|f| Error::retryable(anyhow::anyhow!(f.what)))?;
+pub async fn check_mappings(
+    connection: &Connection,
+    secrets: &SecretBundle,
+    rules: &MappingRules,
+) -> Result<MappingReport> {
+    let store = woo_client(connection, secrets, RetryPolicy::default())
+        .await
+        .map_err(|f| Error::retryable(anyhow::anyhow!(f.what)))?;
+    let client = odoo_client(connection, secrets, RetryPolicy::default())
+        .await
+        .map_err(|f| Error::retryable(anyhow::anyhow!(f.what)))?;
     let odoo = OdooSession::open(client).await?;
     let mut report = MappingReport::default();
     let mut find = |f: Finding| report.findings.push(f);
 
     // The rules against Odoo's chart.
-    let mut accounts: Vec<(&str, String)> = rules.lines.iter().map(|r| (r.account.as_str(), format!("rule {:?}", r.name))).collect();
+    let mut accounts: Vec<(&str, String)> =
+        rules.lines.iter().map(|r| (r.account.as_str(), format!("rule {:?}", r.name))).collect();
     accounts.push((rules.accounts.shipping.as_str(), "shipping".into()));
     accounts.push((rules.accounts.rounding.as_str(), "rounding".into()));
-    for (code, what) in [(&rules.accounts.fees, "fees"), (&rules.accounts.discount, "discounts"), (&rules.accounts.receivable, "receivable")] {
+    for (code, what) in [
+        (&rules.accounts.fees, "fees"),
+        (&rules.accounts.discount, "discounts"),
+        (&rules.accounts.receivable, "receivable"),
+    ] {
         if let Some(code) = code {
             accounts.push((code.as_str(), what.into()));
         }
@@ -221,10 +278,14 @@ pub async fn check_mappings(connection: &Connection, secrets: &SecretBundle, rul
     }
     for t in &rules.taxes {
         match odoo.tax(&t.odoo_tax) {
-            None => find(Finding::problem("mapping", format!("Odoo tax {:?} (for store rate {}) does not exist in Odoo", t.odoo_tax, t.store_rate))),
-            Some(info) if info.price_include => {
-                find(Finding::problem("mapping", format!("Odoo tax {:?} includes tax in the price; store amounts exclude tax", t.odoo_tax)))
-            }
+            None => find(Finding::problem(
+                "mapping",
+                format!("Odoo tax {:?} (for store rate {}) does not exist in Odoo", t.odoo_tax, t.store_rate),
+            )),
+            Some(info) if info.price_include => find(Finding::problem(
+                "mapping",
+                format!("Odoo tax {:?} includes tax in the price; store amounts exclude tax", t.odoo_tax),
+            )),
             Some(_) => {}
         }
     }
@@ -236,7 +297,13 @@ pub async fn check_mappings(connection: &Connection, secrets: &SecretBundle, rul
         let id = rate["id"].as_i64().map(|i| i.to_string()).unwrap_or_default();
         let name = rate["name"].as_str().unwrap_or_default();
         if rules.tax_for(&id).or_else(|| rules.tax_for(name)).is_none() {
-            find(Finding::problem("mapping", format!("store tax rate {id} ({name}, {}%) is not mapped to an Odoo tax", rate["rate"].as_str().unwrap_or("?"))));
+            find(Finding::problem(
+                "mapping",
+                format!(
+                    "store tax rate {id} ({name}, {}%) is not mapped to an Odoo tax",
+                    rate["rate"].as_str().unwrap_or("?")
+                ),
+            ));
         }
     }
 
@@ -266,21 +333,34 @@ pub async fn check_mappings(connection: &Connection, secrets: &SecretBundle, rul
         }
     }
     for c in &unmapped_categories {
-        find(Finding::problem("mapping", format!("category {c} is not mapped (no rule for it or a parent, and no fallback)")));
+        find(Finding::problem(
+            "mapping",
+            format!("category {c} is not mapped (no rule for it or a parent, and no fallback)"),
+        ));
     }
     let products = store.all("/products", &[]).await?;
     report.products_checked = products.len();
     let mut without_product = Vec::new();
-    let skus: Vec<String> = products.iter().filter_map(|p| p["sku"].as_str().filter(|s| !s.is_empty()).map(str::to_string)).collect();
+    let skus: Vec<String> =
+        products.iter().filter_map(|p| p["sku"].as_str().filter(|s| !s.is_empty()).map(str::to_string)).collect();
     odoo.load_products(&skus).await?;
     for p in &products {
         let sku = p["sku"].as_str().filter(|s| !s.is_empty());
-        let path = p["categories"].as_array().and_then(|c| c.first()).and_then(|c| c["id"].as_i64()).map(path_of).unwrap_or_default();
+        let path = p["categories"]
+            .as_array()
+            .and_then(|c| c.first())
+            .and_then(|c| c["id"].as_i64())
+            .map(path_of)
+            .unwrap_or_default();
         let name = p["name"].as_str().unwrap_or_default();
         if covered(rules, sku, &path).is_none() {
             find(Finding::problem(
                 "mapping",
-                format!("SKU {} ({name}, category {}) is not mapped by any rule", sku.unwrap_or("none"), if path.is_empty() { "none".into() } else { path.join(" / ") }),
+                format!(
+                    "SKU {} ({name}, category {}) is not mapped by any rule",
+                    sku.unwrap_or("none"),
+                    if path.is_empty() { "none".into() } else { path.join(" / ") }
+                ),
             ));
         }
         if let Some(sku) = sku.filter(|s| odoo.product(s).is_none()) {
@@ -291,7 +371,11 @@ pub async fn check_mappings(connection: &Connection, secrets: &SecretBundle, rul
         // Not fatal: such lines post on their rule's account, by name, without a product.
         find(Finding::ok(
             "mapping",
-            format!("note: {} SKU(s) have no product in Odoo and post by name: {}", without_product.len(), without_product.join(", ")),
+            format!(
+                "note: {} SKU(s) have no product in Odoo and post by name: {}",
+                without_product.len(),
+                without_product.join(", ")
+            ),
         ));
     }
     Ok(report)

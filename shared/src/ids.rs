@@ -140,9 +140,7 @@ impl TraceId {
     }
 
     pub fn parse(s: &str) -> Result<Self, Error> {
-        uuid::Uuid::parse_str(s)
-            .map(TraceId)
-            .map_err(|e| Error::bad_input(format!("trace id {s:?}: {e}")))
+        uuid::Uuid::parse_str(s).map(TraceId).map_err(|e| Error::bad_input(format!("trace id {s:?}: {e}")))
     }
 }
 

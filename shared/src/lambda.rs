@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 
-use crate::aws::{load_config, DynamoAudit, DynamoConnections, DynamoState, SecretsManagerStore};
+use crate::aws::{DynamoAudit, DynamoConnections, DynamoState, SecretsManagerStore, load_config};
 use crate::error::{Error, Result};
 use crate::poster::{BatchReport, IncomingMessage, Poster, PosterDeps, PosterSettings};
 use crate::secret_cache::CachedSecrets;
@@ -15,7 +15,8 @@ use crate::secret_cache::CachedSecrets;
 pub const SECRETS_TTL: Duration = Duration::from_secs(300);
 
 fn env(name: &str) -> Result<String> {
-    std::env::var(name).map_err(|_| Error::permanent(anyhow::anyhow!("{name} is not set; template.yaml sets it for every function")))
+    std::env::var(name)
+        .map_err(|_| Error::permanent(anyhow::anyhow!("{name} is not set; template.yaml sets it for every function")))
 }
 
 /// The poster on the AWS adapters, configured by `template.yaml`'s environment.
@@ -89,7 +90,8 @@ pub async fn woo_connector_from_env() -> Result<WooConnector> {
 pub fn poll_settings_from_env() -> Result<crate::stores::woocommerce::PollSettings> {
     let mut settings = crate::stores::woocommerce::PollSettings::default();
     if let Ok(start) = std::env::var("MLC_POLL_START") {
-        let date = chrono::NaiveDate::parse_from_str(start.trim(), "%Y-%m-%d").map_err(|_| Error::bad_input(format!("MLC_POLL_START {start:?} is not a YYYY-MM-DD date")))?;
+        let date = chrono::NaiveDate::parse_from_str(start.trim(), "%Y-%m-%d")
+            .map_err(|_| Error::bad_input(format!("MLC_POLL_START {start:?} is not a YYYY-MM-DD date")))?;
         settings.start = date.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
     }
     Ok(settings)
@@ -97,9 +99,15 @@ pub fn poll_settings_from_env() -> Result<crate::stores::woocommerce::PollSettin
 
 /// An HTTP API (payload 2.0) request as the webhook handler's parts: connection id from the path,
 /// lower-case headers, and the raw body bytes the signature covers.
-pub fn webhook_parts(request: &ApiGatewayV2httpRequest) -> (String, std::collections::HashMap<String, String>, Vec<u8>) {
+pub fn webhook_parts(
+    request: &ApiGatewayV2httpRequest,
+) -> (String, std::collections::HashMap<String, String>, Vec<u8>) {
     let connection = request.path_parameters.get("connection_id").cloned().unwrap_or_default();
-    let headers = request.headers.iter().filter_map(|(k, v)| Some((k.as_str().to_lowercase(), v.to_str().ok()?.to_string()))).collect();
+    let headers = request
+        .headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_lowercase(), v.to_str().ok()?.to_string())))
+        .collect();
     let body = match &request.body {
         Some(b) if request.is_base64_encoded => base64::engine::general_purpose::STANDARD.decode(b).unwrap_or_default(),
         Some(b) => b.clone().into_bytes(),

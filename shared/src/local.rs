@@ -16,8 +16,8 @@ use tokio::sync::watch;
 
 use crate::embedded::{Db, EmbeddedQueue, EmbeddedStore, EncryptedSecretsFile, Redrive, SecretsKey};
 use crate::error::{Error, Result};
-use crate::poster::{IncomingMessage, Poster, PosterDeps, PosterSettings, RecordOutcome};
 use crate::ports::*;
+use crate::poster::{IncomingMessage, Poster, PosterDeps, PosterSettings, RecordOutcome};
 use crate::stores::woocommerce::{PollSettings, WooConnector, WooDeps};
 
 pub const DATABASE_FILE: &str = "mlc.sqlite3";
@@ -105,7 +105,9 @@ impl LocalStack {
         for connection in self.store.connections().await? {
             match self.secrets.get(&connection.id).await {
                 Ok(Some(_)) => {}
-                Ok(None) => tracing::warn!(connection = %connection.id, "no secrets stored: its webhooks will be refused"),
+                Ok(None) => {
+                    tracing::warn!(connection = %connection.id, "no secrets stored: its webhooks will be refused")
+                }
                 Err(e) => {
                     return Err(Error::bad_input(format!(
                         "the secrets of connection {} cannot be read ({e}); is {} the key they were stored with? \
@@ -159,7 +161,9 @@ impl LocalStack {
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
-            Err(std::fs::TryLockError::Error(e)) => return Err(Error::permanent(anyhow::Error::new(e).context("locking the state"))),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::permanent(anyhow::Error::new(e).context("locking the state")));
+            }
         }
         let messages = self.queue.release_in_flight().await?;
         let claims = self.store.expire_in_progress_claims().await?;
@@ -173,9 +177,12 @@ impl LocalStack {
 /// Takes group and other permissions off `path` when it has any (state made by an older version).
 fn restrict_to_owner(path: &Path, mode: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
-    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display())).map_err(Error::permanent)?;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("reading {}", path.display())).map_err(Error::permanent)?;
     if meta.permissions().mode() & 0o077 != 0 {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).with_context(|| format!("restricting {}", path.display())).map_err(Error::permanent)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("restricting {}", path.display()))
+            .map_err(Error::permanent)?;
         tracing::info!(path = %path.display(), "restricted to its owner");
     }
     Ok(())
@@ -255,7 +262,10 @@ pub async fn post_one_batch(queue: &dyn QueueConsumer, poster: &Poster, wait: Du
             for m in &got {
                 let _ = queue.extend_visibility(&m.receipt, Duration::ZERO).await;
             }
-            return Err(Error::permanent(anyhow::anyhow!("a batch of {} message(s) panicked; they are queued again", got.len())));
+            return Err(Error::permanent(anyhow::anyhow!(
+                "a batch of {} message(s) panicked; they are queued again",
+                got.len()
+            )));
         }
     };
     let retry = report.failed_message_ids();
@@ -298,7 +308,13 @@ pub struct ServeSettings {
 /// Runs poster worker `n` until `stop`; when it fails (a panic, where panics unwind) it is
 /// reported and replaced. Counts go to `counts` batch by batch, so none are lost with a worker.
 /// What it held stays on the queue and is delivered again after the visibility timeout.
-async fn supervise_worker(n: usize, queue: Arc<EmbeddedQueue>, poster: Arc<Poster>, stop: watch::Receiver<bool>, counts: Arc<std::sync::Mutex<DrainReport>>) {
+async fn supervise_worker(
+    n: usize,
+    queue: Arc<EmbeddedQueue>,
+    poster: Arc<Poster>,
+    stop: watch::Receiver<bool>,
+    counts: Arc<std::sync::Mutex<DrainReport>>,
+) {
     let mut restarts = 0u32;
     while !*stop.borrow() {
         let (queue, poster, stop, counts) = (queue.clone(), poster.clone(), stop.clone(), counts.clone());
@@ -346,10 +362,12 @@ pub async fn serve(
     ready: impl FnOnce(SocketAddr),
 ) -> Result<ServeReport> {
     stack.check_secrets().await?;
-    let lock = stack
-        .try_worker()
-        .await?
-        .ok_or_else(|| Error::bad_input(format!("another mlc process is already posting from {} (is `mlc serve` running?)", stack.dir.display())))?;
+    let lock = stack.try_worker().await?.ok_or_else(|| {
+        Error::bad_input(format!(
+            "another mlc process is already posting from {} (is `mlc serve` running?)",
+            stack.dir.display()
+        ))
+    })?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("listening on {}", settings.listen))
@@ -366,12 +384,24 @@ pub async fn serve(
         }
     };
     let router = crate::serve::webhook_router_with(connector.clone(), settings.limits);
-    let http = tokio::spawn(crate::serve::serve_http(listener, router, settings.limits, http_stop, settings.limits.body_timeout));
+    let http = tokio::spawn(crate::serve::serve_http(
+        listener,
+        router,
+        settings.limits,
+        http_stop,
+        settings.limits.body_timeout,
+    ));
 
     let counts = Arc::new(std::sync::Mutex::new(DrainReport::default()));
     let mut workers = Vec::new();
     for n in 0..settings.workers {
-        workers.push(tokio::spawn(supervise_worker(n, stack.queue.clone(), poster.clone(), stop_rx.clone(), counts.clone())));
+        workers.push(tokio::spawn(supervise_worker(
+            n,
+            stack.queue.clone(),
+            poster.clone(),
+            stop_rx.clone(),
+            counts.clone(),
+        )));
     }
 
     let poller = settings.poll_every.map(|every| {

@@ -18,7 +18,9 @@ fn overflow(what: &str) -> Error {
 /// `value`, if it is within ±[`MAX_STORE_AMOUNT`].
 pub fn store_amount(value: Decimal) -> Result<Decimal> {
     if value.abs() > MAX_STORE_AMOUNT {
-        return Err(Error::bad_input(format!("amount {value} is beyond ±{MAX_STORE_AMOUNT}, more than a store can charge")));
+        return Err(Error::bad_input(format!(
+            "amount {value} is beyond ±{MAX_STORE_AMOUNT}, more than a store can charge"
+        )));
     }
     Ok(value)
 }

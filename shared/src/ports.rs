@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 
 use crate::error::Result;
 use crate::ids::{ConnectionId, IdempotencyKey, OdooRef, SourceId, TraceId};
-use crate::records::{Envelope, EntityKind, SourceSystem};
+use crate::records::{EntityKind, Envelope, SourceSystem};
 
 // ---------------------------------------------------------------------------------------------
 // Queue
@@ -35,7 +35,11 @@ impl OutgoingMessage {
     pub fn for_envelope(envelope: &Envelope) -> Self {
         let group = format!("{}:{}:{}", envelope.connection_id, envelope.kind(), envelope.source_id);
         let dedup = format!("{group}:{}", envelope.content_hash);
-        OutgoingMessage { group_id: fifo_safe_id(&group), deduplication_id: fifo_safe_id(&dedup), body: envelope.to_json() }
+        OutgoingMessage {
+            group_id: fifo_safe_id(&group),
+            deduplication_id: fifo_safe_id(&dedup),
+            body: envelope.to_json(),
+        }
     }
 }
 
@@ -140,9 +144,13 @@ pub struct RuleSet {
 /// The result of saving rules with optimistic concurrency.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SaveRules {
-    Saved { version: u64 },
+    Saved {
+        version: u64,
+    },
     /// Someone saved since the caller read; `current` is the latest version.
-    Conflict { current: Option<u64> },
+    Conflict {
+        current: Option<u64>,
+    },
 }
 
 #[async_trait]
@@ -153,7 +161,12 @@ pub trait ConnectionStore: Send + Sync {
     /// Removes the connection and all its rule versions.
     async fn delete_connection(&self, id: &ConnectionId) -> Result<()>;
     /// Saves a new version if the latest is still `expected` (`None`: there are no rules yet).
-    async fn save_rules(&self, id: &ConnectionId, expected: Option<u64>, rules: &serde_json::Value) -> Result<SaveRules>;
+    async fn save_rules(
+        &self,
+        id: &ConnectionId,
+        expected: Option<u64>,
+        rules: &serde_json::Value,
+    ) -> Result<SaveRules>;
     async fn latest_rules(&self, id: &ConnectionId) -> Result<Option<RuleSet>>;
     async fn rules_version(&self, id: &ConnectionId, version: u64) -> Result<Option<RuleSet>>;
 }
@@ -214,7 +227,12 @@ pub trait SyncState: Send + Sync {
 
     /// Records (or moves) a link; one source record maps to one Odoo record and back.
     async fn put_link(&self, link: &Link) -> Result<()>;
-    async fn link_by_source(&self, connection: &ConnectionId, kind: EntityKind, source_id: &SourceId) -> Result<Option<Link>>;
+    async fn link_by_source(
+        &self,
+        connection: &ConnectionId,
+        kind: EntityKind,
+        source_id: &SourceId,
+    ) -> Result<Option<Link>>;
     async fn link_by_odoo(&self, connection: &ConnectionId, odoo: &OdooRef) -> Result<Option<Link>>;
 }
 
@@ -258,7 +276,12 @@ pub trait AuditLog: Send + Sync {
     /// Appends an entry, kept as long as `retention` says from the entry's `at`.
     async fn append(&self, entry: &AuditEntry, retention: Retention) -> Result<()>;
     /// A record's trail, oldest first; expired entries are never returned.
-    async fn by_source(&self, connection: &ConnectionId, kind: EntityKind, source_id: &SourceId) -> Result<Vec<AuditEntry>>;
+    async fn by_source(
+        &self,
+        connection: &ConnectionId,
+        kind: EntityKind,
+        source_id: &SourceId,
+    ) -> Result<Vec<AuditEntry>>;
     /// Every entry that touched an Odoo record, oldest first.
     async fn by_odoo(&self, connection: &ConnectionId, odoo: &OdooRef) -> Result<Vec<AuditEntry>>;
 }
@@ -288,7 +311,12 @@ pub trait FailedRecords: Send + Sync {
     async fn park(&self, record: &FailedRecord) -> Result<()>;
     /// A connection's failed records, oldest failure first.
     async fn failed(&self, connection: &ConnectionId) -> Result<Vec<FailedRecord>>;
-    async fn get_failed(&self, connection: &ConnectionId, kind: EntityKind, source_id: &SourceId) -> Result<Option<FailedRecord>>;
+    async fn get_failed(
+        &self,
+        connection: &ConnectionId,
+        kind: EntityKind,
+        source_id: &SourceId,
+    ) -> Result<Option<FailedRecord>>;
     async fn remove_failed(&self, connection: &ConnectionId, kind: EntityKind, source_id: &SourceId) -> Result<()>;
 }
 
@@ -393,12 +421,13 @@ impl<T: SecretStore + ?Sized> SecretStore for std::sync::Arc<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::{samples, Record};
+    use crate::records::{Record, samples};
 
     #[test]
     fn secrets_never_print() {
         let bundle = SecretBundle::new().with("odoo_api_key", "hunter2-very-secret");
-        let shown = format!("{bundle:?} {:?} {}", bundle.get("odoo_api_key").unwrap(), bundle.get("odoo_api_key").unwrap());
+        let shown =
+            format!("{bundle:?} {:?} {}", bundle.get("odoo_api_key").unwrap(), bundle.get("odoo_api_key").unwrap());
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("odoo_api_key"));
         let err = SecretBundle::from_json(r#"{"odoo_api_key": hunter2-very-secret}"#).unwrap_err();

@@ -545,7 +545,12 @@ pub mod samples {
     }
 
     fn vat(amount: &str) -> Vec<LineTax> {
-        vec![LineTax { rate_id: "1".into(), label: Some("TVA 20%".into()), rate_percent: Some(d("20")), amount: d(amount) }]
+        vec![LineTax {
+            rate_id: "1".into(),
+            label: Some("TVA 20%".into()),
+            rate_percent: Some(d("20")),
+            amount: d(amount),
+        }]
     }
 
     /// Two shirts at 19.99 less a 10% coupon, shipping 4.90, 20% VAT: 2*19.99 = 39.98, less 4.00,
@@ -559,7 +564,11 @@ pub mod samples {
             created_at: at(2026, 11, 20, 9),
             currency: eur(),
             prices_include_tax: false,
-            customer: CustomerRef::Registered { source_id: sid("77"), email: Some("ada@example.com".into()), group: None },
+            customer: CustomerRef::Registered {
+                source_id: sid("77"),
+                email: Some("ada@example.com".into()),
+                group: None,
+            },
             billing_address: Some(address()),
             shipping_address: Some(address()),
             lines: vec![SalesLine {
@@ -611,7 +620,13 @@ pub mod samples {
             created_at: at(2026, 11, 21, 10),
             currency: eur(),
             reason: Some("one shirt returned".into()),
-            lines: vec![RefundLine { order_line_id: "301".into(), sku: Some(sku("SHIRT-M")), quantity: d("1"), amount: d("17.99"), taxes: vat("3.60") }],
+            lines: vec![RefundLine {
+                order_line_id: "301".into(),
+                sku: Some(sku("SHIRT-M")),
+                quantity: d("1"),
+                amount: d("17.99"),
+                taxes: vat("3.60"),
+            }],
             shipping: d("0"),
             shipping_line_id: None,
             shipping_tax: d("0"),
@@ -665,7 +680,9 @@ pub mod samples {
             tracking: vec![Tracking {
                 carrier: "colissimo".into(),
                 number: "6A123456789".into(),
-                url: Some(url::Url::parse("https://www.laposte.fr/outils/suivre-vos-envois?code=6A123456789").expect("url")),
+                url: Some(
+                    url::Url::parse("https://www.laposte.fr/outils/suivre-vos-envois?code=6A123456789").expect("url"),
+                ),
             }],
         }
     }

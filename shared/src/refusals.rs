@@ -68,7 +68,8 @@ impl RefusalBudget {
             tracing::warn!(dropped, "refusal counters reset: too many distinct connections refused at once");
             windows.clear();
         }
-        let window = windows.entry((connection.clone(), reason)).or_insert_with(|| Window { minute: i64::MIN, counted: 0 });
+        let window =
+            windows.entry((connection.clone(), reason)).or_insert_with(|| Window { minute: i64::MIN, counted: 0 });
         if window.minute == minute {
             window.counted += 1;
             return Refusal::Counted;

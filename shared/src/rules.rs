@@ -255,8 +255,8 @@ impl Conditions {
 
 impl MappingRules {
     pub fn from_json(value: &serde_json::Value) -> Result<Self> {
-        let rules: MappingRules =
-            serde_json::from_value(value.clone()).map_err(|e| Error::permanent(anyhow::anyhow!("the mapping rules are invalid: {e}")))?;
+        let rules: MappingRules = serde_json::from_value(value.clone())
+            .map_err(|e| Error::permanent(anyhow::anyhow!("the mapping rules are invalid: {e}")))?;
         for rule in rules.lines.iter() {
             let total = rule.analytic.iter().try_fold(Decimal::ZERO, |acc, a| acc.checked_add(a.percent));
             if !rule.analytic.is_empty() && total != Some(Decimal::ONE_HUNDRED) {
@@ -274,7 +274,8 @@ impl MappingRules {
     pub fn choose(&self, facts: &LineFacts) -> Option<(&LineRule, Decision)> {
         self.lines.iter().enumerate().find_map(|(i, rule)| {
             rule.when.check(facts).map(|reasons| {
-                let reason = if reasons.is_empty() { "fallback rule (no conditions)".to_string() } else { reasons.join(", ") };
+                let reason =
+                    if reasons.is_empty() { "fallback rule (no conditions)".to_string() } else { reasons.join(", ") };
                 (rule, Decision { rule: i, rule_name: rule.name.clone(), reason })
             })
         })
@@ -358,7 +359,10 @@ mod tests {
 
     #[test]
     fn bad_documents_are_refused_with_the_reason() {
-        let err = MappingRules::from_json(&serde_json::json!({ "accounts": { "shipping": "1", "rounding": "2" }, "lines": [], "extra": 1 })).unwrap_err();
+        let err = MappingRules::from_json(
+            &serde_json::json!({ "accounts": { "shipping": "1", "rounding": "2" }, "lines": [], "extra": 1 }),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("unknown field `extra`"), "{err}");
         let err = MappingRules::from_json(&serde_json::json!({
             "accounts": { "shipping": "1", "rounding": "2" },

@@ -28,10 +28,7 @@ impl<S: SecretStore> CachedSecrets<S> {
 
     fn cached(&self, connection: &ConnectionId) -> Option<Option<SecretBundle>> {
         let entries = self.entries.lock().expect("secret cache lock");
-        entries
-            .get(connection)
-            .filter(|(fetched, _)| fetched.elapsed() < self.ttl)
-            .map(|(_, bundle)| bundle.clone())
+        entries.get(connection).filter(|(fetched, _)| fetched.elapsed() < self.ttl).map(|(_, bundle)| bundle.clone())
     }
 
     fn forget(&self, connection: &ConnectionId) {
@@ -46,10 +43,7 @@ impl<S: SecretStore> SecretStore for CachedSecrets<S> {
             return Ok(hit);
         }
         let fresh = self.inner.get(connection).await?;
-        self.entries
-            .lock()
-            .expect("secret cache lock")
-            .insert(connection.clone(), (Instant::now(), fresh.clone()));
+        self.entries.lock().expect("secret cache lock").insert(connection.clone(), (Instant::now(), fresh.clone()));
         Ok(fresh)
     }
 

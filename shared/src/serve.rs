@@ -35,7 +35,12 @@ pub struct ServerLimits {
 
 impl Default for ServerLimits {
     fn default() -> Self {
-        ServerLimits { header_timeout: Duration::from_secs(10), body_timeout: Duration::from_secs(30), max_connections: 4096, body_budget_bytes: 64 * MAX_BODY_BYTES }
+        ServerLimits {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 4096,
+            body_budget_bytes: 64 * MAX_BODY_BYTES,
+        }
     }
 }
 
@@ -91,7 +96,12 @@ async fn read_limited(body: Body, limit: usize, timeout: Duration) -> Result<Byt
     }
 }
 
-async fn woocommerce(State(app): State<Arc<WebhookApp>>, Path(connection): Path<String>, headers: HeaderMap, body: Body) -> Response {
+async fn woocommerce(
+    State(app): State<Arc<WebhookApp>>,
+    Path(connection): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let headers = lower_case(&headers);
     let signed = headers.get("x-wc-webhook-signature").is_some_and(|s| !s.trim().is_empty());
     let limit = if signed { MAX_BODY_BYTES } else { MAX_UNSIGNED_BODY_BYTES };
@@ -103,7 +113,8 @@ async fn woocommerce(State(app): State<Arc<WebhookApp>>, Path(connection): Path<
     // Hold budget for what may be buffered, so many large bodies at once wait instead of
     // taking the process's memory.
     let kib = (declared.unwrap_or(limit).div_ceil(1024)).max(1) as u32;
-    let Ok(Ok(_permit)) = tokio::time::timeout(app.body_timeout, app.body_budget.clone().acquire_many_owned(kib)).await else {
+    let Ok(Ok(_permit)) = tokio::time::timeout(app.body_timeout, app.body_budget.clone().acquire_many_owned(kib)).await
+    else {
         return reply_closing(503, "busy, try again".into());
     };
     let body = match read_limited(body, limit, app.body_timeout).await {
@@ -114,7 +125,10 @@ async fn woocommerce(State(app): State<Arc<WebhookApp>>, Path(connection): Path<
         }
         Err(Unread::Slow) => return reply_closing(408, "the body did not arrive in time".into()),
     };
-    let response = app.woocommerce.handle_webhook(WebhookRequest { connection_id: &connection, headers: &headers, body: &body }).await;
+    let response = app
+        .woocommerce
+        .handle_webhook(WebhookRequest { connection_id: &connection, headers: &headers, body: &body })
+        .await;
     reply(response.status, response.body)
 }
 
@@ -125,7 +139,11 @@ pub fn webhook_router(woocommerce_connector: Arc<WooConnector>) -> axum::Router 
 
 pub fn webhook_router_with(woocommerce_connector: Arc<WooConnector>, limits: ServerLimits) -> axum::Router {
     let permits = (limits.body_budget_bytes / 1024).clamp(MAX_BODY_BYTES / 1024, Semaphore::MAX_PERMITS);
-    let app = WebhookApp { woocommerce: woocommerce_connector, body_timeout: limits.body_timeout, body_budget: Arc::new(Semaphore::new(permits)) };
+    let app = WebhookApp {
+        woocommerce: woocommerce_connector,
+        body_timeout: limits.body_timeout,
+        body_budget: Arc::new(Semaphore::new(permits)),
+    };
     axum::Router::new()
         .route("/webhooks/woocommerce/{connection}", axum::routing::post(woocommerce))
         // The handler reads bodies itself, against its own limits.
@@ -135,7 +153,13 @@ pub fn webhook_router_with(woocommerce_connector: Arc<WooConnector>, limits: Ser
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests finish
 /// (for at most `drain`). HTTP/1.1 only, as webhooks are.
-pub async fn serve_http(listener: tokio::net::TcpListener, router: axum::Router, limits: ServerLimits, shutdown: impl Future<Output = ()>, drain: Duration) {
+pub async fn serve_http(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    limits: ServerLimits,
+    shutdown: impl Future<Output = ()>,
+    drain: Duration,
+) {
     let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -160,7 +184,8 @@ pub async fn serve_http(listener: tokio::net::TcpListener, router: axum::Router,
         let _ = stream.set_nodelay(true);
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).max_buf_size(64 * 1024);
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone())));
+        let connection =
+            graceful.watch(http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone())));
         tokio::spawn(async move {
             let _ = connection.await;
             drop(permit);
@@ -176,6 +201,7 @@ pub async fn serve_http(listener: tokio::net::TcpListener, router: axum::Router,
 pub async fn on_loopback(router: axum::Router) -> std::io::Result<(String, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let task = tokio::spawn(serve_http(listener, router, ServerLimits::default(), std::future::pending(), Duration::ZERO));
+    let task =
+        tokio::spawn(serve_http(listener, router, ServerLimits::default(), std::future::pending(), Duration::ZERO));
     Ok((url, task))
 }

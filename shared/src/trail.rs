@@ -98,11 +98,26 @@ mod tests {
         let minutes = |entries: Vec<AuditEntry>| entries.iter().map(|e| e.message.clone()).collect::<Vec<_>>();
         let expected = ["1001 at 0", "1001 at 1", "1001-r1 at 2", "1001-r1 at 3", "1001 at 4"];
 
-        let from_order = trail(&store, &shop, TrailStart { sources: vec![(EntityKind::Order, SourceId::parse("1001").unwrap())], odoo: vec![] }).await.unwrap();
+        let from_order = trail(
+            &store,
+            &shop,
+            TrailStart { sources: vec![(EntityKind::Order, SourceId::parse("1001").unwrap())], odoo: vec![] },
+        )
+        .await
+        .unwrap();
         assert_eq!(minutes(from_order), expected);
-        let from_credit_note = trail(&store, &shop, TrailStart { sources: vec![], odoo: vec![OdooRef::new("account.move", 8)] }).await.unwrap();
+        let from_credit_note =
+            trail(&store, &shop, TrailStart { sources: vec![], odoo: vec![OdooRef::new("account.move", 8)] })
+                .await
+                .unwrap();
         assert_eq!(minutes(from_credit_note), expected);
-        let unknown = trail(&store, &shop, TrailStart { sources: vec![(EntityKind::Order, SourceId::parse("9").unwrap())], odoo: vec![] }).await.unwrap();
+        let unknown = trail(
+            &store,
+            &shop,
+            TrailStart { sources: vec![(EntityKind::Order, SourceId::parse("9").unwrap())], odoo: vec![] },
+        )
+        .await
+        .unwrap();
         assert!(unknown.is_empty());
     }
 }

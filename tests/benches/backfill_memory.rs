@@ -25,8 +25,12 @@ async fn main() {
         let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().expect("counts are numbers")).collect();
         if args.is_empty() { vec![10_000, 100_000] } else { args }
     };
-    let mlc = std::env::var("MLC_BIN").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/mlc").to_string());
-    assert!(std::path::Path::new(&mlc).exists(), "{mlc} is missing: cargo build --release -p mlc first (or set MLC_BIN)");
+    let mlc = std::env::var("MLC_BIN")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/mlc").to_string());
+    assert!(
+        std::path::Path::new(&mlc).exists(),
+        "{mlc} is missing: cargo build --release -p mlc first (or set MLC_BIN)"
+    );
     println!("Poller backfill: `mlc backfill --queue-only` against the sandbox store (6-hour windows, pages of 100)\n");
     println!("{:>9} {:>10} {:>8} {:>10} {:>14}", "orders", "wall s", "pages", "orders/s", "peak RSS MiB");
     for n in counts {
@@ -58,7 +62,13 @@ async fn main() {
         let s = store.options();
         stack
             .secrets
-            .put(&id, &SecretBundle::new().with("woo_consumer_key", &s.consumer_key).with("woo_consumer_secret", &s.consumer_secret).with("woo_webhook_secret", &s.webhook_secret))
+            .put(
+                &id,
+                &SecretBundle::new()
+                    .with("woo_consumer_key", &s.consumer_key)
+                    .with("woo_consumer_secret", &s.consumer_secret)
+                    .with("woo_webhook_secret", &s.webhook_secret),
+            )
             .await
             .unwrap();
         drop(stack);
@@ -86,7 +96,14 @@ async fn main() {
         assert!(output.status.success(), "backfill failed");
         let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
         assert_eq!(report["poll"]["orders"].as_u64().unwrap() as usize, n, "{report}");
-        println!("{:>9} {:>10.1} {:>8} {:>10.0} {:>14.1}", n, wall, report["poll"]["pages"], n as f64 / wall, peak as f64 / 1024.0);
+        println!(
+            "{:>9} {:>10.1} {:>8} {:>10.0} {:>14.1}",
+            n,
+            wall,
+            report["poll"]["pages"],
+            n as f64 / wall,
+            peak as f64 / 1024.0
+        );
     }
     println!("\ngoal: peak RSS flat (under 64 MB) whatever the count");
 }

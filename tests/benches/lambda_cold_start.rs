@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
-use blackbox::harness::Harness;
 use blackbox::Family;
+use blackbox::harness::Harness;
 use chrono::{TimeZone, Utc};
 use woo_sandbox::{SandboxStore, StoreOptions};
 
@@ -35,7 +35,10 @@ async fn next(State(rt): State<Arc<Runtime>>) -> impl IntoResponse {
             headers.insert("lambda-runtime-aws-request-id", "bench-1".parse().unwrap());
             let deadline = (Utc::now().timestamp_millis() + 60_000).to_string();
             headers.insert("lambda-runtime-deadline-ms", deadline.parse().unwrap());
-            headers.insert("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:123456789012:function:bench".parse().unwrap());
+            headers.insert(
+                "lambda-runtime-invoked-function-arn",
+                "arn:aws:lambda:us-east-1:123456789012:function:bench".parse().unwrap(),
+            );
             headers.insert("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000".parse().unwrap());
             return (headers, event);
         }
@@ -43,7 +46,11 @@ async fn next(State(rt): State<Arc<Runtime>>) -> impl IntoResponse {
     }
 }
 
-async fn respond(State(rt): State<Arc<Runtime>>, Path((_id, kind)): Path<(String, String)>, body: String) -> &'static str {
+async fn respond(
+    State(rt): State<Arc<Runtime>>,
+    Path((_id, kind)): Path<(String, String)>,
+    body: String,
+) -> &'static str {
     *rt.response.lock().unwrap() = Some((Instant::now(), format!("{kind}: {body}")));
     "{}"
 }
@@ -113,13 +120,24 @@ fn event(path: &str) -> String {
 async fn main() {
     let runs: usize = std::env::args().nth(1).map(|a| a.parse().expect("RUNS is a number")).unwrap_or(5);
     let h = Harness::start(Family::aws().await).await;
-    let store = SandboxStore::start(StoreOptions { webhook_secret: "ml-connector-test-webhook-secret".into(), ..StoreOptions::default() }).await.unwrap();
+    let store = SandboxStore::start(StoreOptions {
+        webhook_secret: "ml-connector-test-webhook-secret".into(),
+        ..StoreOptions::default()
+    })
+    .await
+    .unwrap();
     h.attach_store(&store).await;
     for i in 0..100 {
-        store.add_order(6000 + i, 0, "processing", Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap() + chrono::Duration::minutes(i));
+        store.add_order(
+            6000 + i,
+            0,
+            "processing",
+            Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap() + chrono::Duration::minutes(i),
+        );
     }
     let sqs = aws_sdk_sqs::Client::new(&blackbox::moto_config().await);
-    let (queue_url, dlq_url) = blackbox::create_fifo_queues(&sqs, &format!("bench-{}", uuid::Uuid::new_v4().simple()), 3).await;
+    let (queue_url, dlq_url) =
+        blackbox::create_fifo_queues(&sqs, &format!("bench-{}", uuid::Uuid::new_v4().simple()), 3).await;
     let blackbox::Family::Aws(aws) = &h.family else { unreachable!() };
     let env: Vec<(String, String)> = [
         ("AWS_ENDPOINT_URL", blackbox::moto_endpoint()),
@@ -139,9 +157,19 @@ async fn main() {
     .map(|(k, v)| (k.to_string(), v))
     .collect();
 
-    println!("Lambda binaries (release, {}), each started {runs} times against a Runtime API on loopback\n", std::env::consts::ARCH);
-    println!("{:<22} {:<34} {:>9} {:>9} {:>11} {:>9}", "function", "event", "ready ms", "(max)", "handled ms", "peak MiB");
-    for (binary, sample) in [("poster", "poster/sqs-batch.json"), ("woocommerce-webhook", "woocommerce-webhook/order-created.json"), ("woocommerce-poller", "woocommerce-poller/schedule.json")] {
+    println!(
+        "Lambda binaries (release, {}), each started {runs} times against a Runtime API on loopback\n",
+        std::env::consts::ARCH
+    );
+    println!(
+        "{:<22} {:<34} {:>9} {:>9} {:>11} {:>9}",
+        "function", "event", "ready ms", "(max)", "handled ms", "peak MiB"
+    );
+    for (binary, sample) in [
+        ("poster", "poster/sqs-batch.json"),
+        ("woocommerce-webhook", "woocommerce-webhook/order-created.json"),
+        ("woocommerce-poller", "woocommerce-poller/schedule.json"),
+    ] {
         let mut figures = Vec::new();
         for _ in 0..runs {
             let f = measure(binary, &env, event(sample)).await;
@@ -153,8 +181,18 @@ async fn main() {
         let median = ready[ready.len() / 2];
         let first = &figures[0];
         let peak = figures.iter().map(|f| f.peak_mib).fold(0.0, f64::max);
-        println!("{:<22} {:<34} {:>9.1} {:>9.1} {:>11.1} {:>9.1}", binary, sample, median, ready.last().unwrap(), first.handled_ms, peak);
+        println!(
+            "{:<22} {:<34} {:>9.1} {:>9.1} {:>11.1} {:>9.1}",
+            binary,
+            sample,
+            median,
+            ready.last().unwrap(),
+            first.handled_ms,
+            peak
+        );
     }
-    println!("\nready = process start to its first request for an event (median of {runs}); handled = the first event, cold");
+    println!(
+        "\nready = process start to its first request for an event (median of {runs}); handled = the first event, cold"
+    );
     println!("goals: ready under 20 ms, peak RSS under 32 MB");
 }

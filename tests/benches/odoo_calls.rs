@@ -4,17 +4,21 @@
 //!
 //!     cargo run -p blackbox --example odoo_calls
 
-use blackbox::harness::Harness;
 use blackbox::Family;
+use blackbox::harness::Harness;
 use chrono::{TimeZone, Utc};
 use shared::ids::{ConnectionId, SourceId};
 use shared::poster::{Poster, RecordOutcome};
-use shared::records::{samples, CustomerRef, Envelope, Record, SourceSystem};
+use shared::records::{CustomerRef, Envelope, Record, SourceSystem, samples};
 
 fn order(n: usize, customer: usize) -> Envelope {
     let mut o = samples::order();
     o.number = format!("B{n}");
-    o.customer = CustomerRef::Registered { source_id: SourceId::parse(format!("cust-{customer}")).unwrap(), email: Some(format!("c{customer}@example.com")), group: None };
+    o.customer = CustomerRef::Registered {
+        source_id: SourceId::parse(format!("cust-{customer}")).unwrap(),
+        email: Some(format!("c{customer}@example.com")),
+        group: None,
+    };
     Envelope::new(
         ConnectionId::parse(blackbox::harness::CONNECTION).unwrap(),
         SourceSystem::Woocommerce,

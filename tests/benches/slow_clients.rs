@@ -22,7 +22,12 @@ const BIG_BYTES: usize = 4 * 1024 * 1024;
 
 fn memory_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// One request over a plain socket on a thread of its own, so the load generator's runtime does
@@ -80,7 +85,10 @@ async fn main() {
     let mut idle = Vec::with_capacity(IDLE);
     for _ in 0..IDLE {
         let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
-        stream.write_all(b"POST /webhooks/woocommerce/shop HTTP/1.1\r\nHost: x\r\nX-WC-Webhook-Topic: order.cre").await.unwrap();
+        stream
+            .write_all(b"POST /webhooks/woocommerce/shop HTTP/1.1\r\nHost: x\r\nX-WC-Webhook-Topic: order.cre")
+            .await
+            .unwrap();
         idle.push(stream);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -97,7 +105,8 @@ async fn main() {
             let head = if n % 2 == 0 {
                 format!("POST /webhooks/woocommerce/shop HTTP/1.1\r\nHost: x\r\nContent-Length: {BIG_BYTES}\r\n\r\n")
             } else {
-                "POST /webhooks/woocommerce/shop HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n400000\r\n".to_string()
+                "POST /webhooks/woocommerce/shop HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n400000\r\n"
+                    .to_string()
             };
             if stream.write_all(head.as_bytes()).await.is_err() {
                 return;
@@ -123,10 +132,18 @@ async fn main() {
         let _ = task.await;
     }
     let burst_took = burst_started.elapsed();
-    println!("valid delivery during the burst: {} in {:.1} ms (goal: within 1 s)", status.trim(), took.as_secs_f64() * 1000.0);
+    println!(
+        "valid delivery during the burst: {} in {:.1} ms (goal: within 1 s)",
+        status.trim(),
+        took.as_secs_f64() * 1000.0
+    );
     println!("{BIG} unsigned 4 MiB bodies refused in {:.2} s", burst_took.as_secs_f64());
     let (rss, peak) = (memory_kib(pid, "VmRSS"), memory_kib(pid, "VmHWM"));
-    println!("server memory: VmRSS {:.1} MiB, peak VmHWM {:.1} MiB (goal: under 100 MiB)", rss as f64 / 1024.0, peak as f64 / 1024.0);
+    println!(
+        "server memory: VmRSS {:.1} MiB, peak VmHWM {:.1} MiB (goal: under 100 MiB)",
+        rss as f64 / 1024.0,
+        peak as f64 / 1024.0
+    );
     drop(idle);
     let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
     let _ = child.wait();

@@ -8,15 +8,15 @@
 
 use std::time::{Duration, Instant};
 
-use blackbox::harness::Harness;
 use blackbox::Family;
+use blackbox::harness::Harness;
 use chrono::{Duration as Span, Utc};
 use odoo_sandbox::Fault;
 use shared::odoo::{OdooClient, OdooConfig, Val};
-use shared::poster::plan::{plan_sales_document, Lookups};
-use shared::poster::session::OdooSession;
-use shared::poster::IncomingMessage;
 use shared::ports::{OutgoingMessage, Secret};
+use shared::poster::IncomingMessage;
+use shared::poster::plan::{Lookups, plan_sales_document};
+use shared::poster::session::OdooSession;
 use shared::records::{CustomerRef, Envelope, Record};
 use shared::stores::woocommerce::{WooConnector, WooDeps};
 use woo_sandbox::{SandboxStore, StoreOptions};
@@ -34,15 +34,30 @@ async fn naive_post(client: &OdooClient, lookups: &OdooSession, rules: &shared::
         CustomerRef::Registered { source_id, .. } => format!("naive-{source_id}"),
         CustomerRef::Guest { email } => format!("naive-{}", email.clone().unwrap_or_default()),
     };
-    let found = client.search_read("res.partner", Val::list([leaf("ref", "=", Val::Str(reference.clone()))]), &["id"], Some(1), None).await.unwrap();
+    let found = client
+        .search_read("res.partner", Val::list([leaf("ref", "=", Val::Str(reference.clone()))]), &["id"], Some(1), None)
+        .await
+        .unwrap();
     let partner = match found.first().and_then(|r| r.get("id")).and_then(Val::as_i64) {
         Some(id) => id,
-        None => client.create("res.partner", Val::map([("name", Val::Str(reference.clone())), ("ref", Val::Str(reference))])).await.unwrap(),
+        None => client
+            .create("res.partner", Val::map([("name", Val::Str(reference.clone())), ("ref", Val::Str(reference))]))
+            .await
+            .unwrap(),
     };
     let mut products = Vec::new();
     for line in &doc.lines {
         let sku = line.sku.as_ref().map(|s| s.to_string()).unwrap_or_default();
-        let rows = client.search_read("product.product", Val::list([leaf("default_code", "=", Val::Str(sku))]), &["id"], Some(1), None).await.unwrap();
+        let rows = client
+            .search_read(
+                "product.product",
+                Val::list([leaf("default_code", "=", Val::Str(sku))]),
+                &["id"],
+                Some(1),
+                None,
+            )
+            .await
+            .unwrap();
         products.push(rows.first().and_then(|r| r.get("id")).and_then(Val::as_i64));
     }
     let plan = plan_sales_document(doc, None, rules, lookups).unwrap();
@@ -84,7 +99,13 @@ async fn main() {
     let h = Harness::start(Family::embedded().await).await;
     let store = SandboxStore::start(StoreOptions::default()).await.unwrap();
     h.attach_store(&store).await;
-    let connector = WooConnector::new(WooDeps { connections: h.family.connections(), secrets: h.family.secrets(), queue: h.queue.clone(), audit: h.family.audit(), state: h.family.state() });
+    let connector = WooConnector::new(WooDeps {
+        connections: h.family.connections(),
+        secrets: h.family.secrets(),
+        queue: h.queue.clone(),
+        audit: h.family.audit(),
+        state: h.family.state(),
+    });
     let connection = h.family.connections().connection(&h.connection).await.unwrap().unwrap();
 
     // Orders from 20 returning customers (a shop's steady state), normalized as the webhook does.
@@ -116,11 +137,20 @@ async fn main() {
             .iter()
             .map(|e| {
                 let m = OutgoingMessage::for_envelope(e);
-                IncomingMessage { message_id: uuid::Uuid::new_v4().to_string(), group_id: m.group_id, body: m.body, receive_count: 1 }
+                IncomingMessage {
+                    message_id: uuid::Uuid::new_v4().to_string(),
+                    group_id: m.group_id,
+                    body: m.body,
+                    receive_count: 1,
+                }
             })
             .collect();
         let report = poster.handle_batch(&messages).await;
-        assert!(report.outcomes.iter().all(|(_, o)| matches!(o, shared::poster::RecordOutcome::Posted { .. })), "{:?}", report.outcomes);
+        assert!(
+            report.outcomes.iter().all(|(_, o)| matches!(o, shared::poster::RecordOutcome::Posted { .. })),
+            "{:?}",
+            report.outcomes
+        );
     }
     let ours_secs = started.elapsed().as_secs_f64();
     let ours_calls = h.odoo.calls().len() - calls_before;
@@ -128,14 +158,21 @@ async fn main() {
     // The naive poster, on the same sandbox, one order after the other.
     let o = h.odoo.options();
     let config = || {
-        let mut c = OdooConfig::new(h.odoo.url(), Some(o.database.clone()), o.login.clone(), Secret::new(o.api_key.clone()));
+        let mut c =
+            OdooConfig::new(h.odoo.url(), Some(o.database.clone()), o.login.clone(), Secret::new(o.api_key.clone()));
         c.allow_private_network = true;
         c
     };
     let client = OdooClient::connect(config()).await.unwrap();
     let lookups = OdooSession::open(OdooClient::connect(config()).await.unwrap()).await.unwrap();
     let rules = shared::rules::MappingRules::from_json(&blackbox::harness::rules()).unwrap();
-    let skus: Vec<String> = naive.iter().flat_map(|e| match &e.record { Record::Order(d) => d.lines.iter().filter_map(|l| l.sku.as_ref().map(|s| s.to_string())).collect(), _ => vec![] }).collect();
+    let skus: Vec<String> = naive
+        .iter()
+        .flat_map(|e| match &e.record {
+            Record::Order(d) => d.lines.iter().filter_map(|l| l.sku.as_ref().map(|s| s.to_string())).collect(),
+            _ => vec![],
+        })
+        .collect();
     lookups.load_products(&skus).await.unwrap();
     let _ = lookups.product("SHIRT-M");
     let calls_before = h.odoo.calls().len();
@@ -146,10 +183,32 @@ async fn main() {
     let naive_secs = started.elapsed().as_secs_f64();
     let naive_calls = h.odoo.calls().len() - calls_before;
 
-    let lines: usize = ours.iter().map(|e| match &e.record { Record::Order(d) => d.lines.len(), _ => 0 }).sum();
-    println!("Poster throughput, {n} orders each ({:.1} lines per order), Odoo sandbox with {} ms per call\n", lines as f64 / n as f64, LATENCY.as_millis());
+    let lines: usize = ours
+        .iter()
+        .map(|e| match &e.record {
+            Record::Order(d) => d.lines.len(),
+            _ => 0,
+        })
+        .sum();
+    println!(
+        "Poster throughput, {n} orders each ({:.1} lines per order), Odoo sandbox with {} ms per call\n",
+        lines as f64 / n as f64,
+        LATENCY.as_millis()
+    );
     println!("{:<44} {:>10} {:>12} {:>12}", "poster", "orders/s", "Odoo calls", "calls/order");
-    println!("{:<44} {:>10.1} {:>12} {:>12.2}", "ml-connector (batches of 10, warm)", n as f64 / ours_secs, ours_calls, ours_calls as f64 / n as f64);
-    println!("{:<44} {:>10.1} {:>12} {:>12.2}", "naive (one call per step, one order at a time)", n as f64 / naive_secs, naive_calls, naive_calls as f64 / n as f64);
+    println!(
+        "{:<44} {:>10.1} {:>12} {:>12.2}",
+        "ml-connector (batches of 10, warm)",
+        n as f64 / ours_secs,
+        ours_calls,
+        ours_calls as f64 / n as f64
+    );
+    println!(
+        "{:<44} {:>10.1} {:>12} {:>12.2}",
+        "naive (one call per step, one order at a time)",
+        n as f64 / naive_secs,
+        naive_calls,
+        naive_calls as f64 / n as f64
+    );
     println!("\nspeed-up: {:.1}x (goal: at least 8x)", naive_secs / ours_secs);
 }

@@ -27,7 +27,12 @@ struct Delivery {
 
 /// Sends deliveries from `next` on (each a new one: a repeated delivery id is answered from the
 /// handler's memory, which is cheaper and not what is measured).
-async fn load(url: &str, deliveries: Arc<Vec<Delivery>>, next: Arc<AtomicUsize>, seconds: u64) -> (f64, Vec<Duration>, usize) {
+async fn load(
+    url: &str,
+    deliveries: Arc<Vec<Delivery>>,
+    next: Arc<AtomicUsize>,
+    seconds: u64,
+) -> (f64, Vec<Duration>, usize) {
     let client = reqwest::Client::builder().pool_max_idle_per_host(CLIENTS).build().unwrap();
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
@@ -91,7 +96,11 @@ async fn main() {
             let body = order.to_string();
             let mut mac = Hmac::<sha2::Sha256>::new_from_slice(s.webhook_secret.as_bytes()).unwrap();
             mac.update(body.as_bytes());
-            Delivery { body, signature: base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()), id: format!("bench-{i}") }
+            Delivery {
+                body,
+                signature: base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()),
+                id: format!("bench-{i}"),
+            }
         })
         .collect();
     let deliveries = Arc::new(deliveries);
@@ -108,7 +117,16 @@ async fn main() {
     };
     let serve_stack = stack.clone();
     let server = tokio::spawn(async move {
-        shared::local::serve(serve_stack, settings, async { let _ = stop_rx.await; }, |addr| ready_tx.send(addr).unwrap()).await.unwrap()
+        shared::local::serve(
+            serve_stack,
+            settings,
+            async {
+                let _ = stop_rx.await;
+            },
+            |addr| ready_tx.send(addr).unwrap(),
+        )
+        .await
+        .unwrap()
     });
     let addr = ready_rx.await.unwrap();
     let url = format!("http://{addr}/webhooks/woocommerce/shop");
@@ -126,13 +144,42 @@ async fn main() {
 
     let trivial = axum::Router::new().route("/{*path}", axum::routing::post(|| async { "ok" }));
     let (trivial_url, _t) = shared::serve::on_loopback(trivial).await.unwrap();
-    let (t_rate, t_latencies, t_errors) = load(&format!("{trivial_url}/webhooks/woocommerce/shop"), deliveries.clone(), Arc::new(AtomicUsize::new(0)), seconds).await;
+    let (t_rate, t_latencies, t_errors) = load(
+        &format!("{trivial_url}/webhooks/woocommerce/shop"),
+        deliveries.clone(),
+        Arc::new(AtomicUsize::new(0)),
+        seconds,
+    )
+    .await;
 
-    println!("Webhook ingest, {CLIENTS} concurrent clients, {seconds} s each, {} cores\n", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "Webhook ingest, {CLIENTS} concurrent clients, {seconds} s each, {} cores\n",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
     println!("{:<46} {:>10} {:>9} {:>9} {:>7}", "handler", "per second", "p50 ms", "p99 ms", "errors");
-    println!("{:<46} {:>10.0} {:>9.2} {:>9.2} {:>7}", "mlc serve (verify + normalize + durable enqueue)", rate, pct(&latencies, 0.5), pct(&latencies, 0.99), errors);
-    println!("{:<46} {:>10.0} {:>9.2} {:>9.2} {:>7}", "trivial handler (200 \"ok\")", t_rate, pct(&t_latencies, 0.5), pct(&t_latencies, 0.99), t_errors);
-    println!("\nrecords durably queued during the measured run: {queued} (deliveries answered 200: {})", latencies.len());
-    println!("SQLite: {writes} writes in {groups} commits (fsyncs), {:.1} writes per commit", writes as f64 / groups.max(1) as f64);
+    println!(
+        "{:<46} {:>10.0} {:>9.2} {:>9.2} {:>7}",
+        "mlc serve (verify + normalize + durable enqueue)",
+        rate,
+        pct(&latencies, 0.5),
+        pct(&latencies, 0.99),
+        errors
+    );
+    println!(
+        "{:<46} {:>10.0} {:>9.2} {:>9.2} {:>7}",
+        "trivial handler (200 \"ok\")",
+        t_rate,
+        pct(&t_latencies, 0.5),
+        pct(&t_latencies, 0.99),
+        t_errors
+    );
+    println!(
+        "\nrecords durably queued during the measured run: {queued} (deliveries answered 200: {})",
+        latencies.len()
+    );
+    println!(
+        "SQLite: {writes} writes in {groups} commits (fsyncs), {:.1} writes per commit",
+        writes as f64 / groups.max(1) as f64
+    );
     println!("goal: at least 5,000/s with p99 under 10 ms");
 }

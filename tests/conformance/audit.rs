@@ -4,7 +4,14 @@ use shared::ids::{ConnectionId, OdooRef, SourceId, TraceId};
 use shared::ports::{AuditEntry, AuditStage, Retention};
 use shared::records::EntityKind;
 
-fn entry(conn: &str, kind: EntityKind, source: &str, ago: Duration, stage: AuditStage, odoo: Option<OdooRef>) -> AuditEntry {
+fn entry(
+    conn: &str,
+    kind: EntityKind,
+    source: &str,
+    ago: Duration,
+    stage: AuditStage,
+    odoo: Option<OdooRef>,
+) -> AuditEntry {
     AuditEntry {
         connection_id: ConnectionId::parse(conn).unwrap(),
         kind,
@@ -55,6 +62,11 @@ pub async fn retention_hides_expired_entries(family: Family) {
 
     let c = ConnectionId::parse("acme").unwrap();
     let expected = vec![ancient, old60, fresh];
-    assert_eq!(audit.by_source(&c, EntityKind::Order, &SourceId::parse("7").unwrap()).await.unwrap(), expected, "{}", family.name());
+    assert_eq!(
+        audit.by_source(&c, EntityKind::Order, &SourceId::parse("7").unwrap()).await.unwrap(),
+        expected,
+        "{}",
+        family.name()
+    );
     assert_eq!(audit.by_odoo(&c, &mv).await.unwrap(), expected);
 }

@@ -13,7 +13,12 @@ fn message(group: &str, body: &str) -> OutgoingMessage {
 }
 
 /// Receives until `want` messages arrived or `patience` passed, without deleting them.
-async fn receive_n(queue: &dyn blackbox::Queue, want: usize, visibility: Duration, patience: Duration) -> Vec<shared::ports::ReceivedMessage> {
+async fn receive_n(
+    queue: &dyn blackbox::Queue,
+    want: usize,
+    visibility: Duration,
+    patience: Duration,
+) -> Vec<shared::ports::ReceivedMessage> {
     let deadline = tokio::time::Instant::now() + patience;
     let mut got = Vec::new();
     while got.len() < want && tokio::time::Instant::now() < deadline {
@@ -41,10 +46,7 @@ pub async fn delivers_what_was_sent_and_forgets_what_was_deleted(family: Family)
 
 pub async fn keeps_order_within_a_group_and_one_in_flight_per_group(family: Family) {
     let (queue, _dlq) = family.queue_with_dlq(5).await;
-    queue
-        .send_batch(&[message("a", "a1"), message("a", "a2"), message("b", "b1"), message("a", "a3")])
-        .await
-        .unwrap();
+    queue.send_batch(&[message("a", "a1"), message("a", "a2"), message("b", "b1"), message("a", "a3")]).await.unwrap();
 
     // While a1 is in flight, nothing else from group a may be handed out.
     let first = queue.receive(1, NOW, LONG).await.unwrap();
@@ -141,7 +143,11 @@ pub async fn extended_visibility_keeps_a_slow_batch_from_being_delivered_twice(f
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis(600)).await;
         queue.extend_visibility(&taken[0].receipt, SHORT).await.unwrap();
-        assert!(queue.receive(1, NOW, SHORT).await.unwrap().is_empty(), "{}: delivered again while in hand", family.name());
+        assert!(
+            queue.receive(1, NOW, SHORT).await.unwrap().is_empty(),
+            "{}: delivered again while in hand",
+            family.name()
+        );
     }
     // Not extended any more: it comes back.
     let again = receive_n(&*queue, 1, LONG, Duration::from_secs(5)).await;

@@ -34,7 +34,12 @@ pub async fn the_cache_serves_within_its_ttl(family: Family) {
 
     // Rotated elsewhere (the console, another container): the cache keeps v1 until its TTL ends.
     behind_its_back.put(&id, &SecretBundle::new().with("odoo_api_key", "v2")).await.unwrap();
-    assert_eq!(cached.get(&id).await.unwrap().unwrap().get("odoo_api_key").unwrap().expose(), "v1", "{}", family.name());
+    assert_eq!(
+        cached.get(&id).await.unwrap().unwrap().get("odoo_api_key").unwrap().expose(),
+        "v1",
+        "{}",
+        family.name()
+    );
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(cached.get(&id).await.unwrap().unwrap().get("odoo_api_key").unwrap().expose(), "v2");
 

@@ -3,10 +3,10 @@ use std::time::Duration;
 
 use blackbox::Family;
 use chrono::{TimeZone, Utc};
+use shared::ErrorClass;
 use shared::ids::{ConnectionId, IdempotencyKey, OdooRef, SourceId};
 use shared::ports::{Claim, Link, SyncState, Watermark};
 use shared::records::EntityKind;
-use shared::ErrorClass;
 
 fn conn(s: &str) -> ConnectionId {
     ConnectionId::parse(s).unwrap()
@@ -40,7 +40,9 @@ pub async fn claims_complete_and_replay_the_outcome(family: Family) {
     let k = key("order-1042-v1");
     let Claim::Acquired(token) = state.claim(&k, Duration::from_secs(60)).await.unwrap() else { panic!("first claim") };
     assert!(!token.took_over);
-    assert!(matches!(state.claim(&k, Duration::from_secs(60)).await.unwrap(), Claim::InProgress { until } if until > Utc::now()));
+    assert!(
+        matches!(state.claim(&k, Duration::from_secs(60)).await.unwrap(), Claim::InProgress { until } if until > Utc::now())
+    );
     assert!(state.complete(&token, r#"{"move_id":17}"#, None).await.unwrap());
     assert_eq!(
         state.claim(&k, Duration::from_secs(60)).await.unwrap(),

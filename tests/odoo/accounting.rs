@@ -11,7 +11,8 @@ fn leaf(field: &str, op: &str, value: Val) -> Val {
 }
 
 async fn id_by(odoo: &OdooClient, model: &str, field: &str, value: &str) -> i64 {
-    let rows = odoo.search_read(model, Val::list([leaf(field, "=", Val::from(value))]), &["id"], Some(1), None).await.unwrap();
+    let rows =
+        odoo.search_read(model, Val::list([leaf(field, "=", Val::from(value))]), &["id"], Some(1), None).await.unwrap();
     rows[0].get("id").and_then(Val::as_i64).unwrap()
 }
 
@@ -19,7 +20,12 @@ fn entry_line(account: i64, debit: Decimal, credit: Decimal) -> Val {
     Val::list([
         Val::Int(0),
         Val::Int(0),
-        Val::map([("account_id", Val::Int(account)), ("name", Val::from("x")), ("debit", Val::Num(debit)), ("credit", Val::Num(credit))]),
+        Val::map([
+            ("account_id", Val::Int(account)),
+            ("name", Val::from("x")),
+            ("debit", Val::Num(debit)),
+            ("credit", Val::Num(credit)),
+        ]),
     ])
 }
 
@@ -35,7 +41,13 @@ async fn journal_entries_must_balance_and_reverse_posted() {
     let sales = id_by(&odoo, "account.account", "code", "400000").await;
 
     let unbalanced = odoo
-        .create("account.move", Val::map([("line_ids", Val::list([entry_line(receivable, dec!(100), dec!(0)), entry_line(sales, dec!(0), dec!(99.99))]))]))
+        .create(
+            "account.move",
+            Val::map([(
+                "line_ids",
+                Val::list([entry_line(receivable, dec!(100), dec!(0)), entry_line(sales, dec!(0), dec!(99.99))]),
+            )]),
+        )
         .await
         .unwrap();
     let err = odoo.call_method("account.move", "action_post", &[unbalanced]).await.unwrap_err();
@@ -43,30 +55,54 @@ async fn journal_entries_must_balance_and_reverse_posted() {
     assert_eq!(amount(&odoo, unbalanced, "state").await, Val::from("draft"));
 
     // Fix the second line with a (1, id, vals) command, then it posts.
-    let lines = odoo.read("account.move", &[unbalanced], &["line_ids"]).await.unwrap()[0].get("line_ids").cloned().unwrap();
+    let lines =
+        odoo.read("account.move", &[unbalanced], &["line_ids"]).await.unwrap()[0].get("line_ids").cloned().unwrap();
     let second = lines.as_list().unwrap()[1].as_i64().unwrap();
-    odoo.write("account.move", &[unbalanced], Val::map([("line_ids", Val::list([Val::list([Val::Int(1), Val::Int(second), Val::map([("credit", Val::Num(dec!(100)))])])]))]))
-        .await
-        .unwrap();
+    odoo.write(
+        "account.move",
+        &[unbalanced],
+        Val::map([(
+            "line_ids",
+            Val::list([Val::list([Val::Int(1), Val::Int(second), Val::map([("credit", Val::Num(dec!(100)))])])]),
+        )]),
+    )
+    .await
+    .unwrap();
     odoo.call_method("account.move", "action_post", &[unbalanced]).await.unwrap();
     assert_eq!(amount(&odoo, unbalanced, "state").await, Val::from("posted"));
     assert_eq!(amount(&odoo, unbalanced, "amount_total").await, Val::Num(dec!(100)));
 
     // A posted entry cannot be edited, only reversed; the reversal of an entry is posted at once.
-    let err = odoo.write("account.move", &[unbalanced], Val::map([("line_ids", Val::list([entry_line(sales, dec!(0), dec!(1))]))])).await.unwrap_err();
+    let err = odoo
+        .write(
+            "account.move",
+            &[unbalanced],
+            Val::map([("line_ids", Val::list([entry_line(sales, dec!(0), dec!(1))]))]),
+        )
+        .await
+        .unwrap_err();
     assert!(matches!(err, OdooError::Validation { .. }), "{err:?}");
     let reversal = odoo.reverse_moves(&[unbalanced], "wrong customer", None).await.unwrap();
-    let row = odoo.read("account.move", &reversal, &["state", "move_type", "reversed_entry_id", "line_ids"]).await.unwrap().remove(0);
+    let row = odoo
+        .read("account.move", &reversal, &["state", "move_type", "reversed_entry_id", "line_ids"])
+        .await
+        .unwrap()
+        .remove(0);
     assert_eq!(row.get("state"), Some(&Val::from("posted")));
     assert_eq!(row.get("move_type"), Some(&Val::from("entry")));
     assert_eq!(row.get("reversed_entry_id").and_then(Val::many2one_id), Some(unbalanced));
-    let reversed_lines: Vec<i64> = row.get("line_ids").and_then(Val::as_list).unwrap().iter().filter_map(Val::as_i64).collect();
+    let reversed_lines: Vec<i64> =
+        row.get("line_ids").and_then(Val::as_list).unwrap().iter().filter_map(Val::as_i64).collect();
     let debits = odoo.read("account.move.line", &reversed_lines, &["account_id", "debit", "credit"]).await.unwrap();
-    let on_receivable = debits.iter().find(|l| l.get("account_id").and_then(Val::many2one_id) == Some(receivable)).unwrap();
+    let on_receivable =
+        debits.iter().find(|l| l.get("account_id").and_then(Val::many2one_id) == Some(receivable)).unwrap();
     assert_eq!(on_receivable.get("credit"), Some(&Val::Num(dec!(100))));
 
     // Draft moves cannot be reversed.
-    let draft = odoo.create("account.move", Val::map([("line_ids", Val::list([entry_line(receivable, dec!(1), dec!(0))]))])).await.unwrap();
+    let draft = odoo
+        .create("account.move", Val::map([("line_ids", Val::list([entry_line(receivable, dec!(1), dec!(0))]))]))
+        .await
+        .unwrap();
     let err = odoo.reverse_moves(&[draft], "no", None).await.unwrap_err();
     assert_eq!(err, OdooError::Validation { message: "You can only reverse posted moves.".into() });
 }
@@ -81,13 +117,21 @@ async fn price_included_taxes_and_payments() {
         Val::list([
             Val::Int(0),
             Val::Int(0),
-            Val::map([("name", Val::from("Gift")), ("price_unit", Val::Num(price)), ("tax_ids", Val::list([Val::list([Val::Int(6), Val::Int(0), Val::ids(&[included])])]))]),
+            Val::map([
+                ("name", Val::from("Gift")),
+                ("price_unit", Val::Num(price)),
+                ("tax_ids", Val::list([Val::list([Val::Int(6), Val::Int(0), Val::ids(&[included])])])),
+            ]),
         ])
     };
     let invoice = odoo
         .create(
             "account.move",
-            Val::map([("move_type", Val::from("out_invoice")), ("partner_id", Val::Int(partner)), ("invoice_line_ids", Val::list([line(dec!(24.00)), line(dec!(19.99))]))]),
+            Val::map([
+                ("move_type", Val::from("out_invoice")),
+                ("partner_id", Val::Int(partner)),
+                ("invoice_line_ids", Val::list([line(dec!(24.00)), line(dec!(19.99))])),
+            ]),
         )
         .await
         .unwrap();
@@ -97,7 +141,8 @@ async fn price_included_taxes_and_payments() {
     assert_eq!(amount(&odoo, invoice, "amount_total").await, Val::Num(dec!(43.99)));
 
     // Payment needs a posted invoice, then settles it.
-    let err = odoo.register_payment(&[invoice], Val::map([("payment_date", Val::from("2026-11-22"))])).await.unwrap_err();
+    let err =
+        odoo.register_payment(&[invoice], Val::map([("payment_date", Val::from("2026-11-22"))])).await.unwrap_err();
     assert!(matches!(err, OdooError::Validation { .. }), "{err:?}");
     odoo.call_method("account.move", "action_post", &[invoice]).await.unwrap();
     odoo.register_payment(&[invoice], Val::map([("amount", Val::Num(dec!(40)))])).await.unwrap();
@@ -128,9 +173,21 @@ async fn partners_states_must_belong_to_their_country() {
     let fr = id_by(&odoo, "res.country", "code", "FR").await;
     let us = id_by(&odoo, "res.country", "code", "US").await;
     let ca = id_by(&odoo, "res.country.state", "code", "CA").await;
-    let err = odoo.create("res.partner", Val::map([("name", Val::from("P")), ("country_id", Val::Int(fr)), ("state_id", Val::Int(ca))])).await.unwrap_err();
+    let err = odoo
+        .create(
+            "res.partner",
+            Val::map([("name", Val::from("P")), ("country_id", Val::Int(fr)), ("state_id", Val::Int(ca))]),
+        )
+        .await
+        .unwrap_err();
     assert!(matches!(err, OdooError::Validation { .. }), "{err:?}");
-    let ok = odoo.create("res.partner", Val::map([("name", Val::from("P")), ("country_id", Val::Int(us)), ("state_id", Val::Int(ca))])).await.unwrap();
+    let ok = odoo
+        .create(
+            "res.partner",
+            Val::map([("name", Val::from("P")), ("country_id", Val::Int(us)), ("state_id", Val::Int(ca))]),
+        )
+        .await
+        .unwrap();
     let row = odoo.read("res.partner", &[ok], &["state_id", "country_id"]).await.unwrap().remove(0);
     assert_eq!(row.get("state_id"), Some(&Val::list([Val::Int(ca), Val::from("California")])));
 }
@@ -141,12 +198,35 @@ async fn products_carry_codes_and_categories_into_invoice_lines() {
     let odoo = crate::client(&sandbox, TransportChoice::Auto).await;
     let apparel = id_by(&odoo, "product.category", "name", "Apparel").await;
     let apparel_sales = id_by(&odoo, "account.account", "code", "400100").await;
-    odoo.write("product.category", &[apparel], Val::map([("property_account_income_categ_id", Val::Int(apparel_sales))])).await.unwrap();
+    odoo.write(
+        "product.category",
+        &[apparel],
+        Val::map([("property_account_income_categ_id", Val::Int(apparel_sales))]),
+    )
+    .await
+    .unwrap();
     let shirt = odoo
-        .create("product.product", Val::map([("name", Val::from("Shirt")), ("default_code", Val::from("SHIRT-M")), ("categ_id", Val::Int(apparel)), ("lst_price", Val::Num(dec!(19.99)))]))
+        .create(
+            "product.product",
+            Val::map([
+                ("name", Val::from("Shirt")),
+                ("default_code", Val::from("SHIRT-M")),
+                ("categ_id", Val::Int(apparel)),
+                ("lst_price", Val::Num(dec!(19.99))),
+            ]),
+        )
         .await
         .unwrap();
-    let found = odoo.search_read("product.product", Val::list([leaf("default_code", "=", Val::from("SHIRT-M"))]), &["display_name", "categ_id", "product_tmpl_id"], None, None).await.unwrap();
+    let found = odoo
+        .search_read(
+            "product.product",
+            Val::list([leaf("default_code", "=", Val::from("SHIRT-M"))]),
+            &["display_name", "categ_id", "product_tmpl_id"],
+            None,
+            None,
+        )
+        .await
+        .unwrap();
     assert_eq!(found[0].get("display_name"), Some(&Val::from("[SHIRT-M] Shirt")));
     assert_eq!(found[0].get("categ_id"), Some(&Val::list([Val::Int(apparel), Val::from("All / Apparel")])));
     assert!(found[0].get("product_tmpl_id").and_then(Val::many2one_id).is_some());
@@ -159,13 +239,27 @@ async fn products_carry_codes_and_categories_into_invoice_lines() {
             Val::map([
                 ("move_type", Val::from("out_invoice")),
                 ("partner_id", Val::Int(partner)),
-                ("invoice_line_ids", Val::list([Val::list([Val::Int(0), Val::Int(0), Val::map([("product_id", Val::Int(shirt)), ("price_unit", Val::Num(dec!(19.99)))])])])),
+                (
+                    "invoice_line_ids",
+                    Val::list([Val::list([
+                        Val::Int(0),
+                        Val::Int(0),
+                        Val::map([("product_id", Val::Int(shirt)), ("price_unit", Val::Num(dec!(19.99)))]),
+                    ])]),
+                ),
             ]),
         )
         .await
         .unwrap();
-    let lines = odoo.read("account.move", &[invoice], &["invoice_line_ids"]).await.unwrap()[0].get("invoice_line_ids").cloned().unwrap();
-    let line = odoo.read("account.move.line", &[lines.as_list().unwrap()[0].as_i64().unwrap()], &["account_id", "quantity"]).await.unwrap().remove(0);
+    let lines = odoo.read("account.move", &[invoice], &["invoice_line_ids"]).await.unwrap()[0]
+        .get("invoice_line_ids")
+        .cloned()
+        .unwrap();
+    let line = odoo
+        .read("account.move.line", &[lines.as_list().unwrap()[0].as_i64().unwrap()], &["account_id", "quantity"])
+        .await
+        .unwrap()
+        .remove(0);
     assert_eq!(line.get("account_id").and_then(Val::many2one_id), Some(apparel_sales));
     assert_eq!(line.get("quantity"), Some(&Val::Num(dec!(1))));
 }

@@ -4,9 +4,9 @@
 use std::time::{Duration, Instant};
 
 use odoo_sandbox::Fault;
+use shared::ErrorClass;
 use shared::odoo::{OdooClient, OdooError, TransportChoice, Val};
 use shared::ports::Secret;
-use shared::ErrorClass;
 
 const BOTH: [(u32, TransportChoice); 2] = [(17, TransportChoice::Auto), (19, TransportChoice::Auto)];
 
@@ -32,7 +32,11 @@ async fn bad_credentials_and_databases_are_auth_errors() {
         let err = odoo.create("res.partner", partner("x")).await.unwrap_err();
         assert!(matches!(err, OdooError::Auth { .. }), "v{version}: {err:?}");
         // No partner was created by either attempt.
-        assert!(sandbox.search("res.partner", Val::list([Val::list([Val::from("name"), Val::from("="), Val::from("x")])])).is_empty());
+        assert!(
+            sandbox
+                .search("res.partner", Val::list([Val::list([Val::from("name"), Val::from("="), Val::from("x")])]))
+                .is_empty()
+        );
     }
 }
 
@@ -46,7 +50,10 @@ async fn validation_errors_keep_odoo_s_message_and_are_not_retried() {
         let err = odoo.call_method("account.move", "action_post", &[invoice]).await.unwrap_err();
         assert_eq!(
             err,
-            OdooError::Validation { message: "The field 'Customer' is required, please complete it to validate the Customer Invoice.".into() },
+            OdooError::Validation {
+                message: "The field 'Customer' is required, please complete it to validate the Customer Invoice."
+                    .into()
+            },
             "v{version}"
         );
         assert_eq!(sandbox.call_names().len(), 1, "v{version}: a permanent error was retried");
@@ -61,7 +68,11 @@ async fn validation_errors_keep_odoo_s_message_and_are_not_retried() {
         // A failed call changes nothing: Odoo's transaction per call.
         let bad = Val::map([("name", Val::from("z")), ("country_id", Val::Int(9999))]);
         assert!(matches!(odoo.create("res.partner", bad).await.unwrap_err(), OdooError::MissingRecord { .. }));
-        assert!(sandbox.search("res.partner", Val::list([Val::list([Val::from("name"), Val::from("="), Val::from("z")])])).is_empty());
+        assert!(
+            sandbox
+                .search("res.partner", Val::list([Val::list([Val::from("name"), Val::from("="), Val::from("z")])]))
+                .is_empty()
+        );
     }
 }
 
@@ -77,7 +88,15 @@ async fn transient_faults_are_retried_with_backoff() {
         assert!(id > 0);
         let creates = sandbox.call_names().iter().filter(|(m, f)| m == "res.partner" && f == "create").count();
         assert_eq!(creates, 3, "v{version}: two failures, then success");
-        assert_eq!(sandbox.search("res.partner", Val::list([Val::list([Val::from("name"), Val::from("="), Val::from("Retried")])])).len(), 1);
+        assert_eq!(
+            sandbox
+                .search(
+                    "res.partner",
+                    Val::list([Val::list([Val::from("name"), Val::from("="), Val::from("Retried")])])
+                )
+                .len(),
+            1
+        );
 
         // Retry-After is honoured: the retry waits at least as long as the server asked.
         sandbox.inject("res.partner", "search_read", Fault::Http { status: 429, retry_after_secs: Some(1) }, 1);
@@ -113,14 +132,25 @@ async fn private_methods_unknown_models_and_fields_get_odoo_s_errors() {
         let sandbox = crate::sandbox(version).await;
         let odoo = crate::client(&sandbox, transport).await;
         let err = odoo.call_method("account.move", "_post", &[1]).await.unwrap_err();
-        assert_eq!(err, OdooError::Access { message: "Private methods (such as 'account.move._post') cannot be called remotely.".into() });
+        assert_eq!(
+            err,
+            OdooError::Access {
+                message: "Private methods (such as 'account.move._post') cannot be called remotely.".into()
+            }
+        );
 
         let err = odoo.search_read("x.nothing", Val::List(vec![]), &[], None, None).await.unwrap_err();
         assert!(err.to_string().contains("x.nothing"), "{err}");
         assert_eq!(shared::Error::from(err).class(), ErrorClass::Permanent);
 
-        let err = odoo.create("res.partner", Val::map([("name", Val::from("m")), ("mobile", Val::from("+33 6"))])).await.unwrap_err();
-        assert!(matches!(&err, OdooError::Protocol { message } if message.contains("Invalid field 'mobile' on model 'res.partner'")), "v{version}: {err:?}");
+        let err = odoo
+            .create("res.partner", Val::map([("name", Val::from("m")), ("mobile", Val::from("+33 6"))]))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, OdooError::Protocol { message } if message.contains("Invalid field 'mobile' on model 'res.partner'")),
+            "v{version}: {err:?}"
+        );
 
         let err = odoo.call_method("account.move", "no_such_method", &[1]).await.unwrap_err();
         assert!(err.to_string().contains("no_such_method"), "{err}");
@@ -134,7 +164,12 @@ async fn private_methods_unknown_models_and_fields_get_odoo_s_errors() {
 async fn non_public_addresses_are_refused_unless_allowed() {
     let sandbox = crate::sandbox(19).await;
     let port = sandbox.url().rsplit(':').next().unwrap().to_string();
-    for url in ["https://169.254.169.254".to_string(), "https://10.0.0.5".to_string(), format!("http://[::1]:{port}"), sandbox.url().to_string()] {
+    for url in [
+        "https://169.254.169.254".to_string(),
+        "https://10.0.0.5".to_string(),
+        format!("http://[::1]:{port}"),
+        sandbox.url().to_string(),
+    ] {
         let mut config = crate::config(&sandbox, TransportChoice::Auto);
         config.url = url.clone();
         config.allow_private_network = false;

@@ -48,7 +48,8 @@ async fn python_clients_agree_with_the_sandbox() {
     assert_eq!(report["json2"]["get"][0], 405);
 
     // What Python created is there, as Python sent it.
-    let partners = sandbox.search("res.partner", Val::list([Val::list([Val::from("ref"), Val::from("="), Val::from("py-1")])]));
+    let partners =
+        sandbox.search("res.partner", Val::list([Val::list([Val::from("ref"), Val::from("="), Val::from("py-1")])]));
     assert_eq!(partners.len(), 1);
     let row = sandbox.read("res.partner", &partners, &["name"]).remove(0);
     assert_eq!(row.get("name").and_then(Val::as_str), Some("Zoë & <Python>"));

@@ -20,7 +20,8 @@ pub fn config(sandbox: &Sandbox, transport: TransportChoice) -> OdooConfig {
     let mut config = OdooConfig::new(sandbox.url(), Some(o.database.clone()), &o.login, Secret::new(o.api_key.clone()));
     config.transport = transport;
     config.allow_private_network = true; // the sandbox is on loopback
-    config.retry = RetryPolicy { attempts: 4, base_delay: Duration::from_millis(20), max_delay: Duration::from_millis(200) };
+    config.retry =
+        RetryPolicy { attempts: 4, base_delay: Duration::from_millis(20), max_delay: Duration::from_millis(200) };
     config
 }
 

@@ -47,7 +47,10 @@ async fn find_or_create_partner(odoo: &OdooClient) -> (i64, bool) {
     if let Some(p) = found.first() {
         return (p.get("id").and_then(Val::as_i64).unwrap(), false);
     }
-    let countries = odoo.search_read("res.country", Val::list([leaf("code", "=", Val::from("FR"))]), &["id", "code"], None, None).await.unwrap();
+    let countries = odoo
+        .search_read("res.country", Val::list([leaf("code", "=", Val::from("FR"))]), &["id", "code"], None, None)
+        .await
+        .unwrap();
     let id = odoo
         .create(
             "res.partner",
@@ -66,31 +69,47 @@ async fn find_or_create_partner(odoo: &OdooClient) -> (i64, bool) {
 async fn run(odoo: &OdooClient) -> Outcome {
     let (partner, partner_created) = find_or_create_partner(odoo).await;
     let taxes = odoo
-        .search_read("account.tax", Val::list([leaf("name", "in", Val::list(["VAT 20%", "VAT 5.5%"]))]), &["id", "name", "amount"], None, None)
+        .search_read(
+            "account.tax",
+            Val::list([leaf("name", "in", Val::list(["VAT 20%", "VAT 5.5%"]))]),
+            &["id", "name", "amount"],
+            None,
+            None,
+        )
         .await
         .unwrap();
     let accounts = odoo
-        .search_read("account.account", Val::list([leaf("code", "in", Val::list(["400100", "410000"]))]), &["id", "code"], None, None)
+        .search_read(
+            "account.account",
+            Val::list([leaf("code", "in", Val::list(["400100", "410000"]))]),
+            &["id", "code"],
+            None,
+            None,
+        )
         .await
         .unwrap();
-    let analytic = odoo.search_read("account.analytic.account", Val::list(Vec::<Val>::new()), &["id", "code"], None, None).await.unwrap();
+    let analytic = odoo
+        .search_read("account.analytic.account", Val::list(Vec::<Val>::new()), &["id", "code"], None, None)
+        .await
+        .unwrap();
     let (vat20, vat55) = (id_of(&taxes, "name", "VAT 20%"), id_of(&taxes, "name", "VAT 5.5%"));
     let (eu, wholesale) = (id_of(&analytic, "code", "CC-EU"), id_of(&analytic, "code", "CC-WHS"));
-    let line = |name: &str, qty: Decimal, price: Decimal, discount: Decimal, tax: i64, account: &str, distribution: Val| {
-        Val::list([
-            Val::Int(0),
-            Val::Int(0),
-            Val::map([
-                ("name", Val::from(name)),
-                ("quantity", Val::Num(qty)),
-                ("price_unit", Val::Num(price)),
-                ("discount", Val::Num(discount)),
-                ("tax_ids", Val::list([Val::list([Val::Int(6), Val::Int(0), Val::ids(&[tax])])])),
-                ("account_id", Val::Int(id_of(&accounts, "code", account))),
-                ("analytic_distribution", distribution),
-            ]),
-        ])
-    };
+    let line =
+        |name: &str, qty: Decimal, price: Decimal, discount: Decimal, tax: i64, account: &str, distribution: Val| {
+            Val::list([
+                Val::Int(0),
+                Val::Int(0),
+                Val::map([
+                    ("name", Val::from(name)),
+                    ("quantity", Val::Num(qty)),
+                    ("price_unit", Val::Num(price)),
+                    ("discount", Val::Num(discount)),
+                    ("tax_ids", Val::list([Val::list([Val::Int(6), Val::Int(0), Val::ids(&[tax])])])),
+                    ("account_id", Val::Int(id_of(&accounts, "code", account))),
+                    ("analytic_distribution", distribution),
+                ]),
+            ])
+        };
     let invoice = odoo
         .create(
             "account.move",
@@ -102,9 +121,36 @@ async fn run(odoo: &OdooClient) -> Outcome {
                 (
                     "invoice_line_ids",
                     Val::list([
-                        line("Shirt (M)", dec!(2), dec!(19.99), dec!(10), vat20, "400100", Val::map([(eu.to_string(), Val::Num(dec!(100)))])),
-                        line("Book", dec!(1), dec!(12.50), dec!(0), vat55, "400100", Val::map([(eu.to_string(), Val::Num(dec!(60))), (wholesale.to_string(), Val::Num(dec!(40)))])),
-                        line("Shipping", dec!(1), dec!(4.90), dec!(0), vat20, "410000", Val::map([(eu.to_string(), Val::Num(dec!(100)))])),
+                        line(
+                            "Shirt (M)",
+                            dec!(2),
+                            dec!(19.99),
+                            dec!(10),
+                            vat20,
+                            "400100",
+                            Val::map([(eu.to_string(), Val::Num(dec!(100)))]),
+                        ),
+                        line(
+                            "Book",
+                            dec!(1),
+                            dec!(12.50),
+                            dec!(0),
+                            vat55,
+                            "400100",
+                            Val::map([
+                                (eu.to_string(), Val::Num(dec!(60))),
+                                (wholesale.to_string(), Val::Num(dec!(40))),
+                            ]),
+                        ),
+                        line(
+                            "Shipping",
+                            dec!(1),
+                            dec!(4.90),
+                            dec!(0),
+                            vat20,
+                            "410000",
+                            Val::map([(eu.to_string(), Val::Num(dec!(100)))]),
+                        ),
                     ]),
                 ),
             ]),
@@ -112,9 +158,19 @@ async fn run(odoo: &OdooClient) -> Outcome {
         .await
         .unwrap();
     odoo.call_method("account.move", "action_post", &[invoice]).await.unwrap();
-    let fields = ["name", "state", "move_type", "amount_untaxed", "amount_tax", "amount_total", "reversed_entry_id", "invoice_line_ids"];
+    let fields = [
+        "name",
+        "state",
+        "move_type",
+        "amount_untaxed",
+        "amount_tax",
+        "amount_total",
+        "reversed_entry_id",
+        "invoice_line_ids",
+    ];
     let posted = odoo.read("account.move", &[invoice], &fields).await.unwrap().remove(0);
-    let line_ids: Vec<i64> = posted.get("invoice_line_ids").and_then(Val::as_list).unwrap().iter().filter_map(Val::as_i64).collect();
+    let line_ids: Vec<i64> =
+        posted.get("invoice_line_ids").and_then(Val::as_list).unwrap().iter().filter_map(Val::as_i64).collect();
     let lines = odoo.read("account.move.line", &line_ids, &["name", "price_subtotal", "price_total"]).await.unwrap();
     let external = OdooRef::new("account.move", invoice);
     odoo.bind_external_id("ml_connector", "acme_order_1042", &external).await.unwrap();
@@ -214,7 +270,11 @@ async fn the_same_posting_over_xml_rpc_and_json2() {
     // Running it again finds the partner instead of duplicating it.
     let (_, created_again) = find_or_create_partner(&json).await;
     assert!(!created_again);
-    assert_eq!(new.search("res.partner", Val::list([Val::list([Val::from("ref"), Val::from("="), Val::from("woo-77")])])).len(), 1);
+    assert_eq!(
+        new.search("res.partner", Val::list([Val::list([Val::from("ref"), Val::from("="), Val::from("woo-77")])]))
+            .len(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

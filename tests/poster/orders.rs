@@ -21,7 +21,17 @@ pub fn tax(rate: &str, amount: &str) -> Vec<LineTax> {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn line(id: &str, sku: &str, name: &str, category: &[&str], qty: &str, subtotal: &str, discount: &str, rate: &str, tax_amount: &str) -> SalesLine {
+pub fn line(
+    id: &str,
+    sku: &str,
+    name: &str,
+    category: &[&str],
+    qty: &str,
+    subtotal: &str,
+    discount: &str,
+    rate: &str,
+    tax_amount: &str,
+) -> SalesLine {
     let subtotal = d(subtotal);
     let discount = d(discount);
     SalesLine {
@@ -45,14 +55,31 @@ pub fn line(id: &str, sku: &str, name: &str, category: &[&str], qty: &str, subto
 pub fn order(number: &str, customer: &str) -> SalesDocument {
     let mut o = samples::order();
     o.number = number.into();
-    o.customer = CustomerRef::Registered { source_id: SourceId::parse(customer).unwrap(), email: Some(format!("{customer}@example.com")), group: None };
+    o.customer = CustomerRef::Registered {
+        source_id: SourceId::parse(customer).unwrap(),
+        email: Some(format!("{customer}@example.com")),
+        group: None,
+    };
     o.lines = vec![
         line("1", "SHIRT-M", "Shirt (M)", &["Apparel", "Shirts"], "2", "39.98", "4.00", "1", "7.20"),
         line("2", "BOOK-1", "Rust in Action", &["Books"], "1", "12.50", "0", "2", "0.69"),
         line("3", "HAT-1", "Hat", &["Apparel", "Hats"], "1", "15.00", "0", "1", "3.00"),
     ];
-    o.shipping = vec![ShippingLine { line_id: "9".into(), method_id: None, title: "Flat rate".into(), total: d("4.90"), taxes: tax("1", "0.98") }];
-    o.totals = Totals { subtotal: d("67.48"), discount: d("4.00"), shipping: d("4.90"), fees: d("0"), tax: d("11.87"), total: d("80.25") };
+    o.shipping = vec![ShippingLine {
+        line_id: "9".into(),
+        method_id: None,
+        title: "Flat rate".into(),
+        total: d("4.90"),
+        taxes: tax("1", "0.98"),
+    }];
+    o.totals = Totals {
+        subtotal: d("67.48"),
+        discount: d("4.00"),
+        shipping: d("4.90"),
+        fees: d("0"),
+        tax: d("11.87"),
+        total: d("80.25"),
+    };
     o
 }
 
@@ -67,8 +94,10 @@ pub fn envelope(source_id: &str, record: Record) -> Envelope {
 }
 
 pub fn moves_for(h: &Harness, marker_part: &str) -> Vec<i64> {
-    h.odoo
-        .search("account.move", Val::list([Val::list([Val::from("invoice_origin"), Val::from("ilike"), Val::from(marker_part)])]))
+    h.odoo.search(
+        "account.move",
+        Val::list([Val::list([Val::from("invoice_origin"), Val::from("ilike"), Val::from(marker_part)])]),
+    )
 }
 
 pub fn posted(report: &shared::poster::BatchReport) -> Vec<OdooRef> {
@@ -97,7 +126,11 @@ fn analytic_codes(h: &Harness, line: &Val) -> BTreeMap<String, Decimal> {
         .map(|m| {
             m.iter()
                 .map(|(k, v)| {
-                    let code = read_one(h, "account.analytic.account", k.parse().unwrap(), &["code"]).get("code").and_then(Val::as_str).unwrap().to_string();
+                    let code = read_one(h, "account.analytic.account", k.parse().unwrap(), &["code"])
+                        .get("code")
+                        .and_then(Val::as_str)
+                        .unwrap()
+                        .to_string();
                     (code, v.as_decimal().unwrap())
                 })
                 .collect()
@@ -107,8 +140,13 @@ fn analytic_codes(h: &Harness, line: &Val) -> BTreeMap<String, Decimal> {
 
 fn product_lines(h: &Harness, move_id: i64) -> Vec<Val> {
     let m = read_one(h, "account.move", move_id, &["invoice_line_ids"]);
-    let ids: Vec<i64> = m.get("invoice_line_ids").and_then(Val::as_list).unwrap().iter().filter_map(Val::as_i64).collect();
-    h.odoo.read("account.move.line", &ids, &["name", "account_id", "analytic_distribution", "price_subtotal", "tax_ids", "quantity"])
+    let ids: Vec<i64> =
+        m.get("invoice_line_ids").and_then(Val::as_list).unwrap().iter().filter_map(Val::as_i64).collect();
+    h.odoo.read(
+        "account.move.line",
+        &ids,
+        &["name", "account_id", "analytic_distribution", "price_subtotal", "tax_ids", "quantity"],
+    )
 }
 
 pub async fn an_order_posts_on_the_accounts_its_rules_choose(family: Family) {
@@ -120,7 +158,12 @@ pub async fn an_order_posts_on_the_accounts_its_rules_choose(family: Family) {
     assert_eq!(moves.len(), 1, "{:?}", report.outcomes);
     let id = moves[0].id;
 
-    let m = read_one(&h, "account.move", id, &["state", "move_type", "amount_untaxed", "amount_tax", "amount_total", "partner_id", "name"]);
+    let m = read_one(
+        &h,
+        "account.move",
+        id,
+        &["state", "move_type", "amount_untaxed", "amount_tax", "amount_total", "partner_id", "name"],
+    );
     assert_eq!(m.get("state"), Some(&Val::from("posted")));
     assert_eq!(m.get("move_type"), Some(&Val::from("out_invoice")));
     // The Odoo total equals the store's to the cent.
@@ -130,26 +173,55 @@ pub async fn an_order_posts_on_the_accounts_its_rules_choose(family: Family) {
     let lines = product_lines(&h, id);
     let summary: Vec<(String, String, Decimal, BTreeMap<String, Decimal>)> = lines
         .iter()
-        .map(|l| (l.get("name").and_then(Val::as_str).unwrap().to_string(), account_code(&h, l), l.get("price_subtotal").and_then(Val::as_decimal).unwrap(), analytic_codes(&h, l)))
+        .map(|l| {
+            (
+                l.get("name").and_then(Val::as_str).unwrap().to_string(),
+                account_code(&h, l),
+                l.get("price_subtotal").and_then(Val::as_decimal).unwrap(),
+                analytic_codes(&h, l),
+            )
+        })
         .collect();
     let eu = BTreeMap::from([("CC-EU".to_string(), dec!(100))]);
     assert_eq!(
         summary,
         vec![
             ("Shirt (M)".into(), "400100".into(), dec!(35.98), eu.clone()),
-            ("Rust in Action".into(), "400200".into(), dec!(12.50), BTreeMap::from([("CC-EU".to_string(), dec!(60)), ("CC-WHS".to_string(), dec!(40))])),
+            (
+                "Rust in Action".into(),
+                "400200".into(),
+                dec!(12.50),
+                BTreeMap::from([("CC-EU".to_string(), dec!(60)), ("CC-WHS".to_string(), dec!(40))])
+            ),
             ("Hat".into(), "400100".into(), dec!(15.00), eu.clone()),
             ("Flat rate".into(), "410000".into(), dec!(4.90), eu),
         ]
     );
     // Tax sits on the tax account, by rate.
-    let all = h.odoo.search("account.move.line", Val::list([Val::list([Val::from("move_id"), Val::from("="), Val::Int(id)]), Val::list([Val::from("display_type"), Val::from("="), Val::from("tax")])]));
-    let taxes: Vec<(String, Decimal)> = h.odoo.read("account.move.line", &all, &["name", "credit", "account_id"]).iter().map(|l| (account_code(&h, l), l.get("credit").and_then(Val::as_decimal).unwrap())).collect();
+    let all = h.odoo.search(
+        "account.move.line",
+        Val::list([
+            Val::list([Val::from("move_id"), Val::from("="), Val::Int(id)]),
+            Val::list([Val::from("display_type"), Val::from("="), Val::from("tax")]),
+        ]),
+    );
+    let taxes: Vec<(String, Decimal)> = h
+        .odoo
+        .read("account.move.line", &all, &["name", "credit", "account_id"])
+        .iter()
+        .map(|l| (account_code(&h, l), l.get("credit").and_then(Val::as_decimal).unwrap()))
+        .collect();
     assert_eq!(taxes, vec![("445710".to_string(), dec!(11.18)), ("445710".to_string(), dec!(0.69))]);
 
     // The partner came from the store customer, bound by external id.
     let partner = m.get("partner_id").and_then(Val::many2one_id).unwrap();
-    let xmlids = h.odoo.search("ir.model.data", Val::list([Val::list([Val::from("res_id"), Val::from("="), Val::Int(partner)]), Val::list([Val::from("model"), Val::from("="), Val::from("res.partner")])]));
+    let xmlids = h.odoo.search(
+        "ir.model.data",
+        Val::list([
+            Val::list([Val::from("res_id"), Val::from("="), Val::Int(partner)]),
+            Val::list([Val::from("model"), Val::from("="), Val::from("res.partner")]),
+        ]),
+    );
     assert_eq!(xmlids.len(), 1);
 
     // The audit trail explains each line and is found from both ends.
@@ -212,7 +284,12 @@ pub async fn duplicates_races_and_crashes_still_give_one_move(family: Family) {
     assert_eq!(moves_for(&h, ":order:2003:"), vec![moves[0].id]);
     assert_eq!(read_one(&h, "account.move", moves[0].id, &["state"]).get("state"), Some(&Val::from("posted")));
     // And the link is in place for refunds.
-    let link = h.family.state().link_by_source(&h.connection, EntityKind::Order, &SourceId::parse("2003#2").unwrap()).await.unwrap();
+    let link = h
+        .family
+        .state()
+        .link_by_source(&h.connection, EntityKind::Order, &SourceId::parse("2003#2").unwrap())
+        .await
+        .unwrap();
     assert!(link.is_some());
 }
 
@@ -228,7 +305,13 @@ pub async fn a_partial_refund_credits_exactly_its_lines(family: Family) {
         created_at: Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).unwrap(),
         currency: CurrencyCode::parse("EUR").unwrap(),
         reason: Some("damaged".into()),
-        lines: vec![RefundLine { order_line_id: "2".into(), sku: Some(Sku::parse("BOOK-1").unwrap()), quantity: dec!(-1), amount: dec!(-12.50), taxes: tax("2", "-0.69") }],
+        lines: vec![RefundLine {
+            order_line_id: "2".into(),
+            sku: Some(Sku::parse("BOOK-1").unwrap()),
+            quantity: dec!(-1),
+            amount: dec!(-12.50),
+            taxes: tax("2", "-0.69"),
+        }],
         shipping: dec!(-4.90),
         shipping_line_id: Some("9".into()),
         shipping_tax: dec!(-0.98),
@@ -246,17 +329,41 @@ pub async fn a_partial_refund_credits_exactly_its_lines(family: Family) {
     assert_eq!(m.get("amount_total").and_then(Val::as_decimal), Some(dec!(19.07)));
     let lines: Vec<(String, String, Decimal)> = product_lines(&h, credit[0].id)
         .iter()
-        .map(|l| (l.get("name").and_then(Val::as_str).unwrap().to_string(), account_code(&h, l), l.get("price_subtotal").and_then(Val::as_decimal).unwrap()))
+        .map(|l| {
+            (
+                l.get("name").and_then(Val::as_str).unwrap().to_string(),
+                account_code(&h, l),
+                l.get("price_subtotal").and_then(Val::as_decimal).unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(lines, vec![("Rust in Action".to_string(), "400200".to_string(), dec!(12.50)), ("Flat rate".to_string(), "410000".to_string(), dec!(4.90))]);
+    assert_eq!(
+        lines,
+        vec![
+            ("Rust in Action".to_string(), "400200".to_string(), dec!(12.50)),
+            ("Flat rate".to_string(), "410000".to_string(), dec!(4.90))
+        ]
+    );
 
     // The store then marks the order "refunded": its refunds were credited line by line already,
     // so no second, full credit note.
     let mut refunded = order("3001", "81");
     refunded.source_status = "refunded".into();
     let report = h.post(&poster, &[&envelope("3001", Record::Order(refunded))]).await;
-    assert!(matches!(&report.outcomes[0].1, RecordOutcome::Skipped(why) if why.contains("line by line")), "{:?}", report.outcomes);
-    assert_eq!(h.odoo.search("account.move", Val::list([Val::list([Val::from("reversed_entry_id"), Val::from("="), Val::Int(invoice)])])).len(), 1);
+    assert!(
+        matches!(&report.outcomes[0].1, RecordOutcome::Skipped(why) if why.contains("line by line")),
+        "{:?}",
+        report.outcomes
+    );
+    assert_eq!(
+        h.odoo
+            .search(
+                "account.move",
+                Val::list([Val::list([Val::from("reversed_entry_id"), Val::from("="), Val::Int(invoice)])])
+            )
+            .len(),
+        1
+    );
 
     // A refund for an order not yet in Odoo waits (retry), it does not fail.
     let mut early = samples::refund();
@@ -273,34 +380,47 @@ pub async fn an_unmapped_sku_fails_explains_and_replays_once(family: Family) {
     let e = envelope("4001", Record::Order(o));
     let report = h.post(&poster, &[&e]).await;
     let RecordOutcome::Parked(reason) = &report.outcomes[0].1 else { panic!("{:?}", report.outcomes) };
-    assert!(reason.contains("no mapping rule matches line \"Garden gnome\" (SKU GNOME-1, category Garden)"), "{reason}");
+    assert!(
+        reason.contains("no mapping rule matches line \"Garden gnome\" (SKU GNOME-1, category Garden)"),
+        "{reason}"
+    );
     assert!(report.failed_message_ids().is_empty(), "a permanent failure must be acknowledged, not looped");
     assert!(moves_for(&h, ":order:4001:").is_empty());
 
     let failed = h.family.failed().failed(&h.connection).await.unwrap();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].class, "permanent");
-    let trail = h.family.audit().by_source(&h.connection, EntityKind::Order, &SourceId::parse("4001").unwrap()).await.unwrap();
+    let trail =
+        h.family.audit().by_source(&h.connection, EntityKind::Order, &SourceId::parse("4001").unwrap()).await.unwrap();
     assert!(trail.iter().any(|a| a.stage == AuditStage::Failed && a.message.contains("GNOME-1")), "{trail:?}");
 
     // The finance team adds a fallback rule; replaying posts the order, once.
     let mut fixed = blackbox::harness::rules();
     fixed["lines"].as_array_mut().unwrap().push(serde_json::json!({ "name": "everything else", "account": "400000" }));
-    assert_eq!(h.family.connections().save_rules(&h.connection, Some(1), &fixed).await.unwrap(), SaveRules::Saved { version: 2 });
+    assert_eq!(
+        h.family.connections().save_rules(&h.connection, Some(1), &fixed).await.unwrap(),
+        SaveRules::Saved { version: 2 }
+    );
     let connection = h.family.connections().connection(&h.connection).await.unwrap().unwrap();
     let audit = h.family.audit();
     assert_eq!(shared::poster::replay(&*h.family.failed(), &*h.queue, &*audit, &connection, None).await.unwrap(), 1);
-    assert_eq!(shared::poster::replay(&*h.family.failed(), &*h.queue, &*audit, &connection, None).await.unwrap(), 0, "replayed twice");
+    assert_eq!(
+        shared::poster::replay(&*h.family.failed(), &*h.queue, &*audit, &connection, None).await.unwrap(),
+        0,
+        "replayed twice"
+    );
     let reports = h.drain(&poster).await;
     let moves: Vec<OdooRef> = reports.iter().flat_map(posted).collect();
     assert_eq!(moves.len(), 1, "{reports:?}");
     assert!(h.family.failed().failed(&h.connection).await.unwrap().is_empty());
-    let gnome = product_lines(&h, moves[0].id).into_iter().find(|l| l.get("name") == Some(&Val::from("Garden gnome"))).unwrap();
+    let gnome =
+        product_lines(&h, moves[0].id).into_iter().find(|l| l.get("name") == Some(&Val::from("Garden gnome"))).unwrap();
     assert_eq!(account_code(&h, &gnome), "400000");
     // Delivering the original message once more changes nothing.
     assert!(posted(&h.post(&poster, &[&e]).await).is_empty());
     assert_eq!(moves_for(&h, ":order:4001:").len(), 1);
-    let trail = h.family.audit().by_source(&h.connection, EntityKind::Order, &SourceId::parse("4001").unwrap()).await.unwrap();
+    let trail =
+        h.family.audit().by_source(&h.connection, EntityKind::Order, &SourceId::parse("4001").unwrap()).await.unwrap();
     let posted_entry = trail.iter().find(|a| a.stage == AuditStage::Posted).unwrap();
     assert_eq!(posted_entry.details["rules_version"], 2);
     let stages: Vec<AuditStage> = trail.iter().map(|a| a.stage).collect();
@@ -314,7 +434,11 @@ pub async fn statuses_customers_and_cancellations(family: Family) {
     let mut pending = order("5001", "83");
     pending.source_status = "pending".into();
     let report = h.post(&poster, &[&envelope("5001", Record::Order(pending))]).await;
-    assert!(matches!(&report.outcomes[0].1, RecordOutcome::Skipped(why) if why.contains("pending")), "{:?}", report.outcomes);
+    assert!(
+        matches!(&report.outcomes[0].1, RecordOutcome::Skipped(why) if why.contains("pending")),
+        "{:?}",
+        report.outcomes
+    );
     let invoice = posted(&h.post(&poster, &[&envelope("5001", Record::Order(order("5001", "83")))]).await)[0].id;
 
     // Cancelled after posting: a full credit note, linked to the invoice.
@@ -335,7 +459,8 @@ pub async fn statuses_customers_and_cancellations(family: Family) {
     changed.phone = Some("+33 9 99 99 99 99".into());
     let second = posted(&h.post(&poster, &[&envelope("83", Record::Customer(changed))]).await);
     assert_eq!(first, second);
-    let invoice_partner = read_one(&h, "account.move", invoice, &["partner_id"]).get("partner_id").and_then(Val::many2one_id).unwrap();
+    let invoice_partner =
+        read_one(&h, "account.move", invoice, &["partner_id"]).get("partner_id").and_then(Val::many2one_id).unwrap();
     assert_eq!(first[0].id, invoice_partner, "the order's partner and the customer's are one");
     let row = read_one(&h, "res.partner", first[0].id, &["phone", "email"]);
     assert_eq!(row.get("phone"), Some(&Val::from("+33 9 99 99 99 99")));
@@ -345,12 +470,26 @@ pub async fn statuses_customers_and_cancellations(family: Family) {
     guest.customer = CustomerRef::Guest { email: Some("  Guest@Example.COM ".into()) };
     let mut guest2 = order("5003", "84");
     guest2.customer = CustomerRef::Guest { email: Some("guest@example.com".into()) };
-    let report = h.post(&poster, &[&envelope("5002", Record::Order(guest)), &envelope("5003", Record::Order(guest2))]).await;
+    let report =
+        h.post(&poster, &[&envelope("5002", Record::Order(guest)), &envelope("5003", Record::Order(guest2))]).await;
     let moves = posted(&report);
     assert_eq!(moves.len(), 2, "{:?}", report.outcomes);
-    let partners: Vec<i64> = moves.iter().map(|m| read_one(&h, "account.move", m.id, &["partner_id"]).get("partner_id").and_then(Val::many2one_id).unwrap()).collect();
+    let partners: Vec<i64> = moves
+        .iter()
+        .map(|m| {
+            read_one(&h, "account.move", m.id, &["partner_id"]).get("partner_id").and_then(Val::many2one_id).unwrap()
+        })
+        .collect();
     assert_eq!(partners[0], partners[1]);
-    assert_eq!(h.odoo.search("res.partner", Val::list([Val::list([Val::from("email"), Val::from("="), Val::from("guest@example.com")])])).len(), 1);
+    assert_eq!(
+        h.odoo
+            .search(
+                "res.partner",
+                Val::list([Val::list([Val::from("email"), Val::from("="), Val::from("guest@example.com")])])
+            )
+            .len(),
+        1
+    );
 }
 
 pub async fn journal_entries_balance_to_the_store_total(family: Family) {
@@ -372,7 +511,11 @@ pub async fn journal_entries_balance_to_the_store_total(family: Family) {
     let ids: Vec<i64> = m.get("line_ids").and_then(Val::as_list).unwrap().iter().filter_map(Val::as_i64).collect();
     let lines = h.odoo.read("account.move.line", &ids, &["account_id", "debit", "credit"]);
     let by_account = |code: &str, field: &str| -> Decimal {
-        lines.iter().filter(|l| account_code(&h, l) == code).map(|l| l.get(field).and_then(Val::as_decimal).unwrap()).sum()
+        lines
+            .iter()
+            .filter(|l| account_code(&h, l) == code)
+            .map(|l| l.get(field).and_then(Val::as_decimal).unwrap())
+            .sum()
     };
     // Receivable debit against revenue, shipping and tax credits: 80.25 = 50.98 + 12.50 + 4.90 + 11.87.
     assert_eq!(by_account("121000", "debit"), dec!(80.25));
@@ -387,7 +530,13 @@ pub async fn journal_entries_balance_to_the_store_total(family: Family) {
         created_at: Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).unwrap(),
         currency: CurrencyCode::parse("EUR").unwrap(),
         reason: None,
-        lines: vec![RefundLine { order_line_id: "2".into(), sku: None, quantity: dec!(-1), amount: dec!(-12.50), taxes: tax("2", "-0.69") }],
+        lines: vec![RefundLine {
+            order_line_id: "2".into(),
+            sku: None,
+            quantity: dec!(-1),
+            amount: dec!(-12.50),
+            taxes: tax("2", "-0.69"),
+        }],
         shipping: dec!(0),
         shipping_line_id: None,
         shipping_tax: dec!(0),
@@ -400,8 +549,17 @@ pub async fn journal_entries_balance_to_the_store_total(family: Family) {
     assert_eq!(m.get("reversed_entry_id").and_then(Val::many2one_id), Some(moves[0].id));
     let ids: Vec<i64> = m.get("line_ids").and_then(Val::as_list).unwrap().iter().filter_map(Val::as_i64).collect();
     let lines = h.odoo.read("account.move.line", &ids, &["account_id", "debit", "credit"]);
-    let get = |code: &str, field: &str| -> Decimal { lines.iter().filter(|l| account_code(&h, l) == code).map(|l| l.get(field).and_then(Val::as_decimal).unwrap()).sum() };
-    assert_eq!((get("121000", "credit"), get("400200", "debit"), get("445710", "debit")), (dec!(13.19), dec!(12.50), dec!(0.69)));
+    let get = |code: &str, field: &str| -> Decimal {
+        lines
+            .iter()
+            .filter(|l| account_code(&h, l) == code)
+            .map(|l| l.get(field).and_then(Val::as_decimal).unwrap())
+            .sum()
+    };
+    assert_eq!(
+        (get("121000", "credit"), get("400200", "debit"), get("445710", "debit")),
+        (dec!(13.19), dec!(12.50), dec!(0.69))
+    );
 }
 
 pub async fn versions_drafts_fifo_and_redrive(family: Family) {
@@ -412,19 +570,41 @@ pub async fn versions_drafts_fifo_and_redrive(family: Family) {
 
     // A changed order after posting: credit note for the old invoice, a new invoice, link moved.
     let first = posted(&h.post(&poster, &[&envelope("7001", Record::Order(order("7001", "86")))]).await)[0].id;
-    let term = read_one(&h, "account.move", first, &["invoice_payment_term_id"]).get("invoice_payment_term_id").cloned().unwrap();
+    let term = read_one(&h, "account.move", first, &["invoice_payment_term_id"])
+        .get("invoice_payment_term_id")
+        .cloned()
+        .unwrap();
     assert_eq!(term.as_list().and_then(|l| l.get(1)).and_then(Val::as_str), Some("30 Days"));
     let mut changed = order("7001", "86");
     changed.lines.remove(2); // the hat was taken off the order
-    changed.totals = Totals { subtotal: d("52.48"), discount: d("4.00"), shipping: d("4.90"), fees: d("0"), tax: d("8.87"), total: d("62.25") };
+    changed.totals = Totals {
+        subtotal: d("52.48"),
+        discount: d("4.00"),
+        shipping: d("4.90"),
+        fees: d("0"),
+        tax: d("8.87"),
+        total: d("62.25"),
+    };
     let report = h.post(&poster, &[&envelope("7001", Record::Order(changed))]).await;
     let second = posted(&report);
     assert_eq!(second.len(), 1, "{:?}", report.outcomes);
     assert_ne!(second[0].id, first);
-    assert_eq!(read_one(&h, "account.move", second[0].id, &["amount_total"]).get("amount_total").and_then(Val::as_decimal), Some(dec!(62.25)));
-    let credits = h.odoo.search("account.move", Val::list([Val::list([Val::from("reversed_entry_id"), Val::from("="), Val::Int(first)])]));
+    assert_eq!(
+        read_one(&h, "account.move", second[0].id, &["amount_total"]).get("amount_total").and_then(Val::as_decimal),
+        Some(dec!(62.25))
+    );
+    let credits = h.odoo.search(
+        "account.move",
+        Val::list([Val::list([Val::from("reversed_entry_id"), Val::from("="), Val::Int(first)])]),
+    );
     assert_eq!(credits.len(), 1, "the first invoice is credited");
-    let link = h.family.state().link_by_source(&h.connection, EntityKind::Order, &SourceId::parse("7001").unwrap()).await.unwrap().unwrap();
+    let link = h
+        .family
+        .state()
+        .link_by_source(&h.connection, EntityKind::Order, &SourceId::parse("7001").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(link.odoo.id, second[0].id);
 
     // FIFO within a group: once a message must wait, the group's later messages wait too.
@@ -437,7 +617,11 @@ pub async fn versions_drafts_fifo_and_redrive(family: Family) {
     messages[1].group_id = messages[0].group_id.clone();
     let report = poster.handle_batch(&messages).await;
     assert!(matches!(report.outcomes[0].1, RecordOutcome::Retry(_)));
-    assert!(matches!(&report.outcomes[1].1, RecordOutcome::Retry(why) if why.contains("earlier message")), "{:?}", report.outcomes);
+    assert!(
+        matches!(&report.outcomes[1].1, RecordOutcome::Retry(why) if why.contains("earlier message")),
+        "{:?}",
+        report.outcomes
+    );
     assert!(matches!(report.outcomes[2].1, RecordOutcome::Posted { .. }));
     assert!(moves_for(&h, ":order:7002:").is_empty());
     assert_eq!(report.failed_message_ids(), vec![messages[0].message_id.clone(), messages[1].message_id.clone()]);
@@ -478,7 +662,18 @@ pub async fn versions_drafts_fifo_and_redrive(family: Family) {
     assert_eq!(h.family.failed().failed(&h.connection).await.unwrap().len(), 2);
     let one = SourceId::parse("7005").unwrap();
     let connection = h.family.connections().connection(&h.connection).await.unwrap().unwrap();
-    assert_eq!(shared::poster::replay(&*h.family.failed(), &*h.queue, &*h.family.audit(), &connection, Some((EntityKind::Order, &one))).await.unwrap(), 1);
+    assert_eq!(
+        shared::poster::replay(
+            &*h.family.failed(),
+            &*h.queue,
+            &*h.family.audit(),
+            &connection,
+            Some((EntityKind::Order, &one))
+        )
+        .await
+        .unwrap(),
+        1
+    );
     assert_eq!(h.family.failed().failed(&h.connection).await.unwrap().len(), 1);
 
     // A shipping address that differs from the billing one becomes a delivery contact.
@@ -488,8 +683,11 @@ pub async fn versions_drafts_fifo_and_redrive(family: Family) {
     elsewhere.first_name = Some("Charles".into());
     shipped.shipping_address = Some(elsewhere);
     let id = posted(&h.post(&fresh, &[&envelope("7007", Record::Order(shipped))]).await)[0].id;
-    let partner = read_one(&h, "account.move", id, &["partner_id"]).get("partner_id").and_then(Val::many2one_id).unwrap();
-    let children = h.odoo.search("res.partner", Val::list([Val::list([Val::from("parent_id"), Val::from("="), Val::Int(partner)])]));
+    let partner =
+        read_one(&h, "account.move", id, &["partner_id"]).get("partner_id").and_then(Val::many2one_id).unwrap();
+    let children = h
+        .odoo
+        .search("res.partner", Val::list([Val::list([Val::from("parent_id"), Val::from("="), Val::Int(partner)])]));
     assert_eq!(children.len(), 1);
     let child = read_one(&h, "res.partner", children[0], &["type", "street", "country_id"]);
     assert_eq!(child.get("type"), Some(&Val::from("delivery")));

@@ -22,7 +22,14 @@ fn small_order(number: &str) -> SalesDocument {
         line("3", "SHIRT-U", "Lace", &["Apparel"], "1", "0.03", "0", "1", "0.01"),
     ];
     o.shipping = vec![];
-    o.totals = Totals { subtotal: d("0.19"), discount: d("0"), shipping: d("0"), fees: d("0"), tax: d("0.05"), total: d("0.24") };
+    o.totals = Totals {
+        subtotal: d("0.19"),
+        discount: d("0"),
+        shipping: d("0"),
+        fees: d("0"),
+        tax: d("0.05"),
+        total: d("0.24"),
+    };
     let _ = tax;
     o
 }
@@ -35,19 +42,31 @@ fn parked_reason(report: &shared::poster::BatchReport) -> String {
 }
 
 async fn trail(h: &Harness, id: &str) -> Vec<shared::ports::AuditEntry> {
-    h.family.audit().by_source(&h.connection, EntityKind::Order, &shared::ids::SourceId::parse(id).unwrap()).await.unwrap()
+    h.family
+        .audit()
+        .by_source(&h.connection, EntityKind::Order, &shared::ids::SourceId::parse(id).unwrap())
+        .await
+        .unwrap()
 }
 
 fn posted_states(h: &Harness, marker: &str) -> Vec<String> {
     let ids = moves_for(h, marker);
-    h.odoo.read("account.move", &ids, &["state"]).iter().filter_map(|m| m.get("state").and_then(Val::as_str).map(String::from)).filter(|s| s == "posted").collect()
+    h.odoo
+        .read("account.move", &ids, &["state"])
+        .iter()
+        .filter_map(|m| m.get("state").and_then(Val::as_str).map(String::from))
+        .filter(|s| s == "posted")
+        .collect()
 }
 
 pub async fn an_adopted_draft_whose_odoo_total_differs_is_never_posted(family: Family) {
     let h = Harness::start(family).await;
     // The order is right: a company that rounds per line posts it at the store's 0.24.
     let control = posted(&h.post(&h.poster(), &[&envelope("9100", Record::Order(small_order("9100")))]).await);
-    assert_eq!(read_one(&h, "account.move", control[0].id, &["amount_total"]).get("amount_total").and_then(Val::as_decimal), Some(dec!(0.24)));
+    assert_eq!(
+        read_one(&h, "account.move", control[0].id, &["amount_total"]).get("amount_total").and_then(Val::as_decimal),
+        Some(dec!(0.24))
+    );
 
     h.odoo.round_taxes_globally(true);
     let e = envelope("9101", Record::Order(small_order("9101")));
@@ -73,7 +92,12 @@ pub async fn an_adopted_draft_whose_odoo_total_differs_is_never_posted(family: F
 pub async fn a_draft_odoo_will_not_remove_is_reported_left_in_odoo_and_a_replay_never_posts_it(family: Family) {
     let h = Harness::start(family).await;
     h.odoo.round_taxes_globally(true);
-    h.odoo.inject("account.move", "unlink", odoo_sandbox::Fault::UserError("You cannot delete this entry".into()), usize::MAX);
+    h.odoo.inject(
+        "account.move",
+        "unlink",
+        odoo_sandbox::Fault::UserError("You cannot delete this entry".into()),
+        usize::MAX,
+    );
     let e = envelope("9102", Record::Order(small_order("9102")));
     let why = parked_reason(&h.post(&h.poster(), &[&e]).await);
     let draft = moves_for(&h, ":order:9102:");
@@ -83,7 +107,15 @@ pub async fn a_draft_odoo_will_not_remove_is_reported_left_in_odoo_and_a_replay_
 
     // Replayed (say after someone "fixed" something): the left draft is found, checked, refused.
     let connection = h.family.connections().connection(&h.connection).await.unwrap().unwrap();
-    let n = shared::poster::replay(h.family.failed().as_ref(), h.queue.as_ref(), h.family.audit().as_ref(), &connection, None).await.unwrap();
+    let n = shared::poster::replay(
+        h.family.failed().as_ref(),
+        h.queue.as_ref(),
+        h.family.audit().as_ref(),
+        &connection,
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(n, 1);
     let reports = h.drain(&h.poster()).await;
     let why = parked_reason(&reports[0]);
@@ -95,14 +127,24 @@ pub async fn a_draft_odoo_will_not_remove_is_reported_left_in_odoo_and_a_replay_
 
 pub async fn a_draft_odoo_refuses_to_post_is_removed_and_kept_as_failed(family: Family) {
     let h = Harness::start(family).await;
-    h.odoo.inject("account.move", "action_post", odoo_sandbox::Fault::UserError("The invoice date is in a locked period".into()), 1);
+    h.odoo.inject(
+        "account.move",
+        "action_post",
+        odoo_sandbox::Fault::UserError("The invoice date is in a locked period".into()),
+        1,
+    );
     let e = envelope("9103", Record::Order(small_order("9103")));
     let why = parked_reason(&h.post(&h.poster(), &[&e]).await);
-    assert!(why.contains("refused to post") && why.contains("locked period") && why.contains("the draft was removed"), "{why}");
+    assert!(
+        why.contains("refused to post") && why.contains("locked period") && why.contains("the draft was removed"),
+        "{why}"
+    );
     assert!(moves_for(&h, ":order:9103:").is_empty(), "no draft is left behind");
     // Fixed in Odoo, replayed: it posts once.
     let connection = h.family.connections().connection(&h.connection).await.unwrap().unwrap();
-    shared::poster::replay(h.family.failed().as_ref(), h.queue.as_ref(), h.family.audit().as_ref(), &connection, None).await.unwrap();
+    shared::poster::replay(h.family.failed().as_ref(), h.queue.as_ref(), h.family.audit().as_ref(), &connection, None)
+        .await
+        .unwrap();
     let reports = h.drain(&h.poster()).await;
     assert_eq!(reports.iter().flat_map(posted).count(), 1, "{reports:?}");
     assert_eq!(posted_states(&h, ":order:9103:").len(), 1);
@@ -126,9 +168,14 @@ pub async fn an_order_with_no_lines_and_a_minus_zero_total_is_skipped_not_left_a
     let h = Harness::start(family).await;
     let mut o = small_order("9105");
     o.lines.clear();
-    o.totals = Totals { subtotal: d("-0"), discount: d("0"), shipping: d("0"), fees: d("0"), tax: d("-0"), total: d("-0.00") };
+    o.totals =
+        Totals { subtotal: d("-0"), discount: d("0"), shipping: d("0"), fees: d("0"), tax: d("-0"), total: d("-0.00") };
     let report = h.post(&h.poster(), &[&envelope("9105", Record::Order(o))]).await;
-    assert!(matches!(&report.outcomes[0].1, RecordOutcome::Skipped(why) if why.contains("nothing to post")), "{:?}", report.outcomes);
+    assert!(
+        matches!(&report.outcomes[0].1, RecordOutcome::Skipped(why) if why.contains("nothing to post")),
+        "{:?}",
+        report.outcomes
+    );
     assert!(moves_for(&h, ":order:9105:").is_empty(), "no empty draft in Odoo");
 }
 
@@ -139,7 +186,11 @@ pub async fn a_record_still_failing_on_its_last_delivery_is_kept_as_failed_and_t
     let mut message = Harness::message(&e);
     message.receive_count = blackbox::harness::MAX_RECEIVES - 1;
     let report = h.poster().handle_batch(std::slice::from_ref(&message)).await;
-    assert!(matches!(report.outcomes[0].1, RecordOutcome::Retry(_)), "not yet the last delivery: {:?}", report.outcomes);
+    assert!(
+        matches!(report.outcomes[0].1, RecordOutcome::Retry(_)),
+        "not yet the last delivery: {:?}",
+        report.outcomes
+    );
     message.receive_count = blackbox::harness::MAX_RECEIVES;
     let report = h.poster().handle_batch(std::slice::from_ref(&message)).await;
     assert!(report.failed_message_ids().is_empty(), "acknowledged, so it does not hide in the dead-letter queue");
@@ -151,7 +202,9 @@ pub async fn a_record_still_failing_on_its_last_delivery_is_kept_as_failed_and_t
     // Odoo back, replayed: posted once.
     h.odoo.clear_faults();
     let connection = h.family.connections().connection(&h.connection).await.unwrap().unwrap();
-    shared::poster::replay(h.family.failed().as_ref(), h.queue.as_ref(), h.family.audit().as_ref(), &connection, None).await.unwrap();
+    shared::poster::replay(h.family.failed().as_ref(), h.queue.as_ref(), h.family.audit().as_ref(), &connection, None)
+        .await
+        .unwrap();
     let reports = h.drain(&h.poster()).await;
     assert_eq!(reports.iter().flat_map(posted).count(), 1, "{reports:?}");
 }

@@ -117,7 +117,11 @@ impl Harness {
         PosterSettings {
             claim_for: Duration::from_secs(1),
             keep_outcome_for: None,
-            odoo_retry: RetryPolicy { attempts: 3, base_delay: Duration::from_millis(10), max_delay: Duration::from_millis(100) },
+            odoo_retry: RetryPolicy {
+                attempts: 3,
+                base_delay: Duration::from_millis(10),
+                max_delay: Duration::from_millis(100),
+            },
             odoo_timeout: Duration::from_secs(10),
             max_receives: MAX_RECEIVES,
         }
@@ -139,7 +143,12 @@ impl Harness {
 
     pub fn message(envelope: &Envelope) -> IncomingMessage {
         let m = OutgoingMessage::for_envelope(envelope);
-        IncomingMessage { message_id: uuid::Uuid::new_v4().to_string(), group_id: m.group_id, body: m.body, receive_count: 1 }
+        IncomingMessage {
+            message_id: uuid::Uuid::new_v4().to_string(),
+            group_id: m.group_id,
+            body: m.body,
+            receive_count: 1,
+        }
     }
 
     pub async fn post(&self, poster: &Poster, envelopes: &[&Envelope]) -> BatchReport {
@@ -155,8 +164,7 @@ impl Harness {
             if got.is_empty() {
                 return reports;
             }
-            let messages: Vec<IncomingMessage> =
-                got.iter().map(IncomingMessage::from).collect();
+            let messages: Vec<IncomingMessage> = got.iter().map(IncomingMessage::from).collect();
             let report = poster.handle_batch(&messages).await;
             let failed = report.failed_message_ids();
             for m in &got {

@@ -7,7 +7,7 @@ pub mod webhooks;
 
 use std::sync::Arc;
 
-use shared::aws::{keys, DynamoAudit, DynamoConnections, DynamoState, SecretsManagerStore, SqsQueue};
+use shared::aws::{DynamoAudit, DynamoConnections, DynamoState, SecretsManagerStore, SqsQueue, keys};
 use shared::embedded::{Db, EmbeddedQueue, EmbeddedStore, EncryptedSecretsFile, Redrive, SecretsKey};
 use shared::ports::{AuditLog, ConnectionStore, FailedRecords, QueueConsumer, RecordQueue, SecretStore, SyncState};
 
@@ -176,10 +176,9 @@ impl Family {
                 let key = SecretsKey::from_file(&f.dir.path().join("secrets.key")).expect("secrets key");
                 Arc::new(EncryptedSecretsFile::new(f.dir.path().join("secrets.enc"), &key))
             }
-            Family::Aws(f) => Arc::new(SecretsManagerStore::new(
-                aws_sdk_secretsmanager::Client::new(&f.config),
-                &f.secrets_prefix,
-            )),
+            Family::Aws(f) => {
+                Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&f.config), &f.secrets_prefix))
+            }
         }
     }
 }
@@ -202,7 +201,11 @@ impl AwsFamily {
 pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, with_odoo_index: bool) {
     use aws_sdk_dynamodb::types::*;
     let attr = |n: &str| {
-        AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build().expect("attribute")
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("attribute")
     };
     let key = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build().expect("key");
     let mut create = client
@@ -259,7 +262,8 @@ pub async fn create_fifo_queues(client: &aws_sdk_sqs::Client, name: &str, max_re
         .attributes
         .and_then(|a| a.get(&A::QueueArn).cloned())
         .expect("QueueArn");
-    let redrive = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count }).to_string();
+    let redrive =
+        serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count }).to_string();
     let url = client
         .create_queue()
         .queue_name(format!("{name}.fifo"))
@@ -276,7 +280,9 @@ pub async fn create_fifo_queues(client: &aws_sdk_sqs::Client, name: &str, max_re
 
 /// An embedded state in a new temporary directory with one WooCommerce connection `shop` to
 /// `store` (its secrets stored, Odoo nowhere): what the benches of ingest and polling start from.
-pub async fn local_woo_connection(store: &woo_sandbox::SandboxStore) -> (tempfile::TempDir, shared::local::LocalStack, shared::ids::ConnectionId) {
+pub async fn local_woo_connection(
+    store: &woo_sandbox::SandboxStore,
+) -> (tempfile::TempDir, shared::local::LocalStack, shared::ids::ConnectionId) {
     use shared::ports::{Connection, Retention, SecretBundle};
     let dir = tempfile::tempdir().unwrap();
     let stack = shared::local::LocalStack::open(dir.path(), true).unwrap();
@@ -293,7 +299,10 @@ pub async fn local_woo_connection(store: &woo_sandbox::SandboxStore) -> (tempfil
     };
     stack.store.put_connection(&connection).await.unwrap();
     let s = store.options();
-    let secrets = SecretBundle::new().with("woo_consumer_key", &s.consumer_key).with("woo_consumer_secret", &s.consumer_secret).with("woo_webhook_secret", &s.webhook_secret);
+    let secrets = SecretBundle::new()
+        .with("woo_consumer_key", &s.consumer_key)
+        .with("woo_consumer_secret", &s.consumer_secret)
+        .with("woo_webhook_secret", &s.webhook_secret);
     stack.secrets.put(&id, &secrets).await.unwrap();
     (dir, stack, id)
 }

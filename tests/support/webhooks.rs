@@ -17,7 +17,8 @@ impl Drop for WebhookServer {
 
 impl WebhookServer {
     pub async fn start(connector: Arc<WooConnector>) -> WebhookServer {
-        let (url, server) = shared::serve::on_loopback(shared::serve::webhook_router(connector)).await.expect("loopback server");
+        let (url, server) =
+            shared::serve::on_loopback(shared::serve::webhook_router(connector)).await.expect("loopback server");
         WebhookServer { url, server }
     }
 }

@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use base64::Engine as _;
+use shared::ErrorClass;
 use shared::odoo::RetryPolicy;
 use shared::ports::Secret;
 use shared::stores::woocommerce::client::{WooClient, WooConfig};
-use shared::ErrorClass;
 use woo_sandbox::{SandboxStore, StoreOptions};
 
 fn config(url: &str, key: &str, secret: &str) -> WooConfig {
@@ -29,7 +29,8 @@ async fn pages_oauth_and_errors() {
     }
     let o = store.options();
     let client = WooClient::connect(config(store.url(), &o.consumer_key, &o.consumer_secret)).await.unwrap();
-    let first = client.page("/orders", &[("orderby".into(), "id".into()), ("order".into(), "asc".into())], 1).await.unwrap();
+    let first =
+        client.page("/orders", &[("orderby".into(), "id".into()), ("order".into(), "asc".into())], 1).await.unwrap();
     assert_eq!((first.items.len(), first.total, first.total_pages), (100, 250, 3));
     let all = client.all("/orders", &[("orderby".into(), "id".into()), ("order".into(), "asc".into())]).await.unwrap();
     let ids: Vec<i64> = all.iter().map(|o| o["id"].as_i64().unwrap()).collect();
@@ -39,7 +40,11 @@ async fn pages_oauth_and_errors() {
     let wrong = WooClient::connect(config(store.url(), &o.consumer_key, "cs_wrong")).await.unwrap();
     let err = wrong.page("/orders", &[], 1).await.unwrap_err();
     assert_eq!(err.class(), ErrorClass::Permanent);
-    assert!(err.to_string().contains("Invalid signature") && err.to_string().contains("woocommerce_rest_authentication_error"), "{err}");
+    assert!(
+        err.to_string().contains("Invalid signature")
+            && err.to_string().contains("woocommerce_rest_authentication_error"),
+        "{err}"
+    );
     assert!(!err.to_string().contains("cs_wrong"));
 
     // An unknown route: WordPress's error body, permanent, not retried.
@@ -66,7 +71,14 @@ async fn basic_auth_over_https_and_no_oauth() {
     let request = plain.request("/orders", &[("page".into(), "2".into())]).build().unwrap();
     assert!(request.headers().get("authorization").is_none());
     let query = request.url().query().unwrap();
-    for p in ["oauth_consumer_key=ck_abc", "oauth_signature_method=HMAC-SHA256", "oauth_signature=", "oauth_nonce=", "oauth_timestamp=", "page=2"] {
+    for p in [
+        "oauth_consumer_key=ck_abc",
+        "oauth_signature_method=HMAC-SHA256",
+        "oauth_signature=",
+        "oauth_nonce=",
+        "oauth_timestamp=",
+        "page=2",
+    ] {
         assert!(query.contains(p), "{query} lacks {p}");
     }
     assert!(!query.contains("cs_def"));

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use blackbox::Family;
 use blackbox::harness::Harness;
 use blackbox::webhooks::WebhookServer;
-use blackbox::Family;
 use chrono::{Duration, TimeZone, Utc};
 use rust_decimal::Decimal;
 use shared::odoo::Val;
@@ -65,7 +65,13 @@ impl Setup {
     }
 
     fn amount(&self, id: i64) -> Decimal {
-        self.h.odoo.read("account.move", &[id], &["amount_total"]).remove(0).get("amount_total").and_then(Val::as_decimal).unwrap()
+        self.h
+            .odoo
+            .read("account.move", &[id], &["amount_total"])
+            .remove(0)
+            .get("amount_total")
+            .and_then(Val::as_decimal)
+            .unwrap()
     }
 }
 
@@ -86,14 +92,29 @@ pub async fn webhooks_and_the_poller_post_each_order_once(family: Family) {
     let first = s.store.add_order(1001, 501, "processing", t0 + Duration::minutes(5));
     assert_eq!(s.store.deliver(&s.hook_url(), "order.created", &first, "d-1").await, 200);
     assert_eq!(s.store.deliver(&s.hook_url(), "order.created", &first, "d-1").await, 200);
-    let trail = s.h.family.audit().by_source(&s.h.connection, EntityKind::Order, &shared::ids::SourceId::parse("webhook-d-1").unwrap()).await.unwrap();
-    assert_eq!(s.h.queue.approximate_depth().await.unwrap(), 1, "the repeated delivery was not enqueued again: {trail:?}");
+    let trail =
+        s.h.family
+            .audit()
+            .by_source(&s.h.connection, EntityKind::Order, &shared::ids::SourceId::parse("webhook-d-1").unwrap())
+            .await
+            .unwrap();
+    assert_eq!(
+        s.h.queue.approximate_depth().await.unwrap(),
+        1,
+        "the repeated delivery was not enqueued again: {trail:?}"
+    );
     let second = s.store.add_order(1002, 0, "completed", t0 + Duration::minutes(7));
 
     // The store throttles the poller twice; it waits as told and finishes.
     s.store.throttle(2, 1);
     let connection = s.h.family.connections().connection(&s.h.connection).await.unwrap().unwrap();
-    let settings = PollSettings { start: t0 - Duration::hours(1), window: Duration::hours(2), overlap: Duration::minutes(5), backfill: None, ..Default::default() };
+    let settings = PollSettings {
+        start: t0 - Duration::hours(1),
+        window: Duration::hours(2),
+        overlap: Duration::minutes(5),
+        backfill: None,
+        ..Default::default()
+    };
     let report = s.connector.poll(&connection, &settings, t0 + Duration::hours(3)).await.unwrap();
     assert_eq!((report.orders, report.customers), (2, 1), "{report:?}");
     let mark = s.h.family.state().watermark(&s.h.connection, "woocommerce:orders").await.unwrap().unwrap();
@@ -107,7 +128,8 @@ pub async fn webhooks_and_the_poller_post_each_order_once(family: Family) {
         assert_eq!(s.amount(invoices[0]), store_total(order), "order {id}: Odoo's total is the store's");
     }
     // The customer became one partner, shared with their order.
-    let partners = s.h.odoo.search("res.partner", Val::list([Val::list([Val::from("ref"), Val::from("="), Val::from("501")])]));
+    let partners =
+        s.h.odoo.search("res.partner", Val::list([Val::list([Val::from("ref"), Val::from("="), Val::from("501")])]));
     assert_eq!(partners.len(), 1);
 
     // A second poll overlaps the first and posts nothing new.
@@ -121,7 +143,10 @@ pub async fn webhooks_and_the_poller_post_each_order_once(family: Family) {
     assert_eq!(s.store.deliver(&s.hook_url(), "order.updated", &updated, "d-2").await, 200);
     let reports = s.h.drain(&poster).await;
     let invoice = s.invoices_for(1001)[0];
-    let credits = s.h.odoo.search("account.move", Val::list([Val::list([Val::from("reversed_entry_id"), Val::from("="), Val::Int(invoice)])]));
+    let credits = s.h.odoo.search(
+        "account.move",
+        Val::list([Val::list([Val::from("reversed_entry_id"), Val::from("="), Val::Int(invoice)])]),
+    );
     assert_eq!(credits.len(), 1, "{reports:?}");
     let refunded: Decimal = updated["refunds"][0]["total"].as_str().unwrap().trim_start_matches('-').parse().unwrap();
     assert_eq!(s.amount(credits[0]), refunded);
@@ -131,7 +156,12 @@ pub async fn webhooks_and_the_poller_post_each_order_once(family: Family) {
     assert_eq!(s.store.deliver(&s.hook_url(), "customer.created", &customer, "d-3").await, 200);
     assert_eq!(s.store.deliver(&s.hook_url(), "customer.updated", &customer, "d-4").await, 200);
     s.h.drain(&poster).await;
-    assert_eq!(s.h.odoo.search("res.partner", Val::list([Val::list([Val::from("ref"), Val::from("="), Val::from("502")])])).len(), 1);
+    assert_eq!(
+        s.h.odoo
+            .search("res.partner", Val::list([Val::list([Val::from("ref"), Val::from("="), Val::from("502")])]))
+            .len(),
+        1
+    );
 
     // Deliveries out of order: the newer version arrives first; the older one is stale.
     let older = s.store.add_order(1003, 501, "processing", t0 + Duration::hours(7));
@@ -142,8 +172,21 @@ pub async fn webhooks_and_the_poller_post_each_order_once(family: Family) {
     s.h.drain(&poster).await;
     let invoices = s.invoices_for(1003);
     assert_eq!(invoices.len(), 1);
-    assert!(s.h.odoo.search("account.move", Val::list([Val::list([Val::from("reversed_entry_id"), Val::from("="), Val::Int(invoices[0])])])).is_empty(), "the stale version corrected nothing");
-    let trail = s.h.family.audit().by_source(&s.h.connection, EntityKind::Order, &shared::ids::SourceId::parse("1003").unwrap()).await.unwrap();
+    assert!(
+        s.h.odoo
+            .search(
+                "account.move",
+                Val::list([Val::list([Val::from("reversed_entry_id"), Val::from("="), Val::Int(invoices[0])])])
+            )
+            .is_empty(),
+        "the stale version corrected nothing"
+    );
+    let trail =
+        s.h.family
+            .audit()
+            .by_source(&s.h.connection, EntityKind::Order, &shared::ids::SourceId::parse("1003").unwrap())
+            .await
+            .unwrap();
     assert!(trail.iter().any(|a| a.stage == AuditStage::Skipped && a.message.starts_with("stale")), "{trail:?}");
 }
 
@@ -164,27 +207,65 @@ pub async fn bad_deliveries_get_their_status_and_enqueue_nothing(family: Family)
             r.send().await.unwrap().status().as_u16()
         }
     };
-    let topic = || vec![("x-wc-webhook-topic", "order.created".to_string()), ("x-wc-webhook-resource", "order".to_string())];
+    let topic =
+        || vec![("x-wc-webhook-topic", "order.created".to_string()), ("x-wc-webhook-resource", "order".to_string())];
     let with = |mut h: Vec<(&'static str, String)>, extra: Vec<(&'static str, String)>| {
         h.extend(extra);
         h
     };
 
     let tampered = body.replace("\"processing\"", "\"completed\"");
-    assert_eq!(post(url.clone(), tampered.into_bytes(), with(topic(), vec![("x-wc-webhook-signature", signed.clone()), ("x-wc-webhook-delivery-id", "bad-sig".into())])).await, 401);
+    assert_eq!(
+        post(
+            url.clone(),
+            tampered.into_bytes(),
+            with(
+                topic(),
+                vec![("x-wc-webhook-signature", signed.clone()), ("x-wc-webhook-delivery-id", "bad-sig".into())]
+            )
+        )
+        .await,
+        401
+    );
     let id = |d: &str| ("x-wc-webhook-delivery-id", d.to_string());
-    assert_eq!(post(url.clone(), body.clone().into_bytes(), with(topic(), vec![id("no-sig")])).await, 401, "no signature");
+    assert_eq!(
+        post(url.clone(), body.clone().into_bytes(), with(topic(), vec![id("no-sig")])).await,
+        401,
+        "no signature"
+    );
     let hex = "0".repeat(64);
-    assert_eq!(post(url.clone(), body.clone().into_bytes(), with(topic(), vec![("x-wc-webhook-signature", hex), id("hex")])).await, 401, "hex digest");
-    assert_eq!(post(url.clone(), body.clone().into_bytes(), vec![("x-wc-webhook-signature", signed.clone()), id("no-topic")]).await, 400, "no topic");
+    assert_eq!(
+        post(url.clone(), body.clone().into_bytes(), with(topic(), vec![("x-wc-webhook-signature", hex), id("hex")]))
+            .await,
+        401,
+        "hex digest"
+    );
+    assert_eq!(
+        post(url.clone(), body.clone().into_bytes(), vec![("x-wc-webhook-signature", signed.clone()), id("no-topic")])
+            .await,
+        400,
+        "no topic"
+    );
     let malformed = b"{\"id\": 2001, \"status\": ".to_vec();
     let malformed_sig = shared::stores::woocommerce::signature::sign(&secret, &malformed);
-    assert_eq!(post(url.clone(), malformed, with(topic(), vec![("x-wc-webhook-signature", malformed_sig), id("malformed")])).await, 400, "malformed JSON");
+    assert_eq!(
+        post(url.clone(), malformed, with(topic(), vec![("x-wc-webhook-signature", malformed_sig), id("malformed")]))
+            .await,
+        400,
+        "malformed JSON"
+    );
     let huge = vec![b' '; 2 * 1024 * 1024];
     let huge_sig = shared::stores::woocommerce::signature::sign(&secret, &huge);
-    assert_eq!(post(url.clone(), huge, with(topic(), vec![("x-wc-webhook-signature", huge_sig), id("huge")])).await, 413, "oversize");
+    assert_eq!(
+        post(url.clone(), huge, with(topic(), vec![("x-wc-webhook-signature", huge_sig), id("huge")])).await,
+        413,
+        "oversize"
+    );
     let unknown = format!("{}/webhooks/woocommerce/no-such-shop", s.hooks.url);
-    assert_eq!(post(unknown, body.clone().into_bytes(), with(topic(), vec![("x-wc-webhook-signature", signed.clone())])).await, 404);
+    assert_eq!(
+        post(unknown, body.clone().into_bytes(), with(topic(), vec![("x-wc-webhook-signature", signed.clone())])).await,
+        404
+    );
 
     assert_eq!(s.h.queue.approximate_depth().await.unwrap(), 0, "nothing was enqueued");
     // Each kind of refusal is in the audit trail; unauthenticated ones once a minute per reason,
@@ -195,16 +276,29 @@ pub async fn bad_deliveries_get_their_status_and_enqueue_nothing(family: Family)
         let connection = s.h.connection.clone();
         async move { audit.by_source(&connection, EntityKind::Order, &source).await.unwrap() }
     };
-    for (delivery, why) in [("bad-sig", "Signature"), ("no-topic", "Topic"), ("malformed", "malformed JSON"), ("huge", "limit")] {
+    for (delivery, why) in
+        [("bad-sig", "Signature"), ("no-topic", "Topic"), ("malformed", "malformed JSON"), ("huge", "limit")]
+    {
         let trail = trail_of(delivery).await;
-        assert!(trail.iter().any(|a| a.stage == AuditStage::Rejected && a.message.contains(why)), "{delivery}: {trail:?}");
+        assert!(
+            trail.iter().any(|a| a.stage == AuditStage::Rejected && a.message.contains(why)),
+            "{delivery}: {trail:?}"
+        );
     }
     for counted in ["no-sig", "hex"] {
         assert!(trail_of(counted).await.is_empty(), "{counted} is counted, not stored");
     }
 
     // The good delivery still goes through.
-    assert_eq!(post(url, body.into_bytes(), with(topic(), vec![("x-wc-webhook-signature", signed), ("x-wc-webhook-delivery-id", "good".into())])).await, 200);
+    assert_eq!(
+        post(
+            url,
+            body.into_bytes(),
+            with(topic(), vec![("x-wc-webhook-signature", signed), ("x-wc-webhook-delivery-id", "good".into())])
+        )
+        .await,
+        200
+    );
     assert_eq!(s.h.queue.approximate_depth().await.unwrap(), 1);
 }
 
@@ -285,11 +379,22 @@ pub async fn amounts_near_decimal_limits_are_refused_with_a_reason_not_a_panic(f
     assert_eq!(s.h.queue.approximate_depth().await.unwrap(), 0);
     let source = shared::ids::SourceId::parse("webhook-extreme").unwrap();
     let trail = s.h.family.audit().by_source(&s.h.connection, EntityKind::Order, &source).await.unwrap();
-    assert!(trail.iter().any(|a| a.stage == AuditStage::Rejected && a.message.contains("more than a store can charge")), "{trail:?}");
+    assert!(
+        trail.iter().any(|a| a.stage == AuditStage::Rejected && a.message.contains("more than a store can charge")),
+        "{trail:?}"
+    );
     // The server is alive and still takes good deliveries.
     let good = serde_json::to_string(&s.store.add_order(2104, 0, "processing", Utc::now())).unwrap();
     let signed = shared::stores::woocommerce::signature::sign(&s.store.options().webhook_secret, good.as_bytes());
-    let status = http.post(s.hook_url()).header("x-wc-webhook-topic", "order.created").header("x-wc-webhook-signature", signed).body(good).send().await.unwrap().status();
+    let status = http
+        .post(s.hook_url())
+        .header("x-wc-webhook-topic", "order.created")
+        .header("x-wc-webhook-signature", signed)
+        .body(good)
+        .send()
+        .await
+        .unwrap()
+        .status();
     assert_eq!(status.as_u16(), 200);
     assert_eq!(s.h.queue.approximate_depth().await.unwrap(), 1);
 }
@@ -299,20 +404,50 @@ pub async fn a_poll_of_unchanged_customers_costs_one_page_and_queues_nothing(fam
     let connection = s.h.family.connections().connection(&s.h.connection).await.unwrap().unwrap();
     let t = Utc::now() - chrono::Duration::days(20);
     for n in 0..75 {
-        s.store.add_customer(800 + n, &format!("c{n}@example.com"), "Ada", &format!("L{n}"), t + chrono::Duration::hours(n));
+        s.store.add_customer(
+            800 + n,
+            &format!("c{n}@example.com"),
+            "Ada",
+            &format!("L{n}"),
+            t + chrono::Duration::hours(n),
+        );
     }
-    let settings = shared::stores::woocommerce::PollSettings { start: t - chrono::Duration::days(1), customers_every: chrono::Duration::zero(), ..Default::default() };
+    let settings = shared::stores::woocommerce::PollSettings {
+        start: t - chrono::Duration::days(1),
+        customers_every: chrono::Duration::zero(),
+        ..Default::default()
+    };
     let first = s.connector.poll(&connection, &settings, Utc::now()).await.unwrap();
     assert_eq!((first.customers, first.records_queued), (75, 75));
     let path = "/wp-json/wc/v3/customers";
     let before = s.store.requests_to(path);
     let depth = s.h.queue.approximate_depth().await.unwrap();
-    let audit_before = s.h.family.audit().by_source(&s.h.connection, shared::records::EntityKind::Customer, &shared::ids::SourceId::parse("800").unwrap()).await.unwrap().len();
+    let audit_before =
+        s.h.family
+            .audit()
+            .by_source(
+                &s.h.connection,
+                shared::records::EntityKind::Customer,
+                &shared::ids::SourceId::parse("800").unwrap(),
+            )
+            .await
+            .unwrap()
+            .len();
     let again = s.connector.poll(&connection, &settings, Utc::now()).await.unwrap();
     assert!(s.store.requests_to(path) - before <= 2, "{} customer requests", s.store.requests_to(path) - before);
     assert_eq!(again.records_queued, 0, "nothing changed, nothing queued");
     assert_eq!(s.h.queue.approximate_depth().await.unwrap(), depth);
-    let audit_after = s.h.family.audit().by_source(&s.h.connection, shared::records::EntityKind::Customer, &shared::ids::SourceId::parse("800").unwrap()).await.unwrap().len();
+    let audit_after =
+        s.h.family
+            .audit()
+            .by_source(
+                &s.h.connection,
+                shared::records::EntityKind::Customer,
+                &shared::ids::SourceId::parse("800").unwrap(),
+            )
+            .await
+            .unwrap()
+            .len();
     assert_eq!(audit_after, audit_before, "no audit entry for an unchanged customer");
     // One customer changes: only that one is queued.
     s.store.add_customer(801, "new-address@example.com", "Ada", "L1", Utc::now() - chrono::Duration::minutes(1));

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use clap::Subcommand;
 use shared::checks::{self, Finding, SECRET_ODOO_KEY, SECRET_ODOO_LOGIN};
 use shared::ids::ConnectionId;
@@ -12,8 +12,8 @@ use shared::records::SourceSystem;
 use shared::rules::MappingRules;
 use shared::stores::woocommerce::webhook::{SECRET_KEY, SECRET_SECRET, SECRET_WEBHOOK};
 
-use crate::output;
 use crate::ProblemsFound;
+use crate::output;
 
 #[derive(Subcommand)]
 pub enum ConnectionCommand {
@@ -82,7 +82,10 @@ pub async fn pick(stack: &LocalStack, name: Option<&str>) -> Result<Connection> 
     match name {
         Some(n) => {
             let id = ConnectionId::parse(n)?;
-            Ok(all.into_iter().find(|c| c.id == id).ok_or_else(|| shared::Error::bad_input(format!("there is no connection {n}")))?)
+            Ok(all
+                .into_iter()
+                .find(|c| c.id == id)
+                .ok_or_else(|| shared::Error::bad_input(format!("there is no connection {n}")))?)
         }
         None => match all.len() {
             1 => Ok(all.into_iter().next().expect("one")),
@@ -98,17 +101,30 @@ fn env_secret(name: &str) -> Option<String> {
 
 pub async fn run(dir: &Path, command: ConnectionCommand, json: bool) -> Result<()> {
     match command {
-        ConnectionCommand::Add { id, store_url, odoo_url, odoo_database, odoo_login, allow_private_network, audit_retention } => {
+        ConnectionCommand::Add {
+            id,
+            store_url,
+            odoo_url,
+            odoo_database,
+            odoo_login,
+            allow_private_network,
+            audit_retention,
+        } => {
             let id = ConnectionId::parse(&id)?;
             let retention = match audit_retention.as_str() {
                 "30" => Retention::Days30,
                 "60" => Retention::Days60,
                 "never" => Retention::Never,
-                other => return Err(shared::Error::bad_input(format!("--audit-retention {other:?}: use 30, 60 or never")).into()),
+                other => {
+                    return Err(
+                        shared::Error::bad_input(format!("--audit-retention {other:?}: use 30, 60 or never")).into()
+                    );
+                }
             };
             // The text is not echoed: a mistyped URL may still hold a password.
             let url = |what: &str, text: &str, secrets: &str| -> Result<url::Url> {
-                let u = url::Url::parse(text).map_err(|e| shared::Error::bad_input(format!("{what} is not a URL ({e})")))?;
+                let u = url::Url::parse(text)
+                    .map_err(|e| shared::Error::bad_input(format!("{what} is not a URL ({e})")))?;
                 shared::odoo::endpoint::refuse_credentials_in_url(&u, what, secrets)?;
                 if !matches!(u.scheme(), "http" | "https") {
                     return Err(shared::Error::bad_input(format!("{what} {u} must be http(s)")).into());
@@ -131,9 +147,14 @@ pub async fn run(dir: &Path, command: ConnectionCommand, json: bool) -> Result<(
                 ("MLC_WOO_CONSUMER_SECRET", SECRET_SECRET),
                 ("MLC_WOO_WEBHOOK_SECRET", SECRET_WEBHOOK),
             ];
-            let missing: Vec<&str> = wanted.iter().filter(|(env, _)| env_secret(env).is_none()).map(|(env, _)| *env).collect();
+            let missing: Vec<&str> =
+                wanted.iter().filter(|(env, _)| env_secret(env).is_none()).map(|(env, _)| *env).collect();
             if !missing.is_empty() {
-                return Err(shared::Error::bad_input(format!("set {} in the environment (secrets are never taken from the command line)", missing.join(", "))).into());
+                return Err(shared::Error::bad_input(format!(
+                    "set {} in the environment (secrets are never taken from the command line)",
+                    missing.join(", ")
+                ))
+                .into());
             }
             let mut bundle = SecretBundle::new().with(SECRET_ODOO_LOGIN, odoo_login);
             for (env, name) in wanted {
@@ -227,36 +248,49 @@ pub async fn mappings(dir: &Path, name: Option<&str>, command: MappingsCommand, 
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             let value: serde_json::Value = serde_json::from_str(&text)
                 .map_err(|e| shared::Error::bad_input(format!("{} is not valid JSON: {e}", file.display())))?;
-            MappingRules::from_json(&value).map_err(|e| shared::Error::bad_input(format!("{}: {e}", file.display())))?;
+            MappingRules::from_json(&value)
+                .map_err(|e| shared::Error::bad_input(format!("{}: {e}", file.display())))?;
             let current = stack.store.latest_rules(&connection.id).await?.map(|r| r.version);
             match stack.store.save_rules(&connection.id, current, &value).await? {
                 SaveRules::Saved { version } => {
                     if json {
                         return output::json(&serde_json::json!({ "connection": connection.id, "version": version }));
                     }
-                    println!("mapping rules v{version} saved for {}; records posted from now on use them", connection.id);
+                    println!(
+                        "mapping rules v{version} saved for {}; records posted from now on use them",
+                        connection.id
+                    );
                     Ok(())
                 }
-                SaveRules::Conflict { current } => bail!("someone saved rules v{} meanwhile; run again", current.unwrap_or_default()),
+                SaveRules::Conflict { current } => {
+                    bail!("someone saved rules v{} meanwhile; run again", current.unwrap_or_default())
+                }
             }
         }
         MappingsCommand::Show => {
-            let rules = stack
-                .store
-                .latest_rules(&connection.id)
-                .await?
-                .ok_or_else(|| shared::Error::bad_input(format!("{} has no mapping rules yet: `mlc mappings set rules.json`", connection.id)))?;
+            let rules = stack.store.latest_rules(&connection.id).await?.ok_or_else(|| {
+                shared::Error::bad_input(format!(
+                    "{} has no mapping rules yet: `mlc mappings set rules.json`",
+                    connection.id
+                ))
+            })?;
             if !json {
-                println!("# mapping rules v{} of {}, saved {}", rules.version, connection.id, rules.saved_at.format("%Y-%m-%d %H:%M:%S UTC"));
+                println!(
+                    "# mapping rules v{} of {}, saved {}",
+                    rules.version,
+                    connection.id,
+                    rules.saved_at.format("%Y-%m-%d %H:%M:%S UTC")
+                );
             }
             output::json(&rules.rules)
         }
         MappingsCommand::Check => {
-            let rules = stack
-                .store
-                .latest_rules(&connection.id)
-                .await?
-                .ok_or_else(|| shared::Error::bad_input(format!("{} has no mapping rules yet: `mlc mappings set rules.json`", connection.id)))?;
+            let rules = stack.store.latest_rules(&connection.id).await?.ok_or_else(|| {
+                shared::Error::bad_input(format!(
+                    "{} has no mapping rules yet: `mlc mappings set rules.json`",
+                    connection.id
+                ))
+            })?;
             let rules = MappingRules::from_json(&rules.rules)?;
             let secrets = stack.secrets.get(&connection.id).await?.unwrap_or_default();
             let report = checks::check_mappings(&connection, &secrets, &rules).await?;

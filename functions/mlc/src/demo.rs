@@ -8,14 +8,14 @@ use anyhow::{Context as _, Result};
 use chrono::{Duration as Span, Utc};
 use odoo_sandbox::{Sandbox, SandboxOptions};
 use rust_decimal::Decimal;
-use shared::local::{drain, LocalStack};
 use shared::ids::{ConnectionId, SourceId};
+use shared::local::{LocalStack, drain};
 use shared::odoo::Val;
-use shared::poster::{PosterSettings, RecordOutcome};
 use shared::ports::*;
+use shared::poster::{PosterSettings, RecordOutcome};
 use shared::records::{EntityKind, SourceSystem};
 use shared::stores::woocommerce::PollSettings;
-use shared::trail::{trail, TrailStart};
+use shared::trail::{TrailStart, trail};
 use woo_sandbox::{SandboxStore, StoreOptions};
 
 const CONNECTION: &str = "demo-woo";
@@ -86,7 +86,8 @@ pub async fn run(dir: &Path) -> Result<()> {
     let mut delivered = 0;
     for n in 0..8i64 {
         let customer = [501, 502, 0][(n % 3) as usize];
-        let order = store.add_order(1001 + n, customer, if n == 5 { "pending" } else { "processing" }, t0 + Span::minutes(n));
+        let order =
+            store.add_order(1001 + n, customer, if n == 5 { "pending" } else { "processing" }, t0 + Span::minutes(n));
         if n < 6 {
             store.deliver(&hook, "order.created", &order, &format!("delivery-{n}")).await;
             delivered += 1;
@@ -98,10 +99,18 @@ pub async fn run(dir: &Path) -> Result<()> {
     }
     let gnome = store.add_order_items(1100, 501, "processing", t0 + Span::minutes(30), &[(16, 1), (11, 1)]);
     store.deliver(&hook, "order.created", &gnome, "delivery-gnome").await;
-    println!("2. {} orders delivered by webhook (one twice), 2 left for the poller, 1 with a garden gnome no rule maps", delivered + 1);
+    println!(
+        "2. {} orders delivered by webhook (one twice), 2 left for the poller, 1 with a garden gnome no rule maps",
+        delivered + 1
+    );
 
-    let report = connector.poll(&connection, &PollSettings { start: t0 - Span::hours(1), ..PollSettings::default() }, Utc::now()).await?;
-    println!("3. The poller read {} orders and {} customers in {} window(s), {} page(s)", report.orders, report.customers, report.windows, report.pages);
+    let report = connector
+        .poll(&connection, &PollSettings { start: t0 - Span::hours(1), ..PollSettings::default() }, Utc::now())
+        .await?;
+    println!(
+        "3. The poller read {} orders and {} customers in {} window(s), {} page(s)",
+        report.orders, report.customers, report.windows, report.pages
+    );
 
     let outcomes = drain(queue.as_ref(), &poster).await?;
     store.refund_line(1001, 0, 9001, Utc::now() - Span::minutes(5));
@@ -113,11 +122,24 @@ pub async fn run(dir: &Path) -> Result<()> {
     let all: Vec<&RecordOutcome> = outcomes.iter().chain(&more).collect();
     let posted = all.iter().filter(|o| matches!(o, RecordOutcome::Posted { .. })).count();
     let duplicates = all.iter().filter(|o| matches!(o, RecordOutcome::Duplicate)).count();
-    let skipped: Vec<&String> = all.iter().filter_map(|o| if let RecordOutcome::Skipped(w) = o { Some(w) } else { None }).collect();
-    let invoices = odoo.search("account.move", Val::list([Val::list([Val::from("move_type"), Val::from("="), Val::from("out_invoice")])]));
-    let credits = odoo.search("account.move", Val::list([Val::list([Val::from("move_type"), Val::from("="), Val::from("out_refund")])]));
-    let total = |ids: &[i64]| -> Decimal { odoo.read("account.move", ids, &["amount_total"]).iter().filter_map(|r| r.get("amount_total").and_then(Val::as_decimal)).sum() };
-    let partners = odoo.search("res.partner", Val::list([Val::list([Val::from("customer_rank"), Val::from(">"), Val::Int(0)])]));
+    let skipped: Vec<&String> =
+        all.iter().filter_map(|o| if let RecordOutcome::Skipped(w) = o { Some(w) } else { None }).collect();
+    let invoices = odoo.search(
+        "account.move",
+        Val::list([Val::list([Val::from("move_type"), Val::from("="), Val::from("out_invoice")])]),
+    );
+    let credits = odoo.search(
+        "account.move",
+        Val::list([Val::list([Val::from("move_type"), Val::from("="), Val::from("out_refund")])]),
+    );
+    let total = |ids: &[i64]| -> Decimal {
+        odoo.read("account.move", ids, &["amount_total"])
+            .iter()
+            .filter_map(|r| r.get("amount_total").and_then(Val::as_decimal))
+            .sum()
+    };
+    let partners =
+        odoo.search("res.partner", Val::list([Val::list([Val::from("customer_rank"), Val::from(">"), Val::Int(0)])]));
 
     println!("Summary");
     println!("  posted to Odoo:        {posted} records");
@@ -137,9 +159,18 @@ pub async fn run(dir: &Path) -> Result<()> {
 
     let order = SourceId::parse("1001")?;
     println!("\nTrace of order 1001 (`mlc trace 1001` prints the same from a kept state)");
-    for entry in trail(state.as_ref(), &id, TrailStart { sources: vec![(EntityKind::Order, order.clone())], odoo: vec![] }).await? {
+    for entry in
+        trail(state.as_ref(), &id, TrailStart { sources: vec![(EntityKind::Order, order.clone())], odoo: vec![] })
+            .await?
+    {
         let odoo_ref = entry.odoo.map(|o| format!(" → {o}")).unwrap_or_default();
-        println!("  {}  {:<18} {:<9} {}{odoo_ref}", entry.at.format("%H:%M:%S"), format!("{} {}", entry.kind, entry.source_id), format!("{:?}", entry.stage), entry.message);
+        println!(
+            "  {}  {:<18} {:<9} {}{odoo_ref}",
+            entry.at.format("%H:%M:%S"),
+            format!("{} {}", entry.kind, entry.source_id),
+            format!("{:?}", entry.stage),
+            entry.message
+        );
     }
     if let Some(link) = state.link_by_source(&id, EntityKind::Order, &order).await? {
         let back = state.by_odoo(&id, &link.odoo).await?;

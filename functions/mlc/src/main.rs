@@ -134,7 +134,13 @@ fn exit_code(e: &anyhow::Error) -> u8 {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -146,7 +152,10 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let (dir, name, json) = (cli.dir, cli.connection, cli.json);
-    let poster = shared::poster::PosterSettings { odoo_timeout: std::time::Duration::from_secs(cli.odoo_timeout.max(1)), ..Default::default() };
+    let poster = shared::poster::PosterSettings {
+        odoo_timeout: std::time::Duration::from_secs(cli.odoo_timeout.max(1)),
+        ..Default::default()
+    };
     match cli.command {
         Command::Demo { keep_in } => {
             let dir = match keep_in {
@@ -162,10 +171,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mappings(m) => connection::mappings(&dir, name.as_deref(), m, json).await,
         Command::Serve(args) => pipeline::serve(&dir, args, poster, json).await,
         Command::Sync { queue_only } => pipeline::sync(&dir, name.as_deref(), None, queue_only, poster, json).await,
-        Command::Backfill { from, queue_only } => pipeline::sync(&dir, name.as_deref(), Some(&from), queue_only, poster, json).await,
+        Command::Backfill { from, queue_only } => {
+            pipeline::sync(&dir, name.as_deref(), Some(&from), queue_only, poster, json).await
+        }
         Command::Preview { order } => pipeline::preview(&dir, name.as_deref(), &order, json).await,
         Command::Trace { record } => state::trace(&dir, name.as_deref(), &record, json).await,
         Command::Failed(f) => state::failed(&dir, name.as_deref(), f, json).await,
-        Command::Replay { record, all, aws } => state::replay(&dir, name.as_deref(), record.as_deref(), all, aws, json).await,
+        Command::Replay { record, all, aws } => {
+            state::replay(&dir, name.as_deref(), record.as_deref(), all, aws, json).await
+        }
     }
 }

@@ -36,7 +36,8 @@ async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("a SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("a SIGTERM handler");
         tokio::select! {
             _ = interrupt => {}
             _ = term.recv() => {}
@@ -75,7 +76,14 @@ pub async fn serve(dir: &Path, args: ServeArgs, poster: PosterSettings, json: bo
 }
 
 /// `sync` (`from` = None) and `backfill --from DATE`.
-pub async fn sync(dir: &Path, name: Option<&str>, from: Option<&str>, queue_only: bool, poster: PosterSettings, json: bool) -> Result<()> {
+pub async fn sync(
+    dir: &Path,
+    name: Option<&str>,
+    from: Option<&str>,
+    queue_only: bool,
+    poster: PosterSettings,
+    json: bool,
+) -> Result<()> {
     let stack = LocalStack::open(dir, false)?;
     let connection = pick(&stack, name).await?;
     let mut settings = PollSettings::default();
@@ -88,7 +96,9 @@ pub async fn sync(dir: &Path, name: Option<&str>, from: Option<&str>, queue_only
     let connector = stack.woocommerce();
     let bar = if json || from.is_none() { ProgressBar::hidden() } else { ProgressBar::new(0) };
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {prefix:9} [{bar:30}] {percent:>3}%  {msg}").expect("a valid template").progress_chars("=> "),
+        ProgressStyle::with_template("{spinner} {prefix:9} [{bar:30}] {percent:>3}%  {msg}")
+            .expect("a valid template")
+            .progress_chars("=> "),
     );
     let started = std::time::Instant::now();
     let report = connector
@@ -96,12 +106,17 @@ pub async fn sync(dir: &Path, name: Option<&str>, from: Option<&str>, queue_only
             bar.set_length(p.span as u64);
             bar.set_position(p.covered.max(0) as u64);
             bar.set_prefix(p.stream.trim_start_matches("woocommerce:").to_string());
-            bar.set_message(format!("{} orders, {} customers, {} pages", p.report.orders, p.report.customers, p.report.pages));
+            bar.set_message(format!(
+                "{} orders, {} customers, {} pages",
+                p.report.orders, p.report.customers, p.report.pages
+            ));
         })
         .await;
     bar.finish_and_clear();
     let report = report.map_err(|e| {
-        let resume = from.map(|f| format!(" (run `mlc backfill --from {f}` again to resume where it stopped)")).unwrap_or_default();
+        let resume = from
+            .map(|f| format!(" (run `mlc backfill --from {f}` again to resume where it stopped)"))
+            .unwrap_or_default();
         anyhow::Error::new(e).context(format!("reading the store{resume}"))
     })?;
     // Post what was queued, unless `mlc serve` holds the worker lock (then it posts them).
@@ -114,7 +129,9 @@ pub async fn sync(dir: &Path, name: Option<&str>, from: Option<&str>, queue_only
         None => None,
     };
     if json {
-        output::json(&serde_json::json!({ "poll": report, "posted": posted, "seconds": started.elapsed().as_secs_f64() }))?;
+        output::json(
+            &serde_json::json!({ "poll": report, "posted": posted, "seconds": started.elapsed().as_secs_f64() }),
+        )?;
     } else {
         println!(
             "read {} orders and {} customers in {} window(s), {} page(s); {} records queued",
@@ -122,7 +139,10 @@ pub async fn sync(dir: &Path, name: Option<&str>, from: Option<&str>, queue_only
         );
         match &posted {
             Some(p) => {
-                println!("posted {}, already there {}, skipped {}, failed {}, to retry {}", p.posted, p.duplicates, p.skipped, p.failed, p.retry);
+                println!(
+                    "posted {}, already there {}, skipped {}, failed {}, to retry {}",
+                    p.posted, p.duplicates, p.skipped, p.failed, p.retry
+                );
                 if p.failed > 0 {
                     println!("see why with `mlc failed list`; fix the rule, then `mlc replay --all`");
                 }
@@ -147,7 +167,11 @@ fn posting_verdict(posted: Option<&DrainReport>) -> Result<()> {
         .into());
     }
     if p.failed > 0 {
-        return Err(shared::Error::permanent(anyhow::anyhow!("{} record(s) failed; `mlc failed list` says why", p.failed)).into());
+        return Err(shared::Error::permanent(anyhow::anyhow!(
+            "{} record(s) failed; `mlc failed list` says why",
+            p.failed
+        ))
+        .into());
     }
     Ok(())
 }
@@ -155,7 +179,10 @@ fn posting_verdict(posted: Option<&DrainReport>) -> Result<()> {
 pub async fn preview(dir: &Path, name: Option<&str>, order: &str, json: bool) -> Result<()> {
     let stack = LocalStack::open(dir, false)?;
     let connection = pick(&stack, name).await?;
-    let id: i64 = order.trim().parse().map_err(|_| shared::Error::bad_input(format!("{order:?} is not a WooCommerce order id")))?;
+    let id: i64 = order
+        .trim()
+        .parse()
+        .map_err(|_| shared::Error::bad_input(format!("{order:?} is not a WooCommerce order id")))?;
     let envelope = stack.woocommerce().fetch_order(&connection, id).await?;
     let poster = stack.poster(PosterSettings::default());
     let preview = poster.preview(&envelope).await?;
@@ -168,12 +195,16 @@ pub async fn preview(dir: &Path, name: Option<&str>, order: &str, json: bool) ->
         "out_refund" => "credit note",
         _ => "journal entry",
     };
-    println!("Preview of order {order} on {} (mapping rules v{}); nothing is written to Odoo\n", connection.id, preview.rules_version);
+    println!(
+        "Preview of order {order} on {} (mapping rules v{}); nothing is written to Odoo\n",
+        connection.id, preview.rules_version
+    );
     let rows: Vec<Vec<String>> = plan
         .lines
         .iter()
         .map(|l| {
-            let analytic = l.analytic.iter().map(|(id, pct)| format!("{id}:{}%", pct.normalize())).collect::<Vec<_>>().join(" ");
+            let analytic =
+                l.analytic.iter().map(|(id, pct)| format!("{id}:{}%", pct.normalize())).collect::<Vec<_>>().join(" ");
             let why = match (&l.decision, l.kind) {
                 (Some(d), _) => format!("rule {:?}: {}", d.rule_name, d.reason),
                 (None, LineKind::Shipping) => "accounts.shipping".into(),
@@ -187,7 +218,11 @@ pub async fn preview(dir: &Path, name: Option<&str>, order: &str, json: bool) ->
                 l.name.clone(),
                 l.account_code.clone(),
                 if analytic.is_empty() { "-".into() } else { analytic },
-                if l.tax_ids.is_empty() { "-".into() } else { l.tax_ids.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",") },
+                if l.tax_ids.is_empty() {
+                    "-".into()
+                } else {
+                    l.tax_ids.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",")
+                },
                 format!("{}", l.quantity.normalize()),
                 format!("{}", l.amount),
                 why,
@@ -195,8 +230,15 @@ pub async fn preview(dir: &Path, name: Option<&str>, order: &str, json: bool) ->
         })
         .collect();
     output::table(&["LINE", "ACCOUNT", "COST CENTERS (id:%)", "TAX IDS", "QTY", "NET", "WHY"], &rows);
-    let net: rust_decimal::Decimal = plan.lines.iter().filter(|l| !matches!(l.kind, LineKind::Tax | LineKind::Receivable)).map(|l| l.amount).sum();
-    println!("\nnet {net}; tax {}; total in Odoo {} = store total {}{}", plan.expected_total - net, plan.expected_total, plan.store_total, if plan.rounding.is_zero() { String::new() } else { format!(" (rounding line {})", plan.rounding) });
+    let net: rust_decimal::Decimal =
+        plan.lines.iter().filter(|l| !matches!(l.kind, LineKind::Tax | LineKind::Receivable)).map(|l| l.amount).sum();
+    println!(
+        "\nnet {net}; tax {}; total in Odoo {} = store total {}{}",
+        plan.expected_total - net,
+        plan.expected_total,
+        plan.store_total,
+        if plan.rounding.is_zero() { String::new() } else { format!(" (rounding line {})", plan.rounding) }
+    );
     let status = if preview.posts {
         format!("status {} posts: a {} {}", preview.status, if preview.post { "posted" } else { "draft" }, what)
     } else {

@@ -11,7 +11,7 @@ use shared::local::LocalStack;
 use shared::odoo::{RetryPolicy, Val};
 use shared::ports::*;
 use shared::records::EntityKind;
-use shared::trail::{trail, TrailStart};
+use shared::trail::{TrailStart, trail};
 
 use crate::connection::pick;
 use crate::output;
@@ -38,7 +38,10 @@ pub async fn trace(dir: &Path, name: Option<&str>, what: &str, json: bool) -> Re
     let connection = pick(&stack, name).await?;
     let store = stack.store.as_ref();
     let odoo_id = match what.strip_prefix("account.move:") {
-        Some(id) => Some(id.parse::<i64>().map_err(|_| shared::Error::bad_input(format!("{what:?}: the move id must be a number")))?),
+        Some(id) => Some(
+            id.parse::<i64>()
+                .map_err(|_| shared::Error::bad_input(format!("{what:?}: the move id must be a number")))?,
+        ),
         None if what.contains('/') => Some(move_by_name(&stack, &connection, what).await?),
         None => None,
     };
@@ -65,7 +68,9 @@ pub async fn trace(dir: &Path, name: Option<&str>, what: &str, json: bool) -> Re
     }
     let entries = trail(store, &connection.id, start).await?;
     if entries.is_empty() {
-        return Err(shared::Error::bad_input(format!("nothing in the audit trail for {what} on {}", connection.id)).into());
+        return Err(
+            shared::Error::bad_input(format!("nothing in the audit trail for {what} on {}", connection.id)).into()
+        );
     }
     if json {
         return output::json(&entries);
@@ -102,7 +107,14 @@ async fn move_by_name(stack: &LocalStack, connection: &Connection, name: &str) -
 fn failed_rows(records: &[FailedRecord]) -> Vec<Vec<String>> {
     records
         .iter()
-        .map(|r| vec![format!("{} {}", r.kind, r.source_id), r.failed_at.format("%Y-%m-%d %H:%M:%S").to_string(), r.class.clone(), r.reason.clone()])
+        .map(|r| {
+            vec![
+                format!("{} {}", r.kind, r.source_id),
+                r.failed_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                r.class.clone(),
+                r.reason.clone(),
+            ]
+        })
         .collect()
 }
 
@@ -129,7 +141,10 @@ async fn aws_connection(stack: &DeployedStack, name: Option<&str>) -> Result<Con
     match name {
         Some(n) => {
             let id = ConnectionId::parse(n)?;
-            Ok(all.into_iter().find(|c| c.id == id).ok_or_else(|| shared::Error::bad_input(format!("the stack has no connection {n}")))?)
+            Ok(all
+                .into_iter()
+                .find(|c| c.id == id)
+                .ok_or_else(|| shared::Error::bad_input(format!("the stack has no connection {n}")))?)
         }
         None if all.len() == 1 => Ok(all.into_iter().next().expect("one")),
         None => Err(shared::Error::bad_input("say which connection with --connection").into()),
@@ -161,7 +176,12 @@ async fn dead_lettered(stack: &LocalStack, connection: &Connection) -> Result<Ve
             continue;
         }
         let trail = stack.store.by_source(&connection.id, envelope.kind(), &envelope.source_id).await?;
-        let last = trail.iter().rev().find(|e| e.stage == AuditStage::Failed).map(|e| e.message.clone()).unwrap_or_else(|| "no error was recorded".into());
+        let last = trail
+            .iter()
+            .rev()
+            .find(|e| e.stage == AuditStage::Failed)
+            .map(|e| e.message.clone())
+            .unwrap_or_else(|| "no error was recorded".into());
         out.push(FailedRecord {
             connection_id: connection.id.clone(),
             kind: envelope.kind(),
@@ -176,7 +196,14 @@ async fn dead_lettered(stack: &LocalStack, connection: &Connection) -> Result<Ve
     Ok(out)
 }
 
-pub async fn replay(dir: &Path, name: Option<&str>, record: Option<&str>, all: bool, aws: bool, json: bool) -> Result<()> {
+pub async fn replay(
+    dir: &Path,
+    name: Option<&str>,
+    record: Option<&str>,
+    all: bool,
+    aws: bool,
+    json: bool,
+) -> Result<()> {
     let only = match (record, all) {
         (Some(id), false) => Some(SourceId::parse(id)?),
         (None, true) => None,
@@ -187,13 +214,25 @@ pub async fn replay(dir: &Path, name: Option<&str>, record: Option<&str>, all: b
         let stack = DeployedStack::from_env().await?;
         let connection = aws_connection(&stack, name).await?;
         let count = shared::poster::replay(&stack.state, &stack.queue, &stack.audit, &connection, only_ref).await?;
-        let redriven = if all { Some(shared::aws::redrive_dead_letters(&stack.dead_letters, &stack.queue).await?) } else { None };
+        let redriven =
+            if all { Some(shared::aws::redrive_dead_letters(&stack.dead_letters, &stack.queue).await?) } else { None };
         (count, redriven, connection.id)
     } else {
         let stack = LocalStack::open(dir, false)?;
         let connection = pick(&stack, name).await?;
-        let count = shared::poster::replay(stack.store.as_ref(), stack.queue.as_ref(), stack.store.as_ref(), &connection, only_ref).await?;
-        let redriven = if all { Some(Redriven::Moved(shared::poster::redrive(stack.dead_letters.as_ref(), stack.queue.as_ref()).await?)) } else { None };
+        let count = shared::poster::replay(
+            stack.store.as_ref(),
+            stack.queue.as_ref(),
+            stack.store.as_ref(),
+            &connection,
+            only_ref,
+        )
+        .await?;
+        let redriven = if all {
+            Some(Redriven::Moved(shared::poster::redrive(stack.dead_letters.as_ref(), stack.queue.as_ref()).await?))
+        } else {
+            None
+        };
         (count, redriven, connection.id)
     };
     if let (Some(id), 0) = (record, count) {
@@ -209,7 +248,9 @@ pub async fn replay(dir: &Path, name: Option<&str>, record: Option<&str>, all: b
     }
     println!("queued {count} failed record(s) again; the poster takes them from the queue (each posts once)");
     match redriven {
-        Some(Redriven::Task { handle }) => println!("dead-letter queue: SQS is moving its messages back (task {handle})"),
+        Some(Redriven::Task { handle }) => {
+            println!("dead-letter queue: SQS is moving its messages back (task {handle})")
+        }
         Some(Redriven::Moved(n)) => println!("dead-letter queue: {n} message(s) moved back to the queue"),
         None => {}
     }

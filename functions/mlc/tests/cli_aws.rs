@@ -4,19 +4,27 @@
 use std::process::Command;
 use std::time::Duration;
 
-use blackbox::{create_fifo_queues, moto_config, moto_endpoint, Family};
+use blackbox::{Family, create_fifo_queues, moto_config, moto_endpoint};
 use shared::ids::{ConnectionId, SourceId, TraceId};
 use shared::ports::*;
-use shared::records::{samples, EntityKind, Record, SourceSystem};
+use shared::records::{EntityKind, Record, SourceSystem, samples};
 
 fn mlc(env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
     let mut c = Command::new(env!("CARGO_BIN_EXE_mlc"));
-    c.args(args).env("AWS_ENDPOINT_URL", moto_endpoint()).env("AWS_REGION", "us-east-1").env("AWS_ACCESS_KEY_ID", "testing").env("AWS_SECRET_ACCESS_KEY", "testing");
+    c.args(args)
+        .env("AWS_ENDPOINT_URL", moto_endpoint())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing");
     for (k, v) in env {
         c.env(k, v);
     }
     let out = c.output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,7 +64,14 @@ async fn failed_list_and_replay_work_on_a_deployed_stack() {
         .unwrap();
     // And one message the poster gave up on, in the dead-letter queue.
     let dead = samples::envelope("shop", "1200", Record::Order(samples::order()));
-    sqs.send_message().queue_url(&dlq_url).message_body(dead.to_json()).message_group_id("shop:order:1200").message_deduplication_id("dead-1200").send().await.unwrap();
+    sqs.send_message()
+        .queue_url(&dlq_url)
+        .message_body(dead.to_json())
+        .message_group_id("shop:order:1200")
+        .message_deduplication_id("dead-1200")
+        .send()
+        .await
+        .unwrap();
 
     let env = [
         ("MLC_CONNECTIONS_TABLE", aws.connections_table.as_str()),
@@ -79,7 +94,14 @@ async fn failed_list_and_replay_work_on_a_deployed_stack() {
     // Both are back on the main queue, the DLQ is empty, and nothing is listed as failed.
     let mut bodies = Vec::new();
     for _ in 0..5 {
-        let got = sqs.receive_message().queue_url(&queue_url).max_number_of_messages(10).wait_time_seconds(1).send().await.unwrap();
+        let got = sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
         for m in got.messages.unwrap_or_default() {
             bodies.push(m.body.unwrap_or_default());
             sqs.delete_message().queue_url(&queue_url).receipt_handle(m.receipt_handle.unwrap()).send().await.unwrap();
@@ -89,7 +111,8 @@ async fn failed_list_and_replay_work_on_a_deployed_stack() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let mut sources: Vec<String> = bodies.iter().map(|b| shared::records::Envelope::from_json(b).unwrap().source_id.to_string()).collect();
+    let mut sources: Vec<String> =
+        bodies.iter().map(|b| shared::records::Envelope::from_json(b).unwrap().source_id.to_string()).collect();
     sources.sort();
     assert_eq!(sources, vec!["1100", "1200"]);
     let dlq = sqs.receive_message().queue_url(&dlq_url).max_number_of_messages(10).send().await.unwrap();

@@ -29,7 +29,11 @@ fn an_unknown_command_explains_itself_and_fails() {
 
 fn mlc(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_mlc")).arg("--dir").arg(dir).args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -50,10 +54,15 @@ fn trace_failed_and_replay_read_the_state_the_demo_left() {
     // The refund's own steps are reached through its credit note, and the whole is in time order.
     let refund: Vec<&serde_json::Value> = entries.iter().filter(|e| e["kind"] == "refund").collect();
     assert!(refund.iter().any(|e| e["stage"] == "enqueued") && refund.iter().any(|e| e["stage"] == "posted"), "{out}");
-    let times: Vec<chrono::DateTime<chrono::Utc>> = entries.iter().map(|e| e["at"].as_str().unwrap().parse().unwrap()).collect();
+    let times: Vec<chrono::DateTime<chrono::Utc>> =
+        entries.iter().map(|e| e["at"].as_str().unwrap().parse().unwrap()).collect();
     assert!(times.is_sorted(), "{out}");
     // How each copy came in: the webhook delivery (order 1001 was delivered) or the poller.
-    let order_enqueued: Vec<&str> = entries.iter().filter(|e| e["kind"] == "order" && e["stage"] == "enqueued").map(|e| e["message"].as_str().unwrap()).collect();
+    let order_enqueued: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["kind"] == "order" && e["stage"] == "enqueued")
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
     assert!(order_enqueued.iter().any(|m| m.contains("by webhook order.created (delivery ")), "{order_enqueued:?}");
     assert!(order_enqueued.iter().any(|m| m.contains("by the poller")), "{order_enqueued:?}");
     let (ok, out, _) = mlc(dir.path(), &["trace", "account.move:1", "--json"]);
@@ -83,9 +92,21 @@ fn trace_failed_and_replay_read_the_state_the_demo_left() {
 #[test]
 fn every_command_explains_itself_with_an_example() {
     let commands: &[&[&str]] = &[
-        &["demo"], &["serve"], &["sync"], &["backfill"], &["preview"], &["trace"], &["replay"], &["failed", "list"],
-        &["connection", "add"], &["connection", "list"], &["connection", "test"], &["connection", "remove"],
-        &["mappings", "set"], &["mappings", "show"], &["mappings", "check"],
+        &["demo"],
+        &["serve"],
+        &["sync"],
+        &["backfill"],
+        &["preview"],
+        &["trace"],
+        &["replay"],
+        &["failed", "list"],
+        &["connection", "add"],
+        &["connection", "list"],
+        &["connection", "test"],
+        &["connection", "remove"],
+        &["mappings", "set"],
+        &["mappings", "show"],
+        &["mappings", "check"],
     ];
     for command in commands {
         let out = Command::new(env!("CARGO_BIN_EXE_mlc")).args(*command).arg("--help").output().unwrap();

@@ -2,12 +2,16 @@
 //! `ReportBatchItemFailures`; everything else lives in `shared::poster`.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use shared::lambda::{batch_response, poster_from_env, sqs_messages};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt().json().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).without_time().init();
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .without_time()
+        .init();
     // Built once per container: AWS clients, the secrets cache and Odoo sessions are reused.
     let poster = poster_from_env().await?;
     let poster = &poster;

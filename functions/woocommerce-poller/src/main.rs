@@ -1,12 +1,16 @@
 //! Lambda: an EventBridge Scheduler schedule runs it with `{"connection_id": "…"}` (or `{}` for
 //! every WooCommerce connection) and it polls for what webhooks missed.
 
-use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use shared::lambda::{poll_settings_from_env, woo_connector_from_env};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt().json().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).without_time().init();
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .without_time()
+        .init();
     let connector = woo_connector_from_env().await?;
     let connector = &connector;
     let settings = &poll_settings_from_env()?;

@@ -22,18 +22,27 @@ fn move_type(world: &World, id: i64) -> String {
 }
 
 fn decimals(world: &World, move_id: i64) -> u32 {
-    world.m2o(M, move_id, "currency_id").and_then(|c| world.value("res.currency", c, "decimal_places").as_i64()).unwrap_or(2) as u32
+    world
+        .m2o(M, move_id, "currency_id")
+        .and_then(|c| world.value("res.currency", c, "decimal_places").as_i64())
+        .unwrap_or(2) as u32
 }
 
 pub fn default_move_values(world: &World, move_type: &str, vals: &mut BTreeMap<String, Val>) -> OrmResult<()> {
     if !vals.contains_key("currency_id")
-        && let Some((&id, _)) = world.table("res.currency").rows.iter().next() {
-            vals.insert("currency_id".into(), Val::Int(id));
-        }
+        && let Some((&id, _)) = world.table("res.currency").rows.iter().next()
+    {
+        vals.insert("currency_id".into(), Val::Int(id));
+    }
     if !vals.contains_key("journal_id") {
         let wanted = if is_invoice(move_type) { "sale" } else { "general" };
-        let journal = world.table("account.journal").rows.iter().find(|(_, r)| r.get("type").and_then(Val::as_str) == Some(wanted));
-        let (&id, _) = journal.ok_or_else(|| Exc::UserError(format!("No {wanted} journal could be found; please create one.")))?;
+        let journal = world
+            .table("account.journal")
+            .rows
+            .iter()
+            .find(|(_, r)| r.get("type").and_then(Val::as_str) == Some(wanted));
+        let (&id, _) =
+            journal.ok_or_else(|| Exc::UserError(format!("No {wanted} journal could be found; please create one.")))?;
         vals.insert("journal_id".into(), Val::Int(id));
     }
     Ok(())
@@ -49,15 +58,17 @@ pub fn default_line_values(world: &mut World, line: i64) -> OrmResult<()> {
             .m2o(L, line, "product_id")
             .and_then(|p| world.m2o("product.product", p, "categ_id"))
             .and_then(|c| world.m2o("product.category", c, "property_account_income_categ_id"));
-        let from_journal = world.m2o(M, move_id, "journal_id").and_then(|j| world.m2o("account.journal", j, "default_account_id"));
+        let from_journal =
+            world.m2o(M, move_id, "journal_id").and_then(|j| world.m2o("account.journal", j, "default_account_id"));
         if let Some(account) = from_product.or(from_journal) {
             world.set(L, line, "account_id", Val::Int(account));
         }
     }
     if world.m2o(L, line, "partner_id").is_none()
-        && let Some(partner) = world.m2o(M, move_id, "partner_id") {
-            world.set(L, line, "partner_id", Val::Int(partner));
-        }
+        && let Some(partner) = world.m2o(M, move_id, "partner_id")
+    {
+        world.set(L, line, "partner_id", Val::Int(partner));
+    }
     Ok(())
 }
 
@@ -85,7 +96,11 @@ fn line_amounts(world: &World, line: i64, decimals: u32) -> (Decimal, Vec<(i64, 
         let net = round_money(total * Decimal::ONE_HUNDRED / (Decimal::ONE_HUNDRED + rates), decimals);
         let mut left = total - net;
         for (i, &t) in included.iter().enumerate() {
-            let amount = if i + 1 == included.len() { left } else { round_money(net * rate(t) / Decimal::ONE_HUNDRED, decimals) };
+            let amount = if i + 1 == included.len() {
+                left
+            } else {
+                round_money(net * rate(t) / Decimal::ONE_HUNDRED, decimals)
+            };
             left -= amount;
             amounts.push((t, amount));
         }
@@ -120,7 +135,12 @@ pub fn recompute(world: &mut World, move_id: i64) -> OrmResult<()> {
             credit += c;
         }
         let _ = credit;
-        for (field, v) in [("amount_untaxed", debit), ("amount_tax", Decimal::ZERO), ("amount_total", debit), ("amount_residual", Decimal::ZERO)] {
+        for (field, v) in [
+            ("amount_untaxed", debit),
+            ("amount_tax", Decimal::ZERO),
+            ("amount_total", debit),
+            ("amount_residual", Decimal::ZERO),
+        ] {
             world.set(M, move_id, field, Val::Num(v));
         }
         return Ok(());
@@ -129,7 +149,11 @@ pub fn recompute(world: &mut World, move_id: i64) -> OrmResult<()> {
     // Invoices: product lines are the caller's; tax and receivable lines are Odoo's and rebuilt.
     let decimals = decimals(world, move_id);
     // Revenue is a credit on an invoice and a debit on a credit note.
-    let sign = if kind.starts_with("out_") == (kind.ends_with("invoice") || kind.ends_with("receipt")) { -Decimal::ONE } else { Decimal::ONE };
+    let sign = if kind.starts_with("out_") == (kind.ends_with("invoice") || kind.ends_with("receipt")) {
+        -Decimal::ONE
+    } else {
+        Decimal::ONE
+    };
     let mut products = Vec::new();
     for line in lines {
         match world.value(L, line, "display_type").as_str() {
@@ -197,12 +221,17 @@ fn check_analytic(world: &World, line: i64) -> OrmResult<()> {
     let Val::Map(distribution) = world.value(L, line, "analytic_distribution") else { return Ok(()) };
     for (key, percent) in &distribution {
         for account in key.split(',') {
-            let id: i64 = account.trim().parse().map_err(|_| Exc::ValidationError(format!("Invalid analytic distribution key {key:?}")))?;
+            let id: i64 = account
+                .trim()
+                .parse()
+                .map_err(|_| Exc::ValidationError(format!("Invalid analytic distribution key {key:?}")))?;
             if !world.exists("account.analytic.account", id) {
                 return Err(World::missing("account.analytic.account", &[id]));
             }
         }
-        let p = percent.as_decimal().ok_or_else(|| Exc::ValidationError(format!("Invalid analytic percentage {percent:?}")))?;
+        let p = percent
+            .as_decimal()
+            .ok_or_else(|| Exc::ValidationError(format!("Invalid analytic percentage {percent:?}")))?;
         if p <= Decimal::ZERO || p > Decimal::ONE_HUNDRED {
             return Err(Exc::ValidationError(format!("Analytic percentage {p} must be between 0 and 100.")));
         }
@@ -223,7 +252,9 @@ pub fn action_post(world: &mut World, ids: &[i64]) -> OrmResult<Val> {
         let lines = world.children(L, "move_id", id);
         if is_invoice(&kind) {
             if world.m2o(M, id, "partner_id").is_none() {
-                return Err(Exc::UserError("The field 'Customer' is required, please complete it to validate the Customer Invoice.".into()));
+                return Err(Exc::UserError(
+                    "The field 'Customer' is required, please complete it to validate the Customer Invoice.".into(),
+                ));
             }
             if !lines.iter().any(|&l| world.value(L, l, "display_type").as_str() == Some("product")) {
                 return Err(Exc::UserError("You need to add a line before posting.".into()));
@@ -237,11 +268,15 @@ pub fn action_post(world: &mut World, ids: &[i64]) -> OrmResult<Val> {
         }
         for &line in &lines {
             check_analytic(world, line)?;
-            if world.m2o(L, line, "account_id").is_none() && world.value(L, line, "display_type").as_str() != Some("line_note") {
+            if world.m2o(L, line, "account_id").is_none()
+                && world.value(L, line, "display_type").as_str() != Some("line_note")
+            {
                 return Err(Exc::UserError(format!("Line {:?} has no account.", world.value(L, line, "name"))));
             }
         }
-        let (debit, credit) = lines.iter().fold((Decimal::ZERO, Decimal::ZERO), |(d, c), &l| (d + world.decimal(L, l, "debit"), c + world.decimal(L, l, "credit")));
+        let (debit, credit) = lines.iter().fold((Decimal::ZERO, Decimal::ZERO), |(d, c), &l| {
+            (d + world.decimal(L, l, "debit"), c + world.decimal(L, l, "credit"))
+        });
         if debit != credit {
             return Err(Exc::UserError(format!(
                 "The entry is not balanced: the total of debits equals {debit} and the total of credits equals {credit}."
@@ -255,7 +290,12 @@ pub fn action_post(world: &mut World, ids: &[i64]) -> OrmResult<Val> {
             "out_refund" | "in_refund" => format!("R{code}/{year}/"),
             _ => format!("{code}/{year}/"),
         };
-        let used = world.table(M).rows.values().filter(|r| r.get("name").and_then(Val::as_str).is_some_and(|n| n.starts_with(&prefix))).count();
+        let used = world
+            .table(M)
+            .rows
+            .values()
+            .filter(|r| r.get("name").and_then(Val::as_str).is_some_and(|n| n.starts_with(&prefix)))
+            .count();
         world.set(M, id, "name", Val::Str(format!("{prefix}{:05}", used + 1)));
         world.set(M, id, "state", Val::from("posted"));
         recompute(world, id)?;
@@ -278,7 +318,9 @@ pub fn set_state(world: &mut World, ids: &[i64], state: &str) -> OrmResult<Val> 
 pub fn check_reversible(world: &World, wizard: i64) -> OrmResult<()> {
     let moves = world.x2many("account.move.reversal", wizard, "move_ids");
     if moves.is_empty() {
-        return Err(Exc::UserError("No journal entry to reverse: open the wizard with active_model and active_ids.".into()));
+        return Err(Exc::UserError(
+            "No journal entry to reverse: open the wizard with active_model and active_ids.".into(),
+        ));
     }
     if moves.iter().any(|&m| world.value(M, m, "state").as_str() != Some("posted")) {
         return Err(Exc::UserError("You can only reverse posted moves.".into()));
@@ -291,7 +333,11 @@ pub fn refund_moves(world: &mut World, wizards: &[i64]) -> OrmResult<Val> {
     let mut created = Vec::new();
     for &wizard in wizards {
         let reason = world.value("account.move.reversal", wizard, "reason").as_str().map(String::from);
-        let date = world.value("account.move.reversal", wizard, "date").as_str().map(String::from).unwrap_or_else(|| world.today.clone());
+        let date = world
+            .value("account.move.reversal", wizard, "date")
+            .as_str()
+            .map(String::from)
+            .unwrap_or_else(|| world.today.clone());
         let mut new_ids = Vec::new();
         for original in world.x2many("account.move.reversal", wizard, "move_ids") {
             let kind = move_type(world, original);
@@ -307,10 +353,13 @@ pub fn refund_moves(world: &mut World, wizards: &[i64]) -> OrmResult<Val> {
                 ("move_type".to_string(), Val::from(reversed_type)),
                 ("reversed_entry_id".to_string(), Val::Int(original)),
                 ("date".to_string(), Val::Str(date.clone())),
-                ("ref".to_string(), Val::Str(match &reason {
-                    Some(r) => format!("Reversal of: {name}, {r}"),
-                    None => format!("Reversal of: {name}"),
-                })),
+                (
+                    "ref".to_string(),
+                    Val::Str(match &reason {
+                        Some(r) => format!("Reversal of: {name}, {r}"),
+                        None => format!("Reversal of: {name}"),
+                    }),
+                ),
             ]);
             for field in ["partner_id", "currency_id", "journal_id", "invoice_origin"] {
                 let v = world.value(M, original, field);
@@ -324,12 +373,24 @@ pub fn refund_moves(world: &mut World, wizards: &[i64]) -> OrmResult<Val> {
                 if is_invoice(&kind) && display != "product" {
                     continue;
                 }
-                let mut lv: BTreeMap<String, Val> = ["name", "product_id", "quantity", "price_unit", "discount", "account_id", "analytic_distribution", "partner_id"]
-                    .iter()
-                    .map(|f| (f.to_string(), world.value(L, line, f)))
-                    .filter(|(_, v)| !v.is_falsy())
-                    .collect();
-                lv.insert("tax_ids".into(), Val::list([Val::list([Val::Int(6), Val::Int(0), Val::ids(&world.x2many(L, line, "tax_ids"))])]));
+                let mut lv: BTreeMap<String, Val> = [
+                    "name",
+                    "product_id",
+                    "quantity",
+                    "price_unit",
+                    "discount",
+                    "account_id",
+                    "analytic_distribution",
+                    "partner_id",
+                ]
+                .iter()
+                .map(|f| (f.to_string(), world.value(L, line, f)))
+                .filter(|(_, v)| !v.is_falsy())
+                .collect();
+                lv.insert(
+                    "tax_ids".into(),
+                    Val::list([Val::list([Val::Int(6), Val::Int(0), Val::ids(&world.x2many(L, line, "tax_ids"))])]),
+                );
                 if !is_invoice(&kind) {
                     lv.insert("debit".into(), world.value(L, line, "credit"));
                     lv.insert("credit".into(), world.value(L, line, "debit"));
@@ -383,7 +444,11 @@ pub fn create_payments(world: &mut World, wizards: &[i64]) -> OrmResult<Val> {
     world.check_ids("account.payment.register", wizards)?;
     for &wizard in wizards {
         let mut left = world.decimal("account.payment.register", wizard, "amount");
-        let date = world.value("account.payment.register", wizard, "payment_date").as_str().map(String::from).unwrap_or_else(|| world.today.clone());
+        let date = world
+            .value("account.payment.register", wizard, "payment_date")
+            .as_str()
+            .map(String::from)
+            .unwrap_or_else(|| world.today.clone());
         for m in world.x2many("account.payment.register", wizard, "move_ids") {
             let residual = world.decimal(M, m, "amount_residual");
             let paid = residual.min(left);

@@ -25,7 +25,7 @@ use axum::routing::{get, post};
 pub use orm::Exc;
 use orm::World;
 
-use shared::odoo::value::{decode_call, encode_fault, encode_response, Val};
+use shared::odoo::value::{Val, decode_call, encode_fault, encode_response};
 
 #[derive(Debug, Clone)]
 pub struct SandboxOptions {
@@ -114,7 +114,13 @@ impl Sandbox {
     pub async fn start(options: SandboxOptions) -> std::io::Result<Sandbox> {
         let mut world = World::new(chrono::Utc::now().format("%Y-%m-%d").to_string());
         seed::seed(&mut world);
-        let shared = Arc::new(Shared { options, world: Mutex::new(world), calls: Mutex::default(), faults: Mutex::default(), chaos: Mutex::default() });
+        let shared = Arc::new(Shared {
+            options,
+            world: Mutex::new(world),
+            calls: Mutex::default(),
+            faults: Mutex::default(),
+            chaos: Mutex::default(),
+        });
         let app = axum::Router::new()
             .route("/web/version", get(web_version))
             .route("/xmlrpc/2/{service}", post(xmlrpc))
@@ -152,7 +158,12 @@ impl Sandbox {
 
     /// Injects `fault` into the next `times` calls of `model.method` (`"*"` matches any).
     pub fn inject(&self, model: &str, method: &str, fault: Fault, times: usize) {
-        self.shared.faults.lock().expect("lock").push(FaultRule { model: model.into(), method: method.into(), fault, remaining: times });
+        self.shared.faults.lock().expect("lock").push(FaultRule {
+            model: model.into(),
+            method: method.into(),
+            fault,
+            remaining: times,
+        });
     }
 
     /// Forgets every injected fault not used up yet.
@@ -165,7 +176,8 @@ impl Sandbox {
     /// `hold`, which should be past the client's timeout). `0` stops it.
     pub fn chaos(&self, per_mille: u32, seed: u64, hold: Duration) {
         use rand::SeedableRng;
-        *self.shared.chaos.lock().expect("lock") = (per_mille > 0).then(|| Chaos { per_mille, rng: rand::rngs::StdRng::seed_from_u64(seed), hold });
+        *self.shared.chaos.lock().expect("lock") =
+            (per_mille > 0).then(|| Chaos { per_mille, rng: rand::rngs::StdRng::seed_from_u64(seed), hold });
     }
 
     /// Makes the company round taxes globally (`round_globally`) instead of per line.
@@ -196,7 +208,9 @@ impl Shared {
     async fn fault_for(&self, model: &str, method: &str) -> Option<Fault> {
         let fault = {
             let mut rules = self.faults.lock().expect("lock");
-            match rules.iter_mut().find(|r| r.remaining > 0 && (r.model == "*" || r.model == model) && (r.method == "*" || r.method == method)) {
+            match rules.iter_mut().find(|r| {
+                r.remaining > 0 && (r.model == "*" || r.model == model) && (r.method == "*" || r.method == method)
+            }) {
                 Some(rule) => {
                     rule.remaining -= 1;
                     rule.fault.clone()
@@ -227,10 +241,19 @@ impl Shared {
     }
 
     /// Checks the method, then runs it in a transaction of its own.
-    fn run(&self, model: &str, method: &str, ids: Vec<i64>, args: BTreeMap<String, Val>, context: Val) -> Result<Val, Exc> {
+    fn run(
+        &self,
+        model: &str,
+        method: &str,
+        ids: Vec<i64>,
+        args: BTreeMap<String, Val>,
+        context: Val,
+    ) -> Result<Val, Exc> {
         let mut world = self.world.lock().expect("lock");
         if method.starts_with('_') {
-            return Err(Exc::AccessError(format!("Private methods (such as '{model}.{method}') cannot be called remotely.")));
+            return Err(Exc::AccessError(format!(
+                "Private methods (such as '{model}.{method}') cannot be called remotely."
+            )));
         }
         if !world.has_model(model) {
             return Err(Exc::NotFound(format!("Object {model} doesn't exist")));
@@ -246,7 +269,9 @@ impl Shared {
 }
 
 fn traceback(class: &str, message: &str) -> String {
-    format!("Traceback (most recent call last):\n  File \"/opt/odoo/odoo/service/model.py\", line 62, in dispatch\n{class}: {message}\n")
+    format!(
+        "Traceback (most recent call last):\n  File \"/opt/odoo/odoo/service/model.py\", line 62, in dispatch\n{class}: {message}\n"
+    )
 }
 
 // -- XML-RPC ----------------------------------------------------------------------------------
@@ -262,7 +287,10 @@ fn fault_response(e: &Exc) -> Response {
         Exc::AccessError(m) => (4, m.clone()),
         Exc::Python { class, message } => (1, traceback(class, message)),
         Exc::BadArguments(m) => (1, traceback("TypeError", m)),
-        Exc::Serialization => (1, traceback("psycopg2.errors.SerializationFailure", "could not serialize access due to concurrent update")),
+        Exc::Serialization => (
+            1,
+            traceback("psycopg2.errors.SerializationFailure", "could not serialize access due to concurrent update"),
+        ),
     };
     xml(StatusCode::OK, encode_fault(Val::Int(code), &message))
 }
@@ -287,7 +315,17 @@ async fn xmlrpc(State(shared): State<Arc<Shared>>, Path(service): Path<String>, 
             shared.log("xmlrpc", "common", "version");
             Ok(Val::map([
                 ("server_version", Val::Str(format!("{}.0", opts.version))),
-                ("server_version_info", Val::list([Val::Int(opts.version.into()), Val::Int(0), Val::Int(0), Val::from("final"), Val::Int(0), Val::from("")])),
+                (
+                    "server_version_info",
+                    Val::list([
+                        Val::Int(opts.version.into()),
+                        Val::Int(0),
+                        Val::Int(0),
+                        Val::from("final"),
+                        Val::Int(0),
+                        Val::from(""),
+                    ]),
+                ),
                 ("server_serie", Val::Str(format!("{}.0", opts.version))),
                 ("protocol_version", Val::Int(1)),
             ]))
@@ -296,7 +334,10 @@ async fn xmlrpc(State(shared): State<Arc<Shared>>, Path(service): Path<String>, 
             shared.log("xmlrpc", "common", &method);
             let s = |i: usize| params.get(i).and_then(Val::as_str).unwrap_or_default();
             if s(0) != opts.database {
-                Err(Exc::Python { class: "psycopg2.OperationalError", message: format!("connection to server failed: FATAL:  database \"{}\" does not exist", s(0)) })
+                Err(Exc::Python {
+                    class: "psycopg2.OperationalError",
+                    message: format!("connection to server failed: FATAL:  database \"{}\" does not exist", s(0)),
+                })
             } else if s(1) == opts.login && s(2) == opts.api_key {
                 Ok(Val::Int(UID))
             } else {
@@ -319,13 +360,19 @@ async fn xmlrpc(State(shared): State<Arc<Shared>>, Path(service): Path<String>, 
                 _ => xml_object_call(&shared, &method, &params, &model, &name),
             }
         }
-        _ => Err(Exc::Python { class: "AttributeError", message: format!("'{service}' service has no method '{method}'") }),
+        _ => Err(Exc::Python {
+            class: "AttributeError",
+            message: format!("'{service}' service has no method '{method}'"),
+        }),
     };
     match result {
         Ok(value) => match encode_response(&value) {
             Ok(body) => xml(StatusCode::OK, body),
             // Odoo marshals with allow_none=False: a method returning None faults.
-            Err(_) => fault_response(&Exc::Python { class: "TypeError", message: "cannot marshal None unless allow_none is enabled".into() }),
+            Err(_) => fault_response(&Exc::Python {
+                class: "TypeError",
+                message: "cannot marshal None unless allow_none is enabled".into(),
+            }),
         },
         Err(e) => fault_response(&e),
     }
@@ -336,7 +383,9 @@ fn xml_object_call(shared: &Shared, method: &str, params: &[Val], model: &str, n
     if params.first().and_then(Val::as_str) != Some(opts.database.as_str()) {
         return Err(Exc::Python { class: "psycopg2.OperationalError", message: "database does not exist".into() });
     }
-    if params.get(1).and_then(Val::as_i64) != Some(UID) || params.get(2).and_then(Val::as_str) != Some(opts.api_key.as_str()) {
+    if params.get(1).and_then(Val::as_i64) != Some(UID)
+        || params.get(2).and_then(Val::as_str) != Some(opts.api_key.as_str())
+    {
         return Err(Exc::AccessDenied);
     }
     let (positional, mut kwargs) = if method == "execute_kw" {
@@ -362,7 +411,9 @@ fn xml_object_call(shared: &Shared, method: &str, params: &[Val], model: &str, n
     };
     let mut args = BTreeMap::new();
     for (i, value) in positional.enumerate() {
-        let param = names.get(i).ok_or_else(|| Exc::BadArguments(format!("{name}() takes {} positional arguments but more were given", names.len() + 1)))?;
+        let param = names.get(i).ok_or_else(|| {
+            Exc::BadArguments(format!("{name}() takes {} positional arguments but more were given", names.len() + 1))
+        })?;
         args.insert(param.to_string(), value);
     }
     for (k, v) in kwargs {
@@ -380,7 +431,10 @@ fn xml_object_call(shared: &Shared, method: &str, params: &[Val], model: &str, n
 fn run_unknown(shared: &Shared, model: &str, method: &str) -> Result<Val, Exc> {
     match shared.run(model, method, vec![], BTreeMap::new(), Val::Bool(false)) {
         Err(e) => Err(e),
-        Ok(_) => Err(Exc::Python { class: "AttributeError", message: format!("The method '{method}' does not exist on the model '{model}'") }),
+        Ok(_) => Err(Exc::Python {
+            class: "AttributeError",
+            message: format!("The method '{method}' does not exist on the model '{model}'"),
+        }),
     }
 }
 
@@ -393,7 +447,10 @@ async fn web_version(State(shared): State<Arc<Shared>>) -> Response {
         return (StatusCode::NOT_FOUND, "Not Found").into_response();
     }
     let body = Val::map([
-        ("version_info", Val::list([Val::Int(v.into()), Val::Int(0), Val::Int(0), Val::from("final"), Val::Int(0), Val::from("")])),
+        (
+            "version_info",
+            Val::list([Val::Int(v.into()), Val::Int(0), Val::Int(0), Val::from("final"), Val::Int(0), Val::from("")]),
+        ),
         ("version", Val::Str(format!("{v}.0"))),
     ]);
     (StatusCode::OK, [("content-type", "application/json")], body.to_json()).into_response()
@@ -407,7 +464,8 @@ fn json_error(status: u16, name: &str, message: &str) -> Response {
         ("context", Val::map::<&str>([])),
         ("debug", Val::Str(traceback(name, message))),
     ]);
-    (StatusCode::from_u16(status).expect("status"), [("content-type", "application/json")], body.to_json()).into_response()
+    (StatusCode::from_u16(status).expect("status"), [("content-type", "application/json")], body.to_json())
+        .into_response()
 }
 
 fn json_exc(e: &Exc) -> Response {
@@ -420,11 +478,20 @@ fn json_exc(e: &Exc) -> Response {
         Exc::NotFound(m) => json_error(404, "werkzeug.exceptions.NotFound", m),
         Exc::BadArguments(m) => json_error(422, "werkzeug.exceptions.UnprocessableEntity", m),
         Exc::Python { class, message } => json_error(500, &format!("builtins.{class}"), message),
-        Exc::Serialization => json_error(500, "psycopg2.errors.SerializationFailure", "could not serialize access due to concurrent update"),
+        Exc::Serialization => json_error(
+            500,
+            "psycopg2.errors.SerializationFailure",
+            "could not serialize access due to concurrent update",
+        ),
     }
 }
 
-async fn json2(State(shared): State<Arc<Shared>>, Path((model, method)): Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Response {
+async fn json2(
+    State(shared): State<Arc<Shared>>,
+    Path((model, method)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let opts = &shared.options;
     if opts.version < 19 {
         return (StatusCode::NOT_FOUND, "Not Found").into_response();
@@ -467,7 +534,8 @@ async fn json2(State(shared): State<Arc<Shared>>, Path((model, method)): Path<(S
             } else if on_model && ids.is_some() {
                 Err(Exc::BadArguments(format!("cannot call {model}.{method} with ids")))
             } else {
-                let ids: Vec<i64> = ids.as_ref().and_then(Val::as_list).unwrap_or_default().iter().filter_map(Val::as_i64).collect();
+                let ids: Vec<i64> =
+                    ids.as_ref().and_then(Val::as_list).unwrap_or_default().iter().filter_map(Val::as_i64).collect();
                 shared.run(&model, &method, ids, args, context)
             }
         }
@@ -477,7 +545,9 @@ async fn json2(State(shared): State<Arc<Shared>>, Path((model, method)): Path<(S
     }
     match result {
         // JSON-2 turns recordsets into id lists: `create` always answers a list.
-        Ok(Val::Int(id)) if method == "create" => (StatusCode::OK, [("content-type", "application/json")], Val::ids(&[id]).to_json()).into_response(),
+        Ok(Val::Int(id)) if method == "create" => {
+            (StatusCode::OK, [("content-type", "application/json")], Val::ids(&[id]).to_json()).into_response()
+        }
         Ok(value) => (StatusCode::OK, [("content-type", "application/json")], value.to_json()).into_response(),
         Err(e) => json_exc(&e),
     }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 
 use super::accounting;
-use super::orm::{value_error, Exc, OrmResult, World};
+use super::orm::{Exc, OrmResult, World, value_error};
 use shared::odoo::value::Val;
 
 /// A method's signature: does it run on the model (no ids), and its parameters in order.
@@ -32,21 +32,36 @@ fn arg<'a>(args: &'a BTreeMap<String, Val>, name: &str) -> Option<&'a Val> {
 }
 
 fn fields_arg(args: &BTreeMap<String, Val>) -> Vec<String> {
-    arg(args, "fields").and_then(Val::as_list).map(|l| l.iter().filter_map(|f| f.as_str().map(String::from)).collect()).unwrap_or_default()
+    arg(args, "fields")
+        .and_then(Val::as_list)
+        .map(|l| l.iter().filter_map(|f| f.as_str().map(String::from)).collect())
+        .unwrap_or_default()
 }
 
 /// Runs a bound call. `ids` is `Some` exactly for record methods.
-pub fn dispatch(world: &mut World, model: &str, method: &str, ids: Vec<i64>, args: &BTreeMap<String, Val>, context: &Val) -> OrmResult<Val> {
+pub fn dispatch(
+    world: &mut World,
+    model: &str,
+    method: &str,
+    ids: Vec<i64>,
+    args: &BTreeMap<String, Val>,
+    context: &Val,
+) -> OrmResult<Val> {
     match method {
         "create" => {
-            let vals = arg(args, "vals_list").ok_or_else(|| Exc::BadArguments("create() missing 1 required positional argument: 'vals_list'".into()))?;
+            let vals = arg(args, "vals_list").ok_or_else(|| {
+                Exc::BadArguments("create() missing 1 required positional argument: 'vals_list'".into())
+            })?;
             match vals {
                 // One dict returns one id; a list returns a list (the JSON-2 layer turns both into a list).
                 Val::Map(m) => Ok(Val::Int(create_with_context(world, model, m.clone(), context)?)),
                 Val::List(list) => {
                     let mut ids = Vec::new();
                     for v in list {
-                        let m = v.as_map().cloned().ok_or_else(|| value_error(format!("create() expects dicts, got {v:?}")))?;
+                        let m = v
+                            .as_map()
+                            .cloned()
+                            .ok_or_else(|| value_error(format!("create() expects dicts, got {v:?}")))?;
                         ids.push(create_with_context(world, model, m, context)?);
                     }
                     Ok(Val::ids(&ids))
@@ -69,7 +84,10 @@ pub fn dispatch(world: &mut World, model: &str, method: &str, ids: Vec<i64>, arg
         "read" => Ok(Val::List(world.read(model, &ids, &fields_arg(args))?)),
         "write" => {
             world.check_ids(model, &ids)?;
-            let vals = arg(args, "vals").and_then(Val::as_map).cloned().ok_or_else(|| Exc::BadArguments("write() missing 1 required positional argument: 'vals'".into()))?;
+            let vals = arg(args, "vals")
+                .and_then(Val::as_map)
+                .cloned()
+                .ok_or_else(|| Exc::BadArguments("write() missing 1 required positional argument: 'vals'".into()))?;
             for &id in &ids {
                 before_write(world, model, id, &vals)?;
                 world.assign(model, id, &vals)?;
@@ -98,17 +116,33 @@ pub fn dispatch(world: &mut World, model: &str, method: &str, ids: Vec<i64>, arg
         "refund_moves" => accounting::refund_moves(world, &ids),
         "action_create_payments" => accounting::create_payments(world, &ids),
         "context_get" => Ok(Val::map([("lang", Val::from("en_US")), ("tz", Val::from("UTC")), ("uid", Val::Int(2))])),
-        _ => Err(Exc::Python { class: "AttributeError", message: format!("The method '{method}' does not exist on the model '{model}'") }),
+        _ => Err(Exc::Python {
+            class: "AttributeError",
+            message: format!("The method '{method}' does not exist on the model '{model}'"),
+        }),
     }
 }
 
-fn create_with_context(world: &mut World, model: &str, mut vals: BTreeMap<String, Val>, context: &Val) -> OrmResult<i64> {
+fn create_with_context(
+    world: &mut World,
+    model: &str,
+    mut vals: BTreeMap<String, Val>,
+    context: &Val,
+) -> OrmResult<i64> {
     // Wizards read the records they act on from the context, as their default_get does.
-    if matches!(model, "account.move.reversal" | "account.payment.register") && !vals.contains_key("move_ids")
-        && context.get("active_model").and_then(Val::as_str) == Some("account.move") {
-            let ids: Vec<i64> = context.get("active_ids").and_then(Val::as_list).unwrap_or_default().iter().filter_map(Val::as_i64).collect();
-            vals.insert("move_ids".into(), Val::list([Val::list([Val::Int(6), Val::Int(0), Val::ids(&ids)])]));
-        }
+    if matches!(model, "account.move.reversal" | "account.payment.register")
+        && !vals.contains_key("move_ids")
+        && context.get("active_model").and_then(Val::as_str) == Some("account.move")
+    {
+        let ids: Vec<i64> = context
+            .get("active_ids")
+            .and_then(Val::as_list)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(Val::as_i64)
+            .collect();
+        vals.insert("move_ids".into(), Val::list([Val::list([Val::Int(6), Val::Int(0), Val::ids(&ids)])]));
+    }
     create_one(world, model, vals)
 }
 
@@ -122,7 +156,9 @@ pub fn create_one(world: &mut World, model: &str, mut vals: BTreeMap<String, Val
             default("active", Val::Bool(true));
             default("type", Val::from("contact"));
         }
-        "product.template" | "account.analytic.account" | "account.tax" | "res.currency" => default("active", Val::Bool(true)),
+        "product.template" | "account.analytic.account" | "account.tax" | "res.currency" => {
+            default("active", Val::Bool(true))
+        }
         "account.move" => {
             default("move_type", Val::from("entry"));
             default("name", Val::from("/"));
@@ -147,7 +183,8 @@ pub fn create_one(world: &mut World, model: &str, mut vals: BTreeMap<String, Val
         let module = vals.get("module").and_then(Val::as_str).unwrap_or_default().to_string();
         let name = vals.get("name").and_then(Val::as_str).unwrap_or_default().to_string();
         let taken = world.table(model).rows.values().any(|r| {
-            r.get("module").and_then(Val::as_str) == Some(module.as_str()) && r.get("name").and_then(Val::as_str) == Some(name.as_str())
+            r.get("module").and_then(Val::as_str) == Some(module.as_str())
+                && r.get("name").and_then(Val::as_str) == Some(name.as_str())
         });
         if taken {
             return Err(Exc::ValidationError(
@@ -184,7 +221,16 @@ pub fn create_one(world: &mut World, model: &str, mut vals: BTreeMap<String, Val
 
 fn before_write(world: &World, model: &str, id: i64, vals: &BTreeMap<String, Val>) -> OrmResult<()> {
     if model == "account.move" && world.value(model, id, "state").as_str() == Some("posted") {
-        let locked = ["invoice_line_ids", "line_ids", "partner_id", "currency_id", "journal_id", "move_type", "invoice_date", "date"];
+        let locked = [
+            "invoice_line_ids",
+            "line_ids",
+            "partner_id",
+            "currency_id",
+            "journal_id",
+            "move_type",
+            "invoice_date",
+            "date",
+        ];
         if let Some(field) = vals.keys().find(|k| locked.contains(&k.as_str())) {
             return Err(Exc::UserError(format!(
                 "You cannot modify a posted entry of this journal ({field}); reset it to draft first, or reverse it."
@@ -224,13 +270,14 @@ fn check_partner_state(world: &World, id: i64) -> OrmResult<()> {
     if let Some(state) = world.m2o("res.partner", id, "state_id") {
         let state_country = world.m2o("res.country.state", state, "country_id");
         if let Some(country) = world.m2o("res.partner", id, "country_id")
-            && state_country != Some(country) {
-                return Err(Exc::ValidationError(format!(
-                    "The state '{}' does not belong to the country '{}'.",
-                    world.display_name("res.country.state", state),
-                    world.display_name("res.country", country)
-                )));
-            }
+            && state_country != Some(country)
+        {
+            return Err(Exc::ValidationError(format!(
+                "The state '{}' does not belong to the country '{}'.",
+                world.display_name("res.country.state", state),
+                world.display_name("res.country", country)
+            )));
+        }
     }
     Ok(())
 }

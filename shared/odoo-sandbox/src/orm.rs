@@ -16,7 +16,10 @@ pub enum Exc {
     AccessDenied,
     MissingError(String),
     /// A Python exception outside Odoo's hierarchy (`ValueError`, `TypeError`, `AttributeError`, ...).
-    Python { class: &'static str, message: String },
+    Python {
+        class: &'static str,
+        message: String,
+    },
     /// No such route (JSON-2 answers 404).
     NotFound(String),
     /// Arguments that do not bind to the method's signature (JSON-2 answers 422).
@@ -67,7 +70,8 @@ const fn comp(name: &'static str, kind: Kind) -> Field {
 
 use Kind::*;
 
-pub const MOVE_TYPES: &[&str] = &["entry", "out_invoice", "out_refund", "in_invoice", "in_refund", "out_receipt", "in_receipt"];
+pub const MOVE_TYPES: &[&str] =
+    &["entry", "out_invoice", "out_refund", "in_invoice", "in_refund", "out_receipt", "in_receipt"];
 
 /// The models the sandbox holds, with the fields a connector uses.
 pub fn schema() -> BTreeMap<&'static str, Vec<Field>> {
@@ -99,7 +103,13 @@ pub fn schema() -> BTreeMap<&'static str, Vec<Field>> {
         ("res.country.state", vec![req("name", Char), req("code", Char), req("country_id", Many2one("res.country"))]),
         (
             "res.currency",
-            vec![req("name", Char), f("symbol", Char), f("rounding", Float), f("decimal_places", Int), f("active", Bool)],
+            vec![
+                req("name", Char),
+                f("symbol", Char),
+                f("rounding", Float),
+                f("decimal_places", Int),
+                f("active", Bool),
+            ],
         ),
         (
             "product.category",
@@ -140,7 +150,17 @@ pub fn schema() -> BTreeMap<&'static str, Vec<Field>> {
             vec![
                 req("code", Char),
                 req("name", Char),
-                f("account_type", Selection(&["asset_receivable", "asset_current", "liability_current", "income", "income_other", "expense"])),
+                f(
+                    "account_type",
+                    Selection(&[
+                        "asset_receivable",
+                        "asset_current",
+                        "liability_current",
+                        "income",
+                        "income_other",
+                        "expense",
+                    ]),
+                ),
                 f("reconcile", Bool),
             ],
         ),
@@ -247,7 +267,14 @@ pub fn schema() -> BTreeMap<&'static str, Vec<Field>> {
         ),
         (
             "ir.model.data",
-            vec![req("module", Char), req("name", Char), req("model", Char), req("res_id", Int), f("noupdate", Bool), comp("complete_name", Char)],
+            vec![
+                req("module", Char),
+                req("name", Char),
+                req("model", Char),
+                req("res_id", Int),
+                f("noupdate", Bool),
+                comp("complete_name", Char),
+            ],
         ),
     ])
 }
@@ -279,7 +306,14 @@ impl World {
     pub fn new(today: String) -> Self {
         let schema = schema();
         let tables = schema.keys().map(|m| (m.to_string(), Table { next_id: 1, rows: BTreeMap::new() })).collect();
-        World { schema: std::sync::Arc::new(schema), tables, tax_accounts: BTreeMap::new(), receivable_account: 0, today, round_globally: false }
+        World {
+            schema: std::sync::Arc::new(schema),
+            tables,
+            tax_accounts: BTreeMap::new(),
+            receivable_account: 0,
+            today,
+            round_globally: false,
+        }
     }
 
     pub fn has_model(&self, model: &str) -> bool {
@@ -384,7 +418,10 @@ impl World {
             return Err(e);
         }
         for field in self.fields(model) {
-            if field.required && self.value(model, id, field.name).is_falsy() && !matches!(field.kind, Bool | Int | Float) {
+            if field.required
+                && self.value(model, id, field.name).is_falsy()
+                && !matches!(field.kind, Bool | Int | Float)
+            {
                 return Err(Exc::ValidationError(format!(
                     "The operation cannot be completed: Missing required value for the field '{}' on model '{model}'",
                     field.name
@@ -462,7 +499,9 @@ impl World {
     /// Odoo's x2many commands: `[0,0,vals]` create, `[1,id,vals]` update, `[2,id,0]` delete,
     /// `[3,id,0]` unlink, `[4,id,0]` link, `[5,0,0]` clear, `[6,0,ids]` replace.
     fn commands(value: &Val) -> OrmResult<Vec<(i64, i64, Val)>> {
-        let list = value.as_list().ok_or_else(|| value_error(format!("x2many value must be a list of commands, not {value:?}")))?;
+        let list = value
+            .as_list()
+            .ok_or_else(|| value_error(format!("x2many value must be a list of commands, not {value:?}")))?;
         list.iter()
             .map(|c| match c {
                 Val::Int(id) => Ok((4, *id, Val::Bool(false))), // a bare id links it
@@ -542,7 +581,10 @@ impl World {
                 let mut ids = self.children(comodel, inverse, id);
                 if model == "account.move" && field.name == "invoice_line_ids" {
                     ids.retain(|&l| {
-                        matches!(self.value(comodel, l, "display_type").as_str(), Some("product" | "line_section" | "line_note"))
+                        matches!(
+                            self.value(comodel, l, "display_type").as_str(),
+                            Some("product" | "line_section" | "line_note")
+                        )
                     });
                 }
                 Val::ids(&ids)
@@ -564,7 +606,11 @@ impl World {
         let chosen: Vec<Field> = if fields.is_empty() {
             self.fields(model)
         } else {
-            fields.iter().filter(|f| !matches!(f.as_str(), "id" | "display_name")).map(|f| self.field(model, f)).collect::<OrmResult<_>>()?
+            fields
+                .iter()
+                .filter(|f| !matches!(f.as_str(), "id" | "display_name"))
+                .map(|f| self.field(model, f))
+                .collect::<OrmResult<_>>()?
         };
         Ok(ids
             .iter()
@@ -583,7 +629,14 @@ impl World {
 
     // -- Domains ---------------------------------------------------------------------------
 
-    pub fn search(&self, model: &str, domain: &Val, offset: usize, limit: Option<usize>, order: Option<&str>) -> OrmResult<Vec<i64>> {
+    pub fn search(
+        &self,
+        model: &str,
+        domain: &Val,
+        offset: usize,
+        limit: Option<usize>,
+        order: Option<&str>,
+    ) -> OrmResult<Vec<i64>> {
         let domain = domain.as_list().map(<[Val]>::to_vec).unwrap_or_default();
         let mut ids = Vec::new();
         for &id in self.table(model).rows.keys() {
@@ -613,8 +666,12 @@ impl World {
             let term = terms.get(*pos).ok_or_else(|| value_error("Invalid domain: missing term"))?;
             *pos += 1;
             match term {
-                Val::Str(op) if op == "&" => Ok(eval(world, model, id, terms, pos)? & eval(world, model, id, terms, pos)?),
-                Val::Str(op) if op == "|" => Ok(eval(world, model, id, terms, pos)? | eval(world, model, id, terms, pos)?),
+                Val::Str(op) if op == "&" => {
+                    Ok(eval(world, model, id, terms, pos)? & eval(world, model, id, terms, pos)?)
+                }
+                Val::Str(op) if op == "|" => {
+                    Ok(eval(world, model, id, terms, pos)? | eval(world, model, id, terms, pos)?)
+                }
                 Val::Str(op) if op == "!" => Ok(!eval(world, model, id, terms, pos)?),
                 Val::List(triple) if triple.len() == 3 => world.leaf(model, id, triple),
                 other => Err(value_error(format!("Invalid domain term {other:?}"))),
@@ -654,7 +711,11 @@ impl World {
             "not in" => !rhs.as_list().unwrap_or_default().iter().any(|v| eq(&actual, v)),
             "ilike" | "like" | "=ilike" | "=like" => {
                 let (a, b) = (actual.as_str().unwrap_or_default(), rhs.as_str().unwrap_or_default());
-                let (a, b) = if op.contains('i') { (a.to_lowercase(), b.to_lowercase()) } else { (a.to_string(), b.to_string()) };
+                let (a, b) = if op.contains('i') {
+                    (a.to_lowercase(), b.to_lowercase())
+                } else {
+                    (a.to_string(), b.to_string())
+                };
                 if op.starts_with('=') { a == b.replace('%', "") } else { a.contains(&b) }
             }
             ">" | ">=" | "<" | "<=" => {

@@ -22,9 +22,18 @@ fn d(s: &str) -> Val {
 pub fn seed(world: &mut World) {
     let mut c = |model: &str, pairs: Vec<(&str, Val)>| create_one(world, model, vals(pairs)).expect("seed record");
     // The company's currency comes first: moves default to it.
-    c("res.currency", vec![("name", "EUR".into()), ("symbol", "€".into()), ("rounding", d("0.01")), ("decimal_places", 2.into())]);
-    c("res.currency", vec![("name", "USD".into()), ("symbol", "$".into()), ("rounding", d("0.01")), ("decimal_places", 2.into())]);
-    c("res.currency", vec![("name", "JPY".into()), ("symbol", "¥".into()), ("rounding", d("1")), ("decimal_places", 0.into())]);
+    c(
+        "res.currency",
+        vec![("name", "EUR".into()), ("symbol", "€".into()), ("rounding", d("0.01")), ("decimal_places", 2.into())],
+    );
+    c(
+        "res.currency",
+        vec![("name", "USD".into()), ("symbol", "$".into()), ("rounding", d("0.01")), ("decimal_places", 2.into())],
+    );
+    c(
+        "res.currency",
+        vec![("name", "JPY".into()), ("symbol", "¥".into()), ("rounding", d("1")), ("decimal_places", 0.into())],
+    );
     let fr = c("res.country", vec![("name", "France".into()), ("code", "FR".into())]);
     let us = c("res.country", vec![("name", "United States".into()), ("code", "US".into())]);
     let de = c("res.country", vec![("name", "Germany".into()), ("code", "DE".into())]);
@@ -36,7 +45,10 @@ pub fn seed(world: &mut World) {
     let bot = c("res.partner", vec![("name", "ml-connector bot".into())]);
     let _ = company;
     c("res.users", vec![("name", "Administrator".into()), ("login", "admin".into())]);
-    c("res.users", vec![("name", "ml-connector bot".into()), ("login", "bot@example.com".into()), ("partner_id", bot.into())]);
+    c(
+        "res.users",
+        vec![("name", "ml-connector bot".into()), ("login", "bot@example.com".into()), ("partner_id", bot.into())],
+    );
 
     let account = |c: &mut Create, code: &str, name: &str, kind: &str| {
         c("account.account", vec![("code", code.into()), ("name", name.into()), ("account_type", kind.into())])
@@ -49,18 +61,32 @@ pub fn seed(world: &mut World) {
     account(&mut c, "420000", "Fees Income", "income_other");
     let vat = account(&mut c, "445710", "VAT Collected", "liability_current");
     let sales_tax = account(&mut c, "251000", "Sales Tax Payable", "liability_current");
-    c("account.journal", vec![("name", "Customer Invoices".into()), ("code", "INV".into()), ("type", "sale".into()), ("default_account_id", sales.into())]);
-    c("account.journal", vec![("name", "Miscellaneous Operations".into()), ("code", "MISC".into()), ("type", "general".into())]);
+    c(
+        "account.journal",
+        vec![
+            ("name", "Customer Invoices".into()),
+            ("code", "INV".into()),
+            ("type", "sale".into()),
+            ("default_account_id", sales.into()),
+        ],
+    );
+    c(
+        "account.journal",
+        vec![("name", "Miscellaneous Operations".into()), ("code", "MISC".into()), ("type", "general".into())],
+    );
     c("account.journal", vec![("name", "Bank".into()), ("code", "BNK1".into()), ("type", "bank".into())]);
 
     let tax = |c: &mut Create, name: &str, rate: &str, included: bool| {
-        c("account.tax", vec![
-            ("name", name.into()),
-            ("amount", d(rate)),
-            ("amount_type", "percent".into()),
-            ("type_tax_use", "sale".into()),
-            ("price_include", included.into()),
-        ])
+        c(
+            "account.tax",
+            vec![
+                ("name", name.into()),
+                ("amount", d(rate)),
+                ("amount_type", "percent".into()),
+                ("type_tax_use", "sale".into()),
+                ("price_include", included.into()),
+            ],
+        )
     };
     let vat20 = tax(&mut c, "VAT 20%", "20", false);
     let vat55 = tax(&mut c, "VAT 5.5%", "5.5", false);

@@ -21,8 +21,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::{classify, error_code};
@@ -80,12 +82,17 @@ fn json_err(what: &str, e: serde_json::Error) -> Error {
     Error::permanent(anyhow::anyhow!("stored {what} is unreadable: {e}"))
 }
 
-fn conditional_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool {
+fn conditional_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
+    e: &aws_sdk_dynamodb::error::SdkError<E, R>,
+) -> bool {
     error_code(e) == Some("ConditionalCheckFailedException")
 }
 
 /// Runs a query to the end, following `LastEvaluatedKey`.
-async fn query_all(builder: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder, what: &str) -> Result<Vec<Item>> {
+async fn query_all(
+    builder: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    what: &str,
+) -> Result<Vec<Item>> {
     let mut pages = builder.into_paginator().send();
     let mut items = Vec::new();
     while let Some(page) = pages.next().await {
@@ -186,7 +193,9 @@ impl ConnectionStore for DynamoConnections {
         let mut all = Vec::new();
         while let Some(page) = pages.next().await {
             for item in page.map_err(|e| classify("listing connections", e))?.items.unwrap_or_default() {
-                all.push(serde_json::from_str::<Connection>(get_s(&item, "json")?).map_err(|e| json_err("connection", e))?);
+                all.push(
+                    serde_json::from_str::<Connection>(get_s(&item, "json")?).map_err(|e| json_err("connection", e))?,
+                );
             }
         }
         all.sort_by(|a, b| a.id.cmp(&b.id));
@@ -209,7 +218,12 @@ impl ConnectionStore for DynamoConnections {
         Ok(())
     }
 
-    async fn save_rules(&self, id: &ConnectionId, expected: Option<u64>, rules: &serde_json::Value) -> Result<SaveRules> {
+    async fn save_rules(
+        &self,
+        id: &ConnectionId,
+        expected: Option<u64>,
+        rules: &serde_json::Value,
+    ) -> Result<SaveRules> {
         let current = self.latest_version(id).await?;
         if current != expected {
             return Ok(SaveRules::Conflict { current });
@@ -377,7 +391,9 @@ impl SyncState for DynamoState {
                 }
                 Err(e) if conditional_failed(&e) => {
                     let existing = match e.as_service_error().and_then(|se| match se {
-                        aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => c.item.clone(),
+                        aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => {
+                            c.item.clone()
+                        }
                         _ => None,
                     }) {
                         Some(item) => Some(item),
@@ -414,7 +430,9 @@ impl SyncState for DynamoState {
             Some(keep) => {
                 let expires_ms = Utc::now().timestamp_millis() + keep.as_millis() as i64;
                 update
-                    .update_expression("SET #status = :completed, outcome = :outcome, expires_at_ms = :exp_ms, #ttl = :exp")
+                    .update_expression(
+                        "SET #status = :completed, outcome = :outcome, expires_at_ms = :exp_ms, #ttl = :exp",
+                    )
                     .expression_attribute_values(":exp_ms", n(expires_ms))
                     .expression_attribute_values(":exp", n(expires_ms / 1000 + 1))
             }
@@ -480,7 +498,8 @@ impl SyncState for DynamoState {
             .expression_attribute_values(":k", s(link.kind.as_str()))
             .expression_attribute_values(":s", s(link.source_id.to_string()));
 
-        let build = |e: aws_sdk_dynamodb::error::BuildError| Error::permanent(anyhow::anyhow!("building a link write: {e}"));
+        let build =
+            |e: aws_sdk_dynamodb::error::BuildError| Error::permanent(anyhow::anyhow!("building a link write: {e}"));
         let mut items = vec![
             TransactWriteItem::builder().put(forward_put.build().map_err(build)?).build(),
             TransactWriteItem::builder().put(reverse_put.build().map_err(build)?).build(),
@@ -506,9 +525,14 @@ impl SyncState for DynamoState {
                     })
                     .unwrap_or_default();
                 if reasons.get(1).map(String::as_str) == Some("ConditionalCheckFailed")
-                    && let Some(holder) = self.get(key(&reverse_pk, "LINK"), "reading a link").await? {
-                        return Err(crate::embedded::link_conflict(link, get_s(&holder, "kind")?, get_s(&holder, "source_id")?));
-                    }
+                    && let Some(holder) = self.get(key(&reverse_pk, "LINK"), "reading a link").await?
+                {
+                    return Err(crate::embedded::link_conflict(
+                        link,
+                        get_s(&holder, "kind")?,
+                        get_s(&holder, "source_id")?,
+                    ));
+                }
                 Err(Error::retryable(anyhow::anyhow!(
                     "linking {} {} to {} raced with another writer ({})",
                     link.kind,
@@ -521,7 +545,12 @@ impl SyncState for DynamoState {
         }
     }
 
-    async fn link_by_source(&self, connection: &ConnectionId, kind: EntityKind, source_id: &SourceId) -> Result<Option<Link>> {
+    async fn link_by_source(
+        &self,
+        connection: &ConnectionId,
+        kind: EntityKind,
+        source_id: &SourceId,
+    ) -> Result<Option<Link>> {
         let item = self.get(key(Self::forward_pk(connection, kind, source_id), "LINK"), "reading a link").await?;
         item.map(|i| {
             Ok(Link {
@@ -601,7 +630,12 @@ impl AuditLog for DynamoAudit {
         Ok(())
     }
 
-    async fn by_source(&self, connection: &ConnectionId, kind: EntityKind, source_id: &SourceId) -> Result<Vec<AuditEntry>> {
+    async fn by_source(
+        &self,
+        connection: &ConnectionId,
+        kind: EntityKind,
+        source_id: &SourceId,
+    ) -> Result<Vec<AuditEntry>> {
         let query = self
             .client
             .query()
@@ -662,8 +696,15 @@ impl FailedRecords for DynamoState {
         Ok(records)
     }
 
-    async fn get_failed(&self, connection: &ConnectionId, kind: EntityKind, source_id: &SourceId) -> Result<Option<FailedRecord>> {
-        let item = self.get(key(format!("FAILED#{connection}"), format!("{kind}#{source_id}")), "reading a failed record").await?;
+    async fn get_failed(
+        &self,
+        connection: &ConnectionId,
+        kind: EntityKind,
+        source_id: &SourceId,
+    ) -> Result<Option<FailedRecord>> {
+        let item = self
+            .get(key(format!("FAILED#{connection}"), format!("{kind}#{source_id}")), "reading a failed record")
+            .await?;
         item.map(|i| serde_json::from_str(get_s(&i, "json")?).map_err(|e| json_err("failed record", e))).transpose()
     }
 

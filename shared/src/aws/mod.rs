@@ -7,10 +7,10 @@ mod schedules;
 mod secrets;
 mod sqs;
 
-pub use dynamo::{keys, DynamoAudit, DynamoConnections, DynamoState};
+pub use dynamo::{DynamoAudit, DynamoConnections, DynamoState, keys};
 pub use schedules::PollSchedules;
 pub use secrets::SecretsManagerStore;
-pub use sqs::{redrive_dead_letters, Redriven, SqsQueue};
+pub use sqs::{Redriven, SqsQueue, redrive_dead_letters};
 
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
@@ -25,7 +25,7 @@ pub async fn load_config() -> aws_config::SdkConfig {
 /// ring, the TLS that reqwest (Odoo, the stores) already links, so a Lambda carries one crypto
 /// library rather than two (the SDK's default client would bring aws-lc beside it).
 pub fn config_loader() -> aws_config::ConfigLoader {
-    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
     let http = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
     aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http)
 }
@@ -90,11 +90,18 @@ impl DeployedStack {
     pub async fn from_env() -> Result<DeployedStack, Error> {
         let var = |name: &str| {
             std::env::var(name).map_err(|_| {
-                Error::bad_input(format!("{name} is not set: export the stack's outputs (see `mlc failed list --help`)"))
+                Error::bad_input(format!(
+                    "{name} is not set: export the stack's outputs (see `mlc failed list --help`)"
+                ))
             })
         };
-        let (connections, state, audit, queue, dlq) =
-            (var("MLC_CONNECTIONS_TABLE")?, var("MLC_STATE_TABLE")?, var("MLC_AUDIT_TABLE")?, var("MLC_QUEUE_URL")?, var("MLC_DLQ_URL")?);
+        let (connections, state, audit, queue, dlq) = (
+            var("MLC_CONNECTIONS_TABLE")?,
+            var("MLC_STATE_TABLE")?,
+            var("MLC_AUDIT_TABLE")?,
+            var("MLC_QUEUE_URL")?,
+            var("MLC_DLQ_URL")?,
+        );
         let config = load_config().await;
         let dynamo = aws_sdk_dynamodb::Client::new(&config);
         let sqs = aws_sdk_sqs::Client::new(&config);

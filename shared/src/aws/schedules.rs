@@ -17,7 +17,12 @@ pub struct PollSchedules {
 }
 
 impl PollSchedules {
-    pub fn new(client: aws_sdk_scheduler::Client, poller_arn: impl Into<String>, role_arn: impl Into<String>, group: impl Into<String>) -> Self {
+    pub fn new(
+        client: aws_sdk_scheduler::Client,
+        poller_arn: impl Into<String>,
+        role_arn: impl Into<String>,
+        group: impl Into<String>,
+    ) -> Self {
         PollSchedules { client, poller_arn: poller_arn.into(), role_arn: role_arn.into(), group: group.into() }
     }
 

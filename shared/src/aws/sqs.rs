@@ -59,8 +59,11 @@ pub async fn redrive_dead_letters(dead_letters: &SqsQueue, queue: &SqsQueue) -> 
         Ok(out) => Ok(Redriven::Task { handle: out.task_handle.unwrap_or_default() }),
         // An endpoint that does not speak this action answers with an unknown action code, or
         // (moto) with a bare HTML 500 that carries no AWS error code at all.
-        Err(e) if matches!(super::error_code(&e), Some("InvalidAction" | "UnsupportedOperation" | "NotImplemented" | "UnknownOperationException"))
-            || (matches!(e, aws_sdk_sqs::error::SdkError::ServiceError(_)) && super::error_code(&e).is_none()) =>
+        Err(e)
+            if matches!(
+                super::error_code(&e),
+                Some("InvalidAction" | "UnsupportedOperation" | "NotImplemented" | "UnknownOperationException")
+            ) || (matches!(e, aws_sdk_sqs::error::SdkError::ServiceError(_)) && super::error_code(&e).is_none()) =>
         {
             tracing::warn!("this SQS endpoint has no StartMessageMoveTask; moving the dead letters one by one");
             Ok(Redriven::Moved(crate::poster::redrive(dead_letters, queue).await?))
@@ -141,9 +144,9 @@ impl QueueConsumer for SqsQueue {
                         .and_then(|n| n.parse().ok())
                         .unwrap_or(1),
                     body: m.body.unwrap_or_default(),
-                    receipt: m
-                        .receipt_handle
-                        .ok_or_else(|| Error::permanent(anyhow::anyhow!("SQS returned a message without a receipt handle")))?,
+                    receipt: m.receipt_handle.ok_or_else(|| {
+                        Error::permanent(anyhow::anyhow!("SQS returned a message without a receipt handle"))
+                    })?,
                 })
             })
             .collect()
@@ -184,6 +187,7 @@ impl QueueConsumer for SqsQueue {
             .map_err(|e| classify("reading SQS queue attributes", e))?;
         let attrs = out.attributes.unwrap_or_default();
         let n = |name| attrs.get(&name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        Ok(n(QueueAttributeName::ApproximateNumberOfMessages) + n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+        Ok(n(QueueAttributeName::ApproximateNumberOfMessages)
+            + n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
     }
 }

@@ -11,7 +11,7 @@
 //! writes is atomic against every other handle and process; no write is answered before its
 //! group is on disk. Reads use a second connection (WAL lets them run beside a commit).
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -260,10 +260,7 @@ fn sqlite_ref(e: &rusqlite::Error, doing: &str) -> Error {
 
 /// Classifies a SQLite error: a busy or locked database is worth retrying, the rest is not.
 pub(crate) fn sqlite(e: rusqlite::Error) -> Error {
-    let busy = matches!(
-        e.sqlite_error_code(),
-        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked)
-    );
+    let busy = matches!(e.sqlite_error_code(), Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked));
     let e = anyhow::Error::new(e).context("embedded database");
     if busy { Error::retryable(e) } else { Error::permanent(e) }
 }
@@ -289,7 +286,8 @@ mod tests {
                 let db = db.clone();
                 tokio::spawn(async move {
                     db.write(move |conn| {
-                        conn.execute("INSERT INTO connections (id, json) VALUES (?1, '{}')", [format!("c{i}")]).map_err(sqlite)?;
+                        conn.execute("INSERT INTO connections (id, json) VALUES (?1, '{}')", [format!("c{i}")])
+                            .map_err(sqlite)?;
                         // Every tenth write fails after its insert: that insert must not survive.
                         if i % 10 == 0 { Err(Error::bad_input(format!("write {i} refused"))) } else { Ok(i) }
                     })
@@ -311,7 +309,8 @@ mod tests {
         // Read back through a second connection: only what was committed is on disk.
         let other = Connection::open(dir.path().join("db.sqlite")).unwrap();
         assert_eq!(count(&other), 180);
-        let present: i64 = other.query_row("SELECT COUNT(*) FROM connections WHERE id = 'c10'", [], |r| r.get(0)).unwrap();
+        let present: i64 =
+            other.query_row("SELECT COUNT(*) FROM connections WHERE id = 'c10'", [], |r| r.get(0)).unwrap();
         assert_eq!(present, 0, "a refused write's own insert was kept");
         let (writes, groups) = db.commit_counts();
         assert_eq!(writes, 200);
@@ -329,9 +328,17 @@ mod tests {
             })
             .await;
         assert!(panicked.unwrap_err().to_string().contains("not made"));
-        db.write(|conn| conn.execute("INSERT INTO connections (id, json) VALUES ('kept', '{}')", []).map_err(sqlite)).await.unwrap();
+        db.write(|conn| conn.execute("INSERT INTO connections (id, json) VALUES ('kept', '{}')", []).map_err(sqlite))
+            .await
+            .unwrap();
         let other = Connection::open(dir.path().join("db.sqlite")).unwrap();
-        let ids: Vec<String> = other.prepare("SELECT id FROM connections").unwrap().query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect();
+        let ids: Vec<String> = other
+            .prepare("SELECT id FROM connections")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
         assert_eq!(ids, ["kept"]);
     }
 
@@ -343,7 +350,12 @@ mod tests {
         other.execute_batch("BEGIN IMMEDIATE; INSERT INTO connections (id, json) VALUES ('theirs', '{}')").unwrap();
         let write = tokio::spawn({
             let db = db.clone();
-            async move { db.write(|conn| conn.execute("INSERT INTO connections (id, json) VALUES ('ours', '{}')", []).map_err(sqlite)).await }
+            async move {
+                db.write(|conn| {
+                    conn.execute("INSERT INTO connections (id, json) VALUES ('ours', '{}')", []).map_err(sqlite)
+                })
+                .await
+            }
         });
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert!(!write.is_finished(), "the write was answered while another process held the write lock");

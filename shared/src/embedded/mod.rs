@@ -8,5 +8,5 @@ pub(crate) use store::link_conflict;
 
 pub use db::Db;
 pub use queue::{EmbeddedQueue, Redrive};
-pub use secrets::{EncryptedSecretsFile, SecretsKey, KEY_ENV};
+pub use secrets::{EncryptedSecretsFile, KEY_ENV, SecretsKey};
 pub use store::EmbeddedStore;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::params;
 
-use super::db::{now_ms, sqlite, Db};
+use super::db::{Db, now_ms, sqlite};
 use crate::error::Result;
 use crate::ports::{OutgoingMessage, QueueConsumer, ReceivedMessage, RecordQueue};
 
@@ -48,7 +48,9 @@ impl EmbeddedQueue {
         let queue = self.name.clone();
         self.db
             .call(move |conn| {
-                let mut stmt = conn.prepare_cached("SELECT body FROM queue_messages WHERE queue = ?1 ORDER BY seq LIMIT ?2").map_err(sqlite)?;
+                let mut stmt = conn
+                    .prepare_cached("SELECT body FROM queue_messages WHERE queue = ?1 ORDER BY seq LIMIT ?2")
+                    .map_err(sqlite)?;
                 let rows = stmt.query_map(params![queue, limit as i64], |r| r.get::<_, String>(0)).map_err(sqlite)?;
                 rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sqlite)
             })
@@ -72,7 +74,11 @@ impl EmbeddedQueue {
             .await
     }
 
-    fn receive_once(&self, max: usize, visibility_ms: i64) -> impl FnOnce(&rusqlite::Connection) -> Result<Vec<ReceivedMessage>> + Send + 'static {
+    fn receive_once(
+        &self,
+        max: usize,
+        visibility_ms: i64,
+    ) -> impl FnOnce(&rusqlite::Connection) -> Result<Vec<ReceivedMessage>> + Send + 'static {
         let queue = self.name.clone();
         let redrive = self.redrive.clone();
         move |conn| {
@@ -122,7 +128,13 @@ impl EmbeddedQueue {
                         params![seq, receipt, now + visibility_ms],
                     )
                     .map_err(sqlite)?;
-                    delivered.push(ReceivedMessage { message_id, group_id, body, receipt, receive_count: receive_count + 1 });
+                    delivered.push(ReceivedMessage {
+                        message_id,
+                        group_id,
+                        body,
+                        receipt,
+                        receive_count: receive_count + 1,
+                    });
                 }
                 // A dead-lettered head may have uncovered the next message of its group.
                 if !redrove || delivered.len() >= max {
@@ -200,8 +212,11 @@ impl QueueConsumer for EmbeddedQueue {
         let visible_at = now_ms() + visibility_timeout.as_secs() as i64 * 1000;
         self.db
             .write(move |conn| {
-                conn.execute("UPDATE queue_messages SET visible_at_ms = ?3 WHERE queue = ?1 AND receipt = ?2", params![queue, receipt, visible_at])
-                    .map_err(sqlite)?;
+                conn.execute(
+                    "UPDATE queue_messages SET visible_at_ms = ?3 WHERE queue = ?1 AND receipt = ?2",
+                    params![queue, receipt, visible_at],
+                )
+                .map_err(sqlite)?;
                 Ok(())
             })
             .await
@@ -211,9 +226,11 @@ impl QueueConsumer for EmbeddedQueue {
         let queue = self.name.clone();
         self.db
             .call(move |conn| {
-                conn.query_row("SELECT COUNT(*) FROM queue_messages WHERE queue = ?1", params![queue], |r| r.get::<_, i64>(0))
-                    .map(|n| n as u64)
-                    .map_err(sqlite)
+                conn.query_row("SELECT COUNT(*) FROM queue_messages WHERE queue = ?1", params![queue], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .map(|n| n as u64)
+                .map_err(sqlite)
             })
             .await
     }

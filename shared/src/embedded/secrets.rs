@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use base64::{engine::general_purpose::STANDARD as B64, Engine as _};
+use base64::{Engine as _, engine::general_purpose::STANDARD as B64};
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};
@@ -38,8 +38,7 @@ impl SecretsKey {
     pub fn from_base64(text: &str) -> Result<Self> {
         // The decoder's error could echo key material; say only what is wrong.
         let bytes = Zeroizing::new(
-            B64.decode(text.trim())
-                .map_err(|_| Error::bad_input("the secrets key is not valid base64"))?,
+            B64.decode(text.trim()).map_err(|_| Error::bad_input("the secrets key is not valid base64"))?,
         );
         let key: [u8; 32] = bytes
             .as_slice()
@@ -132,7 +131,13 @@ struct FileStamp {
 
 impl FileStamp {
     fn of(meta: &std::fs::Metadata) -> FileStamp {
-        FileStamp { dev: meta.dev(), ino: meta.ino(), len: meta.len(), modified_ns: (meta.mtime(), meta.mtime_nsec()), changed_ns: (meta.ctime(), meta.ctime_nsec()) }
+        FileStamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            modified_ns: (meta.mtime(), meta.mtime_nsec()),
+            changed_ns: (meta.ctime(), meta.ctime_nsec()),
+        }
     }
 }
 
@@ -156,10 +161,10 @@ impl EncryptedSecretsFile {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Arc::default()),
             Err(e) => return Err(io(&self.path, e)),
         };
-        if let Some((cached, plain)) = self.decrypted.lock().expect("secrets cache lock").as_ref() {
-            if *cached == stamp {
-                return Ok(plain.clone());
-            }
+        if let Some((cached, plain)) = self.decrypted.lock().expect("secrets cache lock").as_ref()
+            && *cached == stamp
+        {
+            return Ok(plain.clone());
         }
         let plain = Arc::new(self.read_and_decrypt()?);
         *self.decrypted.lock().expect("secrets cache lock") = Some((stamp, plain.clone()));
@@ -200,7 +205,11 @@ impl EncryptedSecretsFile {
             .cipher
             .encrypt(&nonce, Payload { msg: &json, aad: AAD })
             .map_err(|_| Error::permanent(anyhow::anyhow!("encrypting the secrets file failed")))?;
-        let sealed = SealedFile { format: "mlc-secrets-v1".into(), nonce: B64.encode(nonce), ciphertext: B64.encode(ciphertext) };
+        let sealed = SealedFile {
+            format: "mlc-secrets-v1".into(),
+            nonce: B64.encode(nonce),
+            ciphertext: B64.encode(ciphertext),
+        };
         let tmp = self.path.with_extension("tmp");
         let mut file = std::fs::OpenOptions::new()
             .write(true)

@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{OptionalExtension, params};
 
-use super::db::{now_ms, sqlite, Db};
+use super::db::{Db, now_ms, sqlite};
 use crate::error::{Error, Result};
 use crate::ids::{ConnectionId, IdempotencyKey, OdooRef, SourceId};
 use crate::ports::*;
@@ -97,7 +97,12 @@ impl ConnectionStore for EmbeddedStore {
             .await
     }
 
-    async fn save_rules(&self, id: &ConnectionId, expected: Option<u64>, rules: &serde_json::Value) -> Result<SaveRules> {
+    async fn save_rules(
+        &self,
+        id: &ConnectionId,
+        expected: Option<u64>,
+        rules: &serde_json::Value,
+    ) -> Result<SaveRules> {
         let id = id.to_string();
         let json = rules.to_string();
         self.db
@@ -179,7 +184,8 @@ impl SyncState for EmbeddedStore {
     }
 
     async fn advance_watermark(&self, connection: &ConnectionId, stream: &str, to: &Watermark) -> Result<bool> {
-        let (c, s, at, cursor) = (connection.to_string(), stream.to_string(), to.at.timestamp_micros(), to.cursor.clone());
+        let (c, s, at, cursor) =
+            (connection.to_string(), stream.to_string(), to.at.timestamp_micros(), to.cursor.clone());
         self.db
             .write(move |conn| {
                 let changed = conn
@@ -289,7 +295,12 @@ impl SyncState for EmbeddedStore {
             .await
     }
 
-    async fn link_by_source(&self, connection: &ConnectionId, kind: EntityKind, source_id: &SourceId) -> Result<Option<Link>> {
+    async fn link_by_source(
+        &self,
+        connection: &ConnectionId,
+        kind: EntityKind,
+        source_id: &SourceId,
+    ) -> Result<Option<Link>> {
         let (c, k, s) = (connection.to_string(), kind.as_str(), source_id.to_string());
         self.find_link("connection_id = ?1 AND kind = ?2 AND source_id = ?3", (c, k.to_string(), s)).await
     }
@@ -367,8 +378,11 @@ impl AuditLog for EmbeddedStore {
                 // Now and then, the sweep of expired entries goes with it (they are never returned;
                 // sweeping keeps the file small).
                 if now_us % 64 == 0 {
-                    conn.execute("DELETE FROM audit WHERE expires_at_us IS NOT NULL AND expires_at_us <= ?1", params![now_us])
-                        .map_err(sqlite)?;
+                    conn.execute(
+                        "DELETE FROM audit WHERE expires_at_us IS NOT NULL AND expires_at_us <= ?1",
+                        params![now_us],
+                    )
+                    .map_err(sqlite)?;
                 }
                 conn.execute(
                     "INSERT INTO audit (connection_id, kind, source_id, odoo_model, odoo_id, at_us, expires_at_us, json)
@@ -390,13 +404,15 @@ impl AuditLog for EmbeddedStore {
             .await
     }
 
-    async fn by_source(&self, connection: &ConnectionId, kind: EntityKind, source_id: &SourceId) -> Result<Vec<AuditEntry>> {
+    async fn by_source(
+        &self,
+        connection: &ConnectionId,
+        kind: EntityKind,
+        source_id: &SourceId,
+    ) -> Result<Vec<AuditEntry>> {
         let (c, k, s) = (connection.to_string(), kind.as_str().to_string(), source_id.to_string());
-        self.audit_query(
-            "connection_id = ?1 AND kind = ?2 AND source_id = ?3",
-            vec![c.into(), k.into(), s.into()],
-        )
-        .await
+        self.audit_query("connection_id = ?1 AND kind = ?2 AND source_id = ?3", vec![c.into(), k.into(), s.into()])
+            .await
     }
 
     async fn by_odoo(&self, connection: &ConnectionId, odoo: &OdooRef) -> Result<Vec<AuditEntry>> {
@@ -462,7 +478,12 @@ impl FailedRecords for EmbeddedStore {
         rows.iter().map(|j| serde_json::from_str(j).map_err(|e| json_err("failed record", e))).collect()
     }
 
-    async fn get_failed(&self, connection: &ConnectionId, kind: EntityKind, source_id: &SourceId) -> Result<Option<FailedRecord>> {
+    async fn get_failed(
+        &self,
+        connection: &ConnectionId,
+        kind: EntityKind,
+        source_id: &SourceId,
+    ) -> Result<Option<FailedRecord>> {
         let (c, k, s) = (connection.to_string(), kind.as_str(), source_id.to_string());
         let row: Option<String> = self
             .db
@@ -483,8 +504,11 @@ impl FailedRecords for EmbeddedStore {
         let (c, k, s) = (connection.to_string(), kind.as_str(), source_id.to_string());
         self.db
             .write(move |conn| {
-                conn.execute("DELETE FROM failed_records WHERE connection_id = ?1 AND kind = ?2 AND source_id = ?3", params![c, k, s])
-                    .map_err(sqlite)?;
+                conn.execute(
+                    "DELETE FROM failed_records WHERE connection_id = ?1 AND kind = ?2 AND source_id = ?3",
+                    params![c, k, s],
+                )
+                .map_err(sqlite)?;
                 Ok(())
             })
             .await

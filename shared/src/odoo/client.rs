@@ -8,8 +8,8 @@ use rand::Rng as _;
 use tokio::sync::OnceCell;
 
 use super::endpoint::OdooEndpoint;
-use super::error::{from_fault, from_json2, OdooError};
-use super::value::{decode_response, encode_call, Val, XmlRpcResponse};
+use super::error::{OdooError, from_fault, from_json2};
+use super::value::{Val, XmlRpcResponse, decode_response, encode_call};
 use crate::ids::OdooRef;
 use crate::ports::Secret;
 
@@ -164,7 +164,21 @@ fn transport_error(e: reqwest::Error) -> OdooError {
 
 /// Calls that change nothing, so an unanswered one can simply be sent again.
 fn is_read(method: &str) -> bool {
-    matches!(method, "read" | "search" | "search_read" | "search_count" | "fields_get" | "name_search" | "read_group" | "context_get" | "version" | "authenticate" | "check_access_rights" | "has_access")
+    matches!(
+        method,
+        "read"
+            | "search"
+            | "search_read"
+            | "search_count"
+            | "fields_get"
+            | "name_search"
+            | "read_group"
+            | "context_get"
+            | "version"
+            | "authenticate"
+            | "check_access_rights"
+            | "has_access"
+    )
 }
 
 impl OdooClient {
@@ -198,7 +212,9 @@ impl OdooClient {
             TransportChoice::Auto => Transport::XmlRpc,
         };
         if client.transport == Transport::XmlRpc && client.endpoint.database.is_none() {
-            return Err(OdooError::Endpoint { message: "XML-RPC needs the database name; set it on the connection".into() });
+            return Err(OdooError::Endpoint {
+                message: "XML-RPC needs the database name; set it on the connection".into(),
+            });
         }
         Ok(client)
     }
@@ -224,7 +240,9 @@ impl OdooClient {
         let mut retry = 0;
         loop {
             let outcome = match attempt().await {
-                Err(OdooError::Ambiguous { message }) if read => Err(OdooError::Transient { message, retry_after: None }),
+                Err(OdooError::Ambiguous { message }) if read => {
+                    Err(OdooError::Transient { message, retry_after: None })
+                }
                 other => other,
             };
             match outcome {
@@ -243,22 +261,28 @@ impl OdooClient {
     async fn detect_version(&self) -> Result<(u32, String), OdooError> {
         let web = self
             .with_retry(true, || async {
-                let response = self.http.get(self.endpoint.join("/web/version")).send().await.map_err(transport_error)?;
+                let response =
+                    self.http.get(self.endpoint.join("/web/version")).send().await.map_err(transport_error)?;
                 let status = response.status().as_u16();
                 let after = retry_after(response.headers());
                 let body = response.text().await.map_err(transport_error)?;
                 match status {
                     200 => Ok(Val::from_json_str(&body).ok()),
-                    429 | 500..=599 => Err(OdooError::Transient { message: format!("HTTP {status} from /web/version"), retry_after: after }),
+                    429 | 500..=599 => Err(OdooError::Transient {
+                        message: format!("HTTP {status} from /web/version"),
+                        retry_after: after,
+                    }),
                     _ => Ok(None),
                 }
             })
             .await?;
         if let Some(v) = web
-            && let Some(major) = v.get("version_info").and_then(|i| i.as_list()).and_then(|l| l.first()).and_then(Val::as_i64) {
-                let version = v.get("version").and_then(Val::as_str).unwrap_or_default().to_string();
-                return Ok((major as u32, version));
-            }
+            && let Some(major) =
+                v.get("version_info").and_then(|i| i.as_list()).and_then(|l| l.first()).and_then(Val::as_i64)
+        {
+            let version = v.get("version").and_then(Val::as_str).unwrap_or_default().to_string();
+            return Ok((major as u32, version));
+        }
         let v = self.xmlrpc("common", "version", &[]).await?;
         let major = v
             .get("server_version_info")
@@ -287,8 +311,15 @@ impl OdooClient {
             let text = response.text().await.map_err(transport_error)?;
             match status {
                 200 => {}
-                502 | 504 => return Err(OdooError::Ambiguous { message: format!("HTTP {status} from {service}.{method}") }),
-                429 | 500..=599 => return Err(OdooError::Transient { message: format!("HTTP {status} from {service}.{method}"), retry_after: after }),
+                502 | 504 => {
+                    return Err(OdooError::Ambiguous { message: format!("HTTP {status} from {service}.{method}") });
+                }
+                429 | 500..=599 => {
+                    return Err(OdooError::Transient {
+                        message: format!("HTTP {status} from {service}.{method}"),
+                        retry_after: after,
+                    });
+                }
                 _ => return Err(OdooError::protocol(format!("HTTP {status} from {service}.{method}"))),
             }
             match decode_response(&text).map_err(|e| OdooError::protocol(format!("{service}.{method}: {e}")))? {
@@ -304,7 +335,12 @@ impl OdooClient {
         self.uid
             .get_or_try_init(|| async {
                 let db = self.endpoint.database.clone().unwrap_or_default();
-                let params = [Val::Str(db.clone()), Val::Str(self.login.clone()), Val::Str(self.api_key.expose().to_string()), Val::map::<&str>([])];
+                let params = [
+                    Val::Str(db.clone()),
+                    Val::Str(self.login.clone()),
+                    Val::Str(self.api_key.expose().to_string()),
+                    Val::map::<&str>([]),
+                ];
                 match self.xmlrpc("common", "authenticate", &params).await? {
                     Val::Int(uid) => Ok(uid),
                     Val::Bool(false) => Err(OdooError::Auth {
@@ -364,7 +400,8 @@ impl OdooClient {
                     let after = retry_after(response.headers());
                     let text = response.text().await.map_err(transport_error)?;
                     if status == 200 {
-                        Val::from_json_str(&text).map_err(|e| OdooError::protocol(format!("{}.{}: {e}", call.model, call.method)))
+                        Val::from_json_str(&text)
+                            .map_err(|e| OdooError::protocol(format!("{}.{}: {e}", call.model, call.method)))
                     } else {
                         Err(from_json2(status, &text, after))
                     }
@@ -376,8 +413,16 @@ impl OdooClient {
 
     // -- Batch-first helpers ------------------------------------------------------------------
 
-    pub async fn search_read(&self, model: &str, domain: Val, fields: &[&str], limit: Option<u32>, order: Option<&str>) -> Result<Vec<Val>, OdooError> {
-        let mut call = Call::new(model, "search_read").arg("domain", domain).kwarg("fields", Val::list(fields.iter().copied()));
+    pub async fn search_read(
+        &self,
+        model: &str,
+        domain: Val,
+        fields: &[&str],
+        limit: Option<u32>,
+        order: Option<&str>,
+    ) -> Result<Vec<Val>, OdooError> {
+        let mut call =
+            Call::new(model, "search_read").arg("domain", domain).kwarg("fields", Val::list(fields.iter().copied()));
         if let Some(limit) = limit {
             call = call.kwarg("limit", Val::Int(limit.into()));
         }
@@ -393,7 +438,12 @@ impl OdooClient {
     }
 
     /// Creates one record per value map in a single call; ids come back in the same order.
-    pub async fn create_many(&self, model: &str, vals_list: Vec<Val>, context: Option<Val>) -> Result<Vec<i64>, OdooError> {
+    pub async fn create_many(
+        &self,
+        model: &str,
+        vals_list: Vec<Val>,
+        context: Option<Val>,
+    ) -> Result<Vec<i64>, OdooError> {
         let n = vals_list.len();
         let mut call = Call::new(model, "create").arg("vals_list", Val::List(vals_list));
         call.context = context;
@@ -420,7 +470,14 @@ impl OdooClient {
 
     /// Creates a wizard for `active_ids` of `active_model` (as the form's button does) and runs
     /// `method` on it. Returns the wizard's id and what the method returned.
-    pub async fn run_wizard(&self, wizard: &str, active_model: &str, active_ids: &[i64], vals: Val, method: &str) -> Result<(i64, Val), OdooError> {
+    pub async fn run_wizard(
+        &self,
+        wizard: &str,
+        active_model: &str,
+        active_ids: &[i64],
+        vals: Val,
+        method: &str,
+    ) -> Result<(i64, Val), OdooError> {
         let context = Val::map([("active_model", Val::from(active_model)), ("active_ids", Val::ids(active_ids))]);
         let id = self.create_many(wizard, vec![vals], Some(context.clone())).await?[0];
         let result = self.execute(Call::new(wizard, method).ids(&[id]).context(context)).await?;
@@ -429,12 +486,18 @@ impl OdooClient {
 
     /// Reverses posted moves through `account.move.reversal` → `refund_moves`; returns the new
     /// moves (credit notes for invoices, in draft).
-    pub async fn reverse_moves(&self, move_ids: &[i64], reason: &str, date: Option<&str>) -> Result<Vec<i64>, OdooError> {
+    pub async fn reverse_moves(
+        &self,
+        move_ids: &[i64],
+        reason: &str,
+        date: Option<&str>,
+    ) -> Result<Vec<i64>, OdooError> {
         let mut vals = vec![("reason", Val::from(reason))];
         if let Some(date) = date {
             vals.push(("date", Val::from(date)));
         }
-        let (wizard, action) = self.run_wizard("account.move.reversal", "account.move", move_ids, Val::map(vals), "refund_moves").await?;
+        let (wizard, action) =
+            self.run_wizard("account.move.reversal", "account.move", move_ids, Val::map(vals), "refund_moves").await?;
         if let Some(id) = action.get("res_id").and_then(Val::as_i64).filter(|&id| id > 0) {
             return Ok(vec![id]);
         }
@@ -460,9 +523,7 @@ impl OdooClient {
             Val::list([Val::from("name"), Val::from("="), Val::from(name)]),
         ]);
         let rows = self.search_read("ir.model.data", domain, &["model", "res_id"], Some(1), None).await?;
-        Ok(rows.first().and_then(|r| {
-            Some(OdooRef::new(r.get("model")?.as_str()?, r.get("res_id")?.as_i64()?))
-        }))
+        Ok(rows.first().and_then(|r| Some(OdooRef::new(r.get("model")?.as_str()?, r.get("res_id")?.as_i64()?))))
     }
 
     /// Binds `module.name` to a record. Odoo's unique (module, name) makes a second binding fail
@@ -493,7 +554,9 @@ fn list_of(v: Val, what: &str) -> Result<Vec<Val>, OdooError> {
 fn ids_of(v: &Val) -> Result<Vec<i64>, OdooError> {
     match v {
         Val::Int(id) => Ok(vec![*id]),
-        Val::List(l) => l.iter().map(|i| i.as_i64().ok_or_else(|| OdooError::protocol(format!("{i:?} is not an id")))).collect(),
+        Val::List(l) => {
+            l.iter().map(|i| i.as_i64().ok_or_else(|| OdooError::protocol(format!("{i:?} is not an id")))).collect()
+        }
         other => Err(OdooError::protocol(format!("{other:?} is not a list of ids"))),
     }
 }

@@ -46,7 +46,11 @@ impl OdooEndpoint {
         match base.scheme() {
             "https" => {}
             "http" if allow_private_network && is_loopback_host(&host) => {}
-            "http" => return Err(refuse(format!("{host}: plain http is allowed only to loopback, and only when the connection allows private networks; use https"))),
+            "http" => {
+                return Err(refuse(format!(
+                    "{host}: plain http is allowed only to loopback, and only when the connection allows private networks; use https"
+                )));
+            }
             other => return Err(refuse(format!("scheme {other:?} is not http(s)"))),
         }
         let path = base.path().trim_end_matches('/').to_string();
@@ -88,17 +92,22 @@ impl OdooEndpoint {
             return Err(OdooError::transient(format!("{} resolved to no address", self.host())));
         }
         if let Some(bad) = addrs.iter().find(|a| is_metadata(a.ip())) {
-            return Err(refuse(format!("{} resolves to {}, a cloud metadata service, which is never reached, even on a private network", self.host(), bad.ip())));
+            return Err(refuse(format!(
+                "{} resolves to {}, a cloud metadata service, which is never reached, even on a private network",
+                self.host(),
+                bad.ip()
+            )));
         }
         if !self.allow_private_network
-            && let Some(bad) = addrs.iter().find(|a| !is_public(a.ip())) {
-                return Err(refuse(format!(
-                    "{} resolves to {}, a private, loopback, link-local or metadata address; \
+            && let Some(bad) = addrs.iter().find(|a| !is_public(a.ip()))
+        {
+            return Err(refuse(format!(
+                "{} resolves to {}, a private, loopback, link-local or metadata address; \
                      allow private networks on the connection if this Odoo really lives there",
-                    self.host(),
-                    bad.ip()
-                )));
-            }
+                self.host(),
+                bad.ip()
+            )));
+        }
         Ok(addrs)
     }
 }
@@ -117,7 +126,9 @@ pub fn is_metadata(ip: IpAddr) -> bool {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().or_else(|| v6.to_ipv4()),
     };
     if let Some(v4) = v4 {
-        return v4 == Ipv4Addr::new(169, 254, 169, 254) || v4 == Ipv4Addr::new(100, 100, 100, 200) || v4 == Ipv4Addr::new(169, 254, 170, 2);
+        return v4 == Ipv4Addr::new(169, 254, 169, 254)
+            || v4 == Ipv4Addr::new(100, 100, 100, 200)
+            || v4 == Ipv4Addr::new(169, 254, 170, 2);
     }
     ip == IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254))
 }
@@ -128,7 +139,9 @@ pub fn refuse_credentials_in_url(url: &url::Url, what: &str, secrets: &str) -> R
     if url.username().is_empty() && url.password().is_none() {
         return Ok(());
     }
-    Err(crate::Error::bad_input(format!("the {what} URL must not carry a user name or password; give them in {secrets} instead")))
+    Err(crate::Error::bad_input(format!(
+        "the {what} URL must not carry a user name or password; give them in {secrets} instead"
+    )))
 }
 
 /// True only for globally routable unicast addresses.
@@ -175,7 +188,12 @@ mod tests {
 
     #[tokio::test]
     async fn metadata_addresses_are_refused_even_on_a_private_network() {
-        for url in ["https://169.254.169.254", "https://[fd00:ec2::254]", "https://[::ffff:169.254.169.254]", "https://100.100.100.200"] {
+        for url in [
+            "https://169.254.169.254",
+            "https://[fd00:ec2::254]",
+            "https://[::ffff:169.254.169.254]",
+            "https://100.100.100.200",
+        ] {
             let allowed = OdooEndpoint::parse(url, Some("db"), true).unwrap();
             let err = allowed.resolve_guarded().await.unwrap_err();
             assert!(err.to_string().contains("metadata"), "{url}: {err}");
@@ -196,7 +214,10 @@ mod tests {
     fn deployments_and_databases() {
         let online = OdooEndpoint::parse("https://acme.odoo.com/", None, false).unwrap();
         assert_eq!((online.deployment, online.database.as_deref()), (Deployment::Online, Some("acme")));
-        assert_eq!(online.join("/json/2/res.partner/search_read"), "https://acme.odoo.com/json/2/res.partner/search_read");
+        assert_eq!(
+            online.join("/json/2/res.partner/search_read"),
+            "https://acme.odoo.com/json/2/res.partner/search_read"
+        );
 
         let sh = OdooEndpoint::parse("https://acme-staging-123456.dev.odoo.com", None, false).unwrap();
         assert_eq!((sh.deployment, sh.database.as_deref()), (Deployment::OdooSh, Some("acme-staging-123456")));

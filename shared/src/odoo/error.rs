@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use crate::error::Error;
 use super::value::Val;
+use crate::error::Error;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum OdooError {
@@ -163,12 +163,18 @@ mod tests {
     #[test]
     fn xml_rpc_fault_codes_map_to_classes() {
         assert!(matches!(from_fault(&Val::Int(3), "Access Denied"), OdooError::Auth { .. }));
-        assert!(matches!(from_fault(&Val::Int(4), "Private methods (such as 'account.move._post') cannot be called remotely."), OdooError::Access { .. }));
+        assert!(matches!(
+            from_fault(&Val::Int(4), "Private methods (such as 'account.move._post') cannot be called remotely."),
+            OdooError::Access { .. }
+        ));
         assert_eq!(
             from_fault(&Val::Int(2), "The field 'Customer' is required"),
             OdooError::Validation { message: "The field 'Customer' is required".into() }
         );
-        assert!(matches!(from_fault(&Val::Int(2), "Record does not exist or has been deleted.\n(Record: account.move(9,))"), OdooError::MissingRecord { .. }));
+        assert!(matches!(
+            from_fault(&Val::Int(2), "Record does not exist or has been deleted.\n(Record: account.move(9,))"),
+            OdooError::MissingRecord { .. }
+        ));
         let tb = "Traceback (most recent call last):\n  File \"x\", line 1\npsycopg2.errors.SerializationFailure: could not serialize access due to concurrent update\n";
         assert!(from_fault(&Val::Int(1), tb).is_transient());
         assert_eq!(
@@ -177,26 +183,59 @@ mod tests {
         );
         // Legacy /xmlrpc string codes.
         assert!(matches!(from_fault(&Val::from("AccessDenied"), "Access Denied"), OdooError::Auth { .. }));
-        assert!(matches!(from_fault(&Val::from("warning -- UserError\n\nNo lines"), "x"), OdooError::Validation { message } if message.contains("No lines")));
+        assert!(
+            matches!(from_fault(&Val::from("warning -- UserError\n\nNo lines"), "x"), OdooError::Validation { message } if message.contains("No lines"))
+        );
     }
 
     #[test]
     fn json2_statuses_and_bodies_map_to_classes() {
-        let body = |name: &str, message: &str| format!(r#"{{"name":"{name}","message":"{message}","arguments":["{message}"],"context":{{}},"debug":"tb"}}"#);
-        assert!(matches!(from_json2(401, &body("werkzeug.exceptions.Unauthorized", "Invalid apikey"), None), OdooError::Auth { .. }));
-        assert!(matches!(from_json2(422, &body("odoo.exceptions.UserError", "No lines"), None), OdooError::Validation { .. }));
-        assert!(matches!(from_json2(403, &body("odoo.exceptions.AccessError", "Private"), None), OdooError::Access { .. }));
-        assert!(matches!(from_json2(404, &body("odoo.exceptions.MissingError", "gone"), None), OdooError::MissingRecord { .. }));
-        assert!(matches!(from_json2(404, &body("werkzeug.exceptions.NotFound", "no such model"), None), OdooError::Protocol { .. }));
-        assert!(matches!(from_json2(500, &body("builtins.ValueError", "Invalid field"), None), OdooError::Protocol { .. }));
+        let body = |name: &str, message: &str| {
+            format!(
+                r#"{{"name":"{name}","message":"{message}","arguments":["{message}"],"context":{{}},"debug":"tb"}}"#
+            )
+        };
+        assert!(matches!(
+            from_json2(401, &body("werkzeug.exceptions.Unauthorized", "Invalid apikey"), None),
+            OdooError::Auth { .. }
+        ));
+        assert!(matches!(
+            from_json2(422, &body("odoo.exceptions.UserError", "No lines"), None),
+            OdooError::Validation { .. }
+        ));
+        assert!(matches!(
+            from_json2(403, &body("odoo.exceptions.AccessError", "Private"), None),
+            OdooError::Access { .. }
+        ));
+        assert!(matches!(
+            from_json2(404, &body("odoo.exceptions.MissingError", "gone"), None),
+            OdooError::MissingRecord { .. }
+        ));
+        assert!(matches!(
+            from_json2(404, &body("werkzeug.exceptions.NotFound", "no such model"), None),
+            OdooError::Protocol { .. }
+        ));
+        assert!(matches!(
+            from_json2(500, &body("builtins.ValueError", "Invalid field"), None),
+            OdooError::Protocol { .. }
+        ));
         let wait = Some(Duration::from_secs(7));
-        assert_eq!(from_json2(503, "<html>upstream</html>", wait), OdooError::Transient { message: "HTTP 503".into(), retry_after: wait });
+        assert_eq!(
+            from_json2(503, "<html>upstream</html>", wait),
+            OdooError::Transient { message: "HTTP 503".into(), retry_after: wait }
+        );
         assert!(from_json2(429, "", None).is_transient());
-        assert!(from_json2(500, &body("psycopg2.errors.SerializationFailure", "could not serialize access"), None).is_transient());
+        assert!(
+            from_json2(500, &body("psycopg2.errors.SerializationFailure", "could not serialize access"), None)
+                .is_transient()
+        );
         assert_eq!(crate::Error::from(from_json2(502, "", None)).class(), crate::ErrorClass::Retryable);
         assert!(from_json2(502, "<html>bad gateway</html>", None).is_ambiguous());
         assert!(from_json2(504, "", None).is_ambiguous());
         assert!(!from_json2(503, "", None).is_ambiguous());
-        assert_eq!(crate::Error::from(from_json2(422, &body("odoo.exceptions.ValidationError", "x"), None)).class(), crate::ErrorClass::Permanent);
+        assert_eq!(
+            crate::Error::from(from_json2(422, &body("odoo.exceptions.ValidationError", "x"), None)).class(),
+            crate::ErrorClass::Permanent
+        );
     }
 }

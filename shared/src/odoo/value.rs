@@ -87,7 +87,9 @@ impl Val {
 
     /// Odoo's "empty": `False`, `None`, `""`, `[]`.
     pub fn is_falsy(&self) -> bool {
-        matches!(self, Val::Nil | Val::Bool(false)) || matches!(self, Val::Str(s) if s.is_empty()) || matches!(self, Val::List(l) if l.is_empty())
+        matches!(self, Val::Nil | Val::Bool(false))
+            || matches!(self, Val::Str(s) if s.is_empty())
+            || matches!(self, Val::List(l) if l.is_empty())
     }
 
     /// A many2one as Odoo reads it (`[id, "name"]` or `False`): the id.
@@ -152,11 +154,7 @@ impl Val {
                 Some(i) => Val::Int(i),
                 None => {
                     let text = n.to_string();
-                    Val::Num(
-                        Decimal::from_str(&text)
-                            .or_else(|_| Decimal::from_scientific(&text))
-                            .unwrap_or_default(),
-                    )
+                    Val::Num(Decimal::from_str(&text).or_else(|_| Decimal::from_scientific(&text)).unwrap_or_default())
                 }
             },
             serde_json::Value::String(s) => Val::Str(s.clone()),
@@ -307,9 +305,11 @@ fn parse_xml(body: &str) -> Result<XmlNode, String> {
     let mut stack: Vec<XmlNode> = vec![XmlNode::default()];
     loop {
         match reader.read_event().map_err(|e| format!("bad XML: {e}"))? {
-            Event::Start(e) => stack.push(XmlNode { name: String::from_utf8_lossy(e.name().as_ref()).into_owned(), ..Default::default() }),
+            Event::Start(e) => stack
+                .push(XmlNode { name: String::from_utf8_lossy(e.name().as_ref()).into_owned(), ..Default::default() }),
             Event::Empty(e) => {
-                let node = XmlNode { name: String::from_utf8_lossy(e.name().as_ref()).into_owned(), ..Default::default() };
+                let node =
+                    XmlNode { name: String::from_utf8_lossy(e.name().as_ref()).into_owned(), ..Default::default() };
                 stack.last_mut().ok_or("unbalanced XML")?.children.push(node);
             }
             Event::End(_) => {
@@ -329,7 +329,9 @@ fn parse_xml(body: &str) -> Result<XmlNode, String> {
                 let name = String::from_utf8_lossy(&r).into_owned();
                 let text = match r.resolve_char_ref().map_err(|e| format!("bad character reference: {e}"))? {
                     Some(c) => c.to_string(),
-                    None => quick_xml::escape::unescape(&format!("&{name};")).map_err(|e| format!("bad entity: {e}"))?.into_owned(),
+                    None => quick_xml::escape::unescape(&format!("&{name};"))
+                        .map_err(|e| format!("bad entity: {e}"))?
+                        .into_owned(),
                 };
                 stack.last_mut().ok_or("unbalanced XML")?.text.push_str(&text);
             }
@@ -460,7 +462,10 @@ mod tests {
     #[test]
     fn faults_and_untyped_strings_decode() {
         let fault = encode_fault(Val::Int(2), "Warning <bad>");
-        assert_eq!(decode_response(&fault).unwrap(), XmlRpcResponse::Fault { code: Val::Int(2), message: "Warning <bad>".into() });
+        assert_eq!(
+            decode_response(&fault).unwrap(),
+            XmlRpcResponse::Fault { code: Val::Int(2), message: "Warning <bad>".into() }
+        );
         let python = "<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n<value>plain &#233;</value>\n</param>\n</params>\n</methodResponse>\n";
         assert_eq!(decode_response(python).unwrap(), XmlRpcResponse::Value(Val::from("plain é")));
         assert!(decode_response("<methodResponse><params>").is_err());

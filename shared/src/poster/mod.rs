@@ -77,13 +77,21 @@ pub struct IncomingMessage {
 
 impl From<&ReceivedMessage> for IncomingMessage {
     fn from(m: &ReceivedMessage) -> Self {
-        IncomingMessage { message_id: m.message_id.clone(), group_id: m.group_id.clone(), body: m.body.clone(), receive_count: m.receive_count }
+        IncomingMessage {
+            message_id: m.message_id.clone(),
+            group_id: m.group_id.clone(),
+            body: m.body.clone(),
+            receive_count: m.receive_count,
+        }
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum RecordOutcome {
-    Posted { odoo: OdooRef, name: String },
+    Posted {
+        odoo: OdooRef,
+        name: String,
+    },
     /// Already done by an earlier delivery.
     Duplicate,
     Skipped(String),
@@ -152,7 +160,8 @@ pub struct Poster {
 
 fn claim_key(e: &Envelope) -> IdempotencyKey {
     // Bounded by construction: a connection id is at most 64 bytes, a source id 256, a hash 64.
-    IdempotencyKey::parse(format!("post:{}:{}:{}:{}", e.connection_id, e.kind(), e.source_id, e.content_hash)).expect("a key under 512 bytes")
+    IdempotencyKey::parse(format!("post:{}:{}:{}:{}", e.connection_id, e.kind(), e.source_id, e.content_hash))
+        .expect("a key under 512 bytes")
 }
 
 fn marker(e: &Envelope) -> String {
@@ -225,7 +234,8 @@ impl Poster {
                     let group = &messages[i].group_id;
                     if let Some((_, q)) = queues.iter_mut().find(|(g, _)| g == group) {
                         for later in q.drain(..) {
-                            outcomes[later] = Some(RecordOutcome::Retry(format!("an earlier message of group {group} failed")));
+                            outcomes[later] =
+                                Some(RecordOutcome::Retry(format!("an earlier message of group {group} failed")));
                         }
                     }
                 }
@@ -234,7 +244,9 @@ impl Poster {
         let mut report = Vec::with_capacity(messages.len());
         for (m, o) in messages.iter().zip(outcomes) {
             let outcome = match o.unwrap_or(RecordOutcome::Retry("not processed".into())) {
-                RecordOutcome::Retry(why) if self.settings.max_receives > 0 && m.receive_count >= self.settings.max_receives => {
+                RecordOutcome::Retry(why)
+                    if self.settings.max_receives > 0 && m.receive_count >= self.settings.max_receives =>
+                {
                     self.give_up(m, why).await
                 }
                 other => other,
@@ -276,7 +288,9 @@ impl Poster {
             .await?
             .ok_or_else(|| Error::permanent(anyhow::anyhow!("connection {id} does not exist")))?;
         if connection.paused {
-            return Err(Error::permanent(anyhow::anyhow!("connection {id} is paused; replay its failed records once resumed")));
+            return Err(Error::permanent(anyhow::anyhow!(
+                "connection {id} is paused; replay its failed records once resumed"
+            )));
         }
         let rule_set = self
             .deps
@@ -287,10 +301,14 @@ impl Poster {
         let rules = MappingRules::from_json(&rule_set.rules)?;
         let odoo = self.session(&connection).await?;
         if let Some(journal) = rules.posting.journal.as_deref().filter(|j| odoo.journal(j).is_none()) {
-            return Err(Error::permanent(anyhow::anyhow!("the mapping rules name journal {journal:?}, which Odoo does not have")));
+            return Err(Error::permanent(anyhow::anyhow!(
+                "the mapping rules name journal {journal:?}, which Odoo does not have"
+            )));
         }
         if let Some(term) = rules.posting.payment_term.as_deref().filter(|t| odoo.payment_term(t).is_none()) {
-            return Err(Error::permanent(anyhow::anyhow!("the mapping rules name payment term {term:?}, which Odoo does not have")));
+            return Err(Error::permanent(anyhow::anyhow!(
+                "the mapping rules name payment term {term:?}, which Odoo does not have"
+            )));
         }
         Ok(Context { connection, rules, rules_version: rule_set.version, odoo })
     }
@@ -301,7 +319,12 @@ impl Poster {
         let ctx = self.context(&envelope.connection_id).await?;
         let doc = match &envelope.record {
             crate::records::Record::Order(doc) | crate::records::Record::Invoice(doc) => doc,
-            other => return Err(Error::bad_input(format!("only orders and invoices can be previewed, not {} records", other.kind()))),
+            other => {
+                return Err(Error::bad_input(format!(
+                    "only orders and invoices can be previewed, not {} records",
+                    other.kind()
+                )));
+            }
         };
         let skus: Vec<String> = doc.lines.iter().filter_map(|l| l.sku.as_ref().map(|s| s.to_string())).collect();
         ctx.odoo.load_products(&skus).await?;
@@ -309,8 +332,16 @@ impl Poster {
             .map_err(|e| Error::permanent(anyhow::anyhow!("it would fail: {e}")))?;
         let status = doc.source_status.to_lowercase();
         let posts = ctx.rules.posting.post_statuses.iter().any(|s| s.eq_ignore_ascii_case(&status));
-        let link = self.deps.state.link_by_source(&envelope.connection_id, envelope.kind(), &envelope.source_id).await?;
-        Ok(Preview { rules_version: ctx.rules_version, status, posts, post: ctx.rules.posting.post, already_in_odoo: link.map(|l| l.odoo), plan })
+        let link =
+            self.deps.state.link_by_source(&envelope.connection_id, envelope.kind(), &envelope.source_id).await?;
+        Ok(Preview {
+            rules_version: ctx.rules_version,
+            status,
+            posts,
+            post: ctx.rules.posting.post,
+            already_in_odoo: link.map(|l| l.odoo),
+            plan,
+        })
     }
 
     async fn session(&self, connection: &Connection) -> Result<Arc<OdooSession>> {
@@ -318,17 +349,14 @@ impl Poster {
         if let Some(s) = sessions.get(&connection.id) {
             return Ok(s.clone());
         }
-        let secrets = self
-            .deps
-            .secrets
-            .get(&connection.id)
-            .await?
-            .ok_or_else(|| Error::permanent(anyhow::anyhow!("connection {} has no secrets stored", connection.id)))?;
+        let secrets =
+            self.deps.secrets.get(&connection.id).await?.ok_or_else(|| {
+                Error::permanent(anyhow::anyhow!("connection {} has no secrets stored", connection.id))
+            })?;
         let need = |name: &str| {
-            secrets
-                .get(name)
-                .cloned()
-                .ok_or_else(|| Error::permanent(anyhow::anyhow!("connection {} lacks the secret {name}", connection.id)))
+            secrets.get(name).cloned().ok_or_else(|| {
+                Error::permanent(anyhow::anyhow!("connection {} lacks the secret {name}", connection.id))
+            })
         };
         let mut config = OdooConfig::new(
             connection.odoo_url.as_str(),
@@ -345,7 +373,15 @@ impl Poster {
         Ok(session)
     }
 
-    async fn audit(&self, e: &Envelope, retention: Retention, stage: AuditStage, odoo: Option<OdooRef>, message: String, details: serde_json::Value) {
+    async fn audit(
+        &self,
+        e: &Envelope,
+        retention: Retention,
+        stage: AuditStage,
+        odoo: Option<OdooRef>,
+        message: String,
+        details: serde_json::Value,
+    ) {
         let entry = AuditEntry {
             connection_id: e.connection_id.clone(),
             kind: e.kind(),
@@ -363,7 +399,14 @@ impl Poster {
     }
 
     /// Keeps a record that cannot post, explains why, and lets its claim go so a replay can claim it.
-    async fn park(&self, e: &Envelope, retention: Retention, token: Option<&ClaimToken>, class: ErrorClass, reason: String) -> RecordOutcome {
+    async fn park(
+        &self,
+        e: &Envelope,
+        retention: Retention,
+        token: Option<&ClaimToken>,
+        class: ErrorClass,
+        reason: String,
+    ) -> RecordOutcome {
         let record = FailedRecord {
             connection_id: e.connection_id.clone(),
             kind: e.kind(),
@@ -381,7 +424,15 @@ impl Poster {
         if let Some(t) = token {
             let _ = self.deps.state.release(t).await;
         }
-        self.audit(e, retention, AuditStage::Failed, None, format!("failed ({class}): {reason}"), json!({ "class": class_name(class) })).await;
+        self.audit(
+            e,
+            retention,
+            AuditStage::Failed,
+            None,
+            format!("failed ({class}): {reason}"),
+            json!({ "class": class_name(class) }),
+        )
+        .await;
         RecordOutcome::Parked(reason)
     }
 
@@ -392,14 +443,26 @@ impl Poster {
                 if let Some(t) = token {
                     let _ = self.deps.state.release(t).await;
                 }
-                self.audit(e, retention, AuditStage::Failed, None, format!("will retry: {err}"), json!({ "class": "retryable" })).await;
+                self.audit(
+                    e,
+                    retention,
+                    AuditStage::Failed,
+                    None,
+                    format!("will retry: {err}"),
+                    json!({ "class": "retryable" }),
+                )
+                .await;
                 RecordOutcome::Retry(err.to_string())
             }
             class => self.park(e, retention, token, class, err.to_string()).await,
         }
     }
 
-    async fn process_connection(&self, id: &ConnectionId, items: Vec<(usize, Envelope)>) -> Vec<(usize, RecordOutcome)> {
+    async fn process_connection(
+        &self,
+        id: &ConnectionId,
+        items: Vec<(usize, Envelope)>,
+    ) -> Vec<(usize, RecordOutcome)> {
         let ctx = match self.context(id).await {
             Ok(ctx) => ctx,
             Err(err) => {
@@ -417,7 +480,15 @@ impl Poster {
             let token = match self.deps.state.claim(&claim_key(&envelope), self.settings.claim_for).await {
                 Ok(Claim::Acquired(token)) => token,
                 Ok(Claim::Completed { .. }) => {
-                    self.audit(&envelope, retention, AuditStage::Skipped, None, "already posted by an earlier delivery".into(), json!({})).await;
+                    self.audit(
+                        &envelope,
+                        retention,
+                        AuditStage::Skipped,
+                        None,
+                        "already posted by an earlier delivery".into(),
+                        json!({}),
+                    )
+                    .await;
                     out.push((idx, RecordOutcome::Duplicate));
                     continue;
                 }
@@ -439,4 +510,3 @@ impl Poster {
         out
     }
 }
-

@@ -80,7 +80,8 @@ fn round(amount: Decimal, decimals: u32) -> Decimal {
 /// Minor-unit digits of an ISO 4217 currency.
 pub fn currency_decimals(code: &str) -> u32 {
     match code {
-        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "VND" | "VUV"
+        | "XAF" | "XOF" | "XPF" => 0,
         "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
         _ => 2,
     }
@@ -111,7 +112,10 @@ fn ck_sum(items: impl IntoIterator<Item = Decimal>) -> Result<Decimal, PlanError
 /// replayed record did not necessarily come through a store's normalization).
 fn in_range(amounts: impl IntoIterator<Item = Decimal>, what: &str) -> Result<(), PlanError> {
     match amounts.into_iter().find(|a| crate::money::store_amount(*a).is_err()) {
-        Some(a) => Err(PlanError(format!("{what}: amount {a} is beyond ±{}, more than a store can charge", crate::money::MAX_STORE_AMOUNT))),
+        Some(a) => Err(PlanError(format!(
+            "{what}: amount {a} is beyond ±{}, more than a store can charge",
+            crate::money::MAX_STORE_AMOUNT
+        ))),
         None => Ok(()),
     }
 }
@@ -124,13 +128,20 @@ fn account(code: &str, lookups: &dyn Lookups) -> Result<i64, PlanError> {
 fn taxes(line_taxes: &[LineTax], rules: &MappingRules, lookups: &dyn Lookups) -> Result<Vec<TaxInfo>, PlanError> {
     let mut out: Vec<TaxInfo> = Vec::new();
     for t in line_taxes {
-        let name = rules
-            .tax_for(&t.rate_id)
-            .or_else(|| t.label.as_deref().and_then(|l| rules.tax_for(l)))
-            .ok_or_else(|| PlanError(format!("store tax rate {} ({}) is not mapped to an Odoo tax", t.rate_id, t.label.as_deref().unwrap_or("no label"))))?;
+        let name = rules.tax_for(&t.rate_id).or_else(|| t.label.as_deref().and_then(|l| rules.tax_for(l))).ok_or_else(
+            || {
+                PlanError(format!(
+                    "store tax rate {} ({}) is not mapped to an Odoo tax",
+                    t.rate_id,
+                    t.label.as_deref().unwrap_or("no label")
+                ))
+            },
+        )?;
         let info = lookups.tax(name).ok_or_else(|| PlanError(format!("Odoo tax {name:?} does not exist")))?;
         if info.price_include {
-            return Err(PlanError(format!("Odoo tax {name:?} includes tax in the price; store amounts exclude tax, map to a tax-excluded tax")));
+            return Err(PlanError(format!(
+                "Odoo tax {name:?} includes tax in the price; store amounts exclude tax, map to a tax-excluded tax"
+            )));
         }
         if !out.iter().any(|o| o.id == info.id) {
             out.push(info);
@@ -183,7 +194,8 @@ impl Builder<'_> {
         }
         // For journal entries the store's own tax amounts are booked, by Odoo tax.
         for t in line_taxes {
-            let name = self.rules.tax_for(&t.rate_id).or_else(|| t.label.as_deref().and_then(|l| self.rules.tax_for(l)));
+            let name =
+                self.rules.tax_for(&t.rate_id).or_else(|| t.label.as_deref().and_then(|l| self.rules.tax_for(l)));
             if let Some(info) = name.and_then(|n| self.lookups.tax(n)) {
                 let booked = self.store_tax.entry(info.id).or_default();
                 *booked = ck(booked.checked_add(t.amount))?;
@@ -207,7 +219,13 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn finish(mut self, mode: PostingMode, move_type: &'static str, store_total: Decimal, what: &str) -> Result<MovePlan, PlanError> {
+    fn finish(
+        mut self,
+        mode: PostingMode,
+        move_type: &'static str,
+        store_total: Decimal,
+        what: &str,
+    ) -> Result<MovePlan, PlanError> {
         let net = ck_sum(self.lines.iter().map(|l| l.amount))?;
         let tax = match mode {
             PostingMode::Invoice => self.odoo_tax,
@@ -225,7 +243,18 @@ impl Builder<'_> {
         if !difference.is_zero() {
             let rounding = self.rules.accounts.rounding.clone();
             let shares = self.rules.accounts.analytic.clone();
-            self.push(LineKind::Rounding, None, "Rounding difference with the store", None, &rounding, Decimal::ONE, difference, &[], &shares, None)?;
+            self.push(
+                LineKind::Rounding,
+                None,
+                "Rounding difference with the store",
+                None,
+                &rounding,
+                Decimal::ONE,
+                difference,
+                &[],
+                &shares,
+                None,
+            )?;
         }
         if mode == PostingMode::JournalEntry {
             // The entry books tax and receivable itself: credits for revenue and tax, one debit.
@@ -235,14 +264,39 @@ impl Builder<'_> {
                     .taxes
                     .iter()
                     .find(|t| self.lookups.tax(&t.odoo_tax).is_some_and(|i| i.id == tax_id) && t.account.is_some())
-                    .ok_or_else(|| PlanError(format!("journal entries need an account on the tax rule for Odoo tax {tax_id}")))?;
+                    .ok_or_else(|| {
+                        PlanError(format!("journal entries need an account on the tax rule for Odoo tax {tax_id}"))
+                    })?;
                 let code = rule.account.clone().unwrap_or_default();
-                self.push(LineKind::Tax, None, &rule.odoo_tax.clone(), None, &code, Decimal::ONE, amount, &[], &[], None)?;
+                self.push(
+                    LineKind::Tax,
+                    None,
+                    &rule.odoo_tax.clone(),
+                    None,
+                    &code,
+                    Decimal::ONE,
+                    amount,
+                    &[],
+                    &[],
+                    None,
+                )?;
             }
-            let receivable = self.rules.accounts.receivable.clone().ok_or_else(|| PlanError("journal entries need accounts.receivable".into()))?;
+            let receivable = self
+                .rules
+                .accounts
+                .receivable
+                .clone()
+                .ok_or_else(|| PlanError("journal entries need accounts.receivable".into()))?;
             self.push(LineKind::Receivable, None, what, None, &receivable, Decimal::ONE, -store_total, &[], &[], None)?;
         }
-        Ok(MovePlan { mode, move_type, lines: self.lines, expected_total: store_total, store_total, rounding: difference })
+        Ok(MovePlan {
+            mode,
+            move_type,
+            lines: self.lines,
+            expected_total: store_total,
+            store_total,
+            rounding: difference,
+        })
     }
 }
 
@@ -257,13 +311,22 @@ fn address_facts(doc: &SalesDocument) -> Option<&Address> {
 }
 
 /// Plans an order or invoice.
-pub fn plan_sales_document(doc: &SalesDocument, store: Option<&str>, rules: &MappingRules, lookups: &dyn Lookups) -> Result<MovePlan, PlanError> {
-    let line_amounts = doc.lines.iter().flat_map(|l| [l.quantity, l.subtotal, l.total, l.discount].into_iter().chain(l.taxes.iter().map(|t| t.amount)));
+pub fn plan_sales_document(
+    doc: &SalesDocument,
+    store: Option<&str>,
+    rules: &MappingRules,
+    lookups: &dyn Lookups,
+) -> Result<MovePlan, PlanError> {
+    let line_amounts = doc.lines.iter().flat_map(|l| {
+        [l.quantity, l.subtotal, l.total, l.discount].into_iter().chain(l.taxes.iter().map(|t| t.amount))
+    });
     let other = doc.shipping.iter().flat_map(|s| std::iter::once(s.total).chain(s.taxes.iter().map(|t| t.amount)));
-    let other = other.chain(doc.fees.iter().flat_map(|f| std::iter::once(f.total).chain(f.taxes.iter().map(|t| t.amount))));
+    let other =
+        other.chain(doc.fees.iter().flat_map(|f| std::iter::once(f.total).chain(f.taxes.iter().map(|t| t.amount))));
     in_range(line_amounts.chain(other).chain([doc.totals.total]), &format!("order {}", doc.number))?;
     let decimals = currency_decimals(doc.currency.as_str());
-    let mut b = Builder { rules, lookups, decimals, lines: vec![], odoo_tax: Decimal::ZERO, store_tax: BTreeMap::new() };
+    let mut b =
+        Builder { rules, lookups, decimals, lines: vec![], odoo_tax: Decimal::ZERO, store_tax: BTreeMap::new() };
     let address = address_facts(doc);
     let group = match &doc.customer {
         CustomerRef::Registered { group, .. } => group.as_deref(),
@@ -293,20 +356,72 @@ pub fn plan_sales_document(doc: &SalesDocument, store: Option<&str>, rules: &Map
         let separate_discount = rules.posting.discount_lines && !line.discount.is_zero();
         let amount = if separate_discount { line.subtotal } else { line.total };
         let (account, shares) = (rule.account.clone(), rule.analytic.clone());
-        b.push(LineKind::Product, Some(line.line_id.clone()), &line.name, product, &account, line.quantity, amount, &line.taxes, &shares, Some(decision.clone()))?;
+        b.push(
+            LineKind::Product,
+            Some(line.line_id.clone()),
+            &line.name,
+            product,
+            &account,
+            line.quantity,
+            amount,
+            &line.taxes,
+            &shares,
+            Some(decision.clone()),
+        )?;
         if separate_discount {
-            let discount_account = rules.accounts.discount.clone().ok_or_else(|| PlanError("discount lines are on but accounts.discount is not set".into()))?;
-            b.push(LineKind::Discount, None, &format!("Discount on {}", line.name), None, &discount_account, Decimal::ONE, -line.discount, &line.taxes, &shares, Some(decision))?;
+            let discount_account = rules
+                .accounts
+                .discount
+                .clone()
+                .ok_or_else(|| PlanError("discount lines are on but accounts.discount is not set".into()))?;
+            b.push(
+                LineKind::Discount,
+                None,
+                &format!("Discount on {}", line.name),
+                None,
+                &discount_account,
+                Decimal::ONE,
+                -line.discount,
+                &line.taxes,
+                &shares,
+                Some(decision),
+            )?;
         }
     }
     let special = rules.accounts.analytic.clone();
     for s in &doc.shipping {
         let shipping = rules.accounts.shipping.clone();
-        b.push(LineKind::Shipping, Some(format!("ship:{}", s.line_id)), &s.title, None, &shipping, Decimal::ONE, s.total, &s.taxes, &special, None)?;
+        b.push(
+            LineKind::Shipping,
+            Some(format!("ship:{}", s.line_id)),
+            &s.title,
+            None,
+            &shipping,
+            Decimal::ONE,
+            s.total,
+            &s.taxes,
+            &special,
+            None,
+        )?;
     }
     for f in &doc.fees {
-        let fees = rules.accounts.fees.clone().ok_or_else(|| PlanError(format!("the order has a fee ({}) but accounts.fees is not set", f.name)))?;
-        b.push(LineKind::Fee, Some(format!("fee:{}", f.line_id)), &f.name, None, &fees, Decimal::ONE, f.total, &f.taxes, &special, None)?;
+        let fees = rules
+            .accounts
+            .fees
+            .clone()
+            .ok_or_else(|| PlanError(format!("the order has a fee ({}) but accounts.fees is not set", f.name)))?;
+        b.push(
+            LineKind::Fee,
+            Some(format!("fee:{}", f.line_id)),
+            &f.name,
+            None,
+            &fees,
+            Decimal::ONE,
+            f.total,
+            &f.taxes,
+            &special,
+            None,
+        )?;
     }
     let (mode, move_type) = match rules.posting.mode {
         PostingMode::Invoice => (PostingMode::Invoice, "out_invoice"),
@@ -349,10 +464,17 @@ pub struct CreditNote<'a> {
 }
 
 /// Plans a credit note (or a reversing entry) crediting exactly the given lines.
-pub fn plan_credit(note: &CreditNote, rules: &MappingRules, taxes: &dyn Fn(i64) -> Option<TaxInfo>, lookups: &dyn Lookups) -> Result<MovePlan, PlanError> {
+pub fn plan_credit(
+    note: &CreditNote,
+    rules: &MappingRules,
+    taxes: &dyn Fn(i64) -> Option<TaxInfo>,
+    lookups: &dyn Lookups,
+) -> Result<MovePlan, PlanError> {
     let CreditNote { credits, unallocated, currency, store_total, what } = note;
     let (unallocated, store_total) = (*unallocated, *store_total);
-    let amounts = credits.iter().flat_map(|c| [c.quantity, c.amount, c.store_tax].into_iter().chain(c.store_taxes.iter().map(|(_, a)| *a)));
+    let amounts = credits
+        .iter()
+        .flat_map(|c| [c.quantity, c.amount, c.store_tax].into_iter().chain(c.store_taxes.iter().map(|(_, a)| *a)));
     in_range(amounts.chain([unallocated, store_total]), what)?;
     let decimals = currency_decimals(currency);
     let mut lines = Vec::new();
@@ -393,7 +515,8 @@ pub fn plan_credit(note: &CreditNote, rules: &MappingRules, taxes: &dyn Fn(i64) 
                 *booked = ck(booked.checked_add(*amount))?;
             }
             if c.store_taxes.is_empty() && !c.store_tax.is_zero() {
-                let id = fallback.ok_or_else(|| PlanError(format!("{what}: no tax rule with an account for the refunded tax")))?;
+                let id = fallback
+                    .ok_or_else(|| PlanError(format!("{what}: no tax rule with an account for the refunded tax")))?;
                 let booked = b.store_tax.entry(id).or_default();
                 *booked = ck(booked.checked_add(c.store_tax))?;
             }
@@ -403,7 +526,18 @@ pub fn plan_credit(note: &CreditNote, rules: &MappingRules, taxes: &dyn Fn(i64) 
     if !unallocated.is_zero() {
         let rounding = rules.accounts.rounding.clone();
         let shares = rules.accounts.analytic.clone();
-        b.push(LineKind::Rounding, None, "Refund not allocated to a line", None, &rounding, Decimal::ONE, unallocated, &[], &shares, None)?;
+        b.push(
+            LineKind::Rounding,
+            None,
+            "Refund not allocated to a line",
+            None,
+            &rounding,
+            Decimal::ONE,
+            unallocated,
+            &[],
+            &shares,
+            None,
+        )?;
     }
     let (mode, move_type) = match rules.posting.mode {
         PostingMode::Invoice => (PostingMode::Invoice, "out_refund"),
@@ -460,10 +594,16 @@ mod tests {
         assert_eq!(plan.expected_total, dec!(49.06));
         assert_eq!(plan.rounding, dec!(0));
         let product = &plan.lines[0];
-        assert_eq!((product.account_id, product.quantity, product.price_unit, product.amount), (400100, dec!(2), dec!(17.99), dec!(35.98)));
+        assert_eq!(
+            (product.account_id, product.quantity, product.price_unit, product.amount),
+            (400100, dec!(2), dec!(17.99), dec!(35.98))
+        );
         assert_eq!(product.analytic, BTreeMap::from([("7".to_string(), dec!(100))]));
         assert_eq!(product.decision.as_ref().unwrap().rule_name, "apparel");
-        assert_eq!((plan.lines[1].kind, plan.lines[1].account_id, plan.lines[1].amount), (LineKind::Shipping, 410000, dec!(4.90)));
+        assert_eq!(
+            (plan.lines[1].kind, plan.lines[1].account_id, plan.lines[1].amount),
+            (LineKind::Shipping, 410000, dec!(4.90))
+        );
     }
 
     #[test]
@@ -503,8 +643,17 @@ mod tests {
 
     #[test]
     fn discounts_can_have_their_own_account() {
-        let plan = plan_sales_document(&samples::order(), None, &rules(serde_json::json!({ "posting": { "discount_lines": true } })), &Fake).unwrap();
-        assert_eq!((plan.lines[0].amount, plan.lines[1].kind, plan.lines[1].amount, plan.lines[1].account_id), (dec!(39.98), LineKind::Discount, dec!(-4.00), 709000));
+        let plan = plan_sales_document(
+            &samples::order(),
+            None,
+            &rules(serde_json::json!({ "posting": { "discount_lines": true } })),
+            &Fake,
+        )
+        .unwrap();
+        assert_eq!(
+            (plan.lines[0].amount, plan.lines[1].kind, plan.lines[1].amount, plan.lines[1].account_id),
+            (dec!(39.98), LineKind::Discount, dec!(-4.00), 709000)
+        );
         assert_eq!(plan.expected_total, dec!(49.06));
     }
 }

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 
 use super::plan::{self, Credit, LineKind, Lookups, MovePlan, OriginalLine};
-use super::{line_source, marker, Context, Poster, RecordOutcome, Routed, Work, XMLID_MODULE};
+use super::{Context, Poster, RecordOutcome, Routed, Work, XMLID_MODULE, line_source, marker};
 use crate::error::{Error, ErrorClass, Result};
 use crate::ids::{ConnectionId, OdooRef, SourceId};
 use crate::odoo::{OdooError, Val};
@@ -27,7 +27,11 @@ fn ids_of(v: Option<&Val>) -> Vec<i64> {
 
 /// A name Odoo accepts in an external id (no dots), readable when it can be.
 fn xmlid_name(connection: &ConnectionId, what: &str, source: &SourceId) -> String {
-    let clean: String = source.as_str().chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect();
+    let clean: String = source
+        .as_str()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .collect();
     format!("{}_{what}_{clean}", connection.as_str().replace('-', "_"))
 }
 
@@ -84,19 +88,46 @@ impl Poster {
         let posting = &ctx.rules.posting;
         // Deliveries arrive out of order: a version older than one already applied is stale.
         let version = crate::ports::Watermark { at: e.source_updated_at, cursor: None };
-        match self.deps.state.advance_watermark(&e.connection_id, &format!("version:{}:{}", e.kind(), e.source_id), &version).await {
+        match self
+            .deps
+            .state
+            .advance_watermark(&e.connection_id, &format!("version:{}:{}", e.kind(), e.source_id), &version)
+            .await
+        {
             Ok(true) => {}
-            Ok(false) => return Routed::Done(work.idx, self.skip(ctx, &work, format!("stale: a newer version of {} {} (than {}) was already applied", e.kind(), e.source_id, e.source_updated_at)).await),
+            Ok(false) => {
+                return Routed::Done(
+                    work.idx,
+                    self.skip(
+                        ctx,
+                        &work,
+                        format!(
+                            "stale: a newer version of {} {} (than {}) was already applied",
+                            e.kind(),
+                            e.source_id,
+                            e.source_updated_at
+                        ),
+                    )
+                    .await,
+                );
+            }
             Err(err) => return Routed::Done(work.idx, self.fail(e, retention, Some(&work.token), err).await),
         }
         let link = match self.deps.state.link_by_source(&e.connection_id, e.kind(), &e.source_id).await {
             Ok(link) => link,
             Err(err) => return Routed::Done(work.idx, self.fail(e, retention, Some(&work.token), err).await),
         };
-        let empty = doc.lines.is_empty() && doc.shipping.is_empty() && doc.fees.is_empty() && doc.totals.total.is_zero();
+        let empty =
+            doc.lines.is_empty() && doc.shipping.is_empty() && doc.fees.is_empty() && doc.totals.total.is_zero();
         let result = if empty && link.is_none() {
             // Nothing to book (a `-0` total with no lines): no empty draft is left in Odoo.
-            Ok(self.skip(ctx, &work, format!("order {} has no lines and a total of {}: nothing to post", doc.number, doc.totals.total)).await)
+            Ok(self
+                .skip(
+                    ctx,
+                    &work,
+                    format!("order {} has no lines and a total of {}: nothing to post", doc.number, doc.totals.total),
+                )
+                .await)
         } else if posting.post_statuses.iter().any(|s| s.eq_ignore_ascii_case(&status)) {
             match link {
                 None => return Routed::Create(Box::new(work)),
@@ -109,14 +140,22 @@ impl Poster {
         } else if posting.credit_statuses.iter().any(|s| s.eq_ignore_ascii_case(&status)) {
             let refunded = self.flag(&e.connection_id, "refunded", &e.source_id).await;
             match link {
-                Some(_) if matches!(refunded, Ok(true)) => {
-                    Ok(self.skip(ctx, &work, format!("status {status}: its refunds were already credited line by line")).await)
-                }
+                Some(_) if matches!(refunded, Ok(true)) => Ok(self
+                    .skip(ctx, &work, format!("status {status}: its refunds were already credited line by line"))
+                    .await),
                 Some(link) => self.credit_in_full(ctx, &work, link).await,
-                None => Ok(self.skip(ctx, &work, format!("status {status}: nothing was posted, so nothing to credit")).await),
+                None => Ok(self
+                    .skip(ctx, &work, format!("status {status}: nothing was posted, so nothing to credit"))
+                    .await),
             }
         } else {
-            Ok(self.skip(ctx, &work, format!("status {status} does not post (posting statuses: {})", posting.post_statuses.join(", "))).await)
+            Ok(self
+                .skip(
+                    ctx,
+                    &work,
+                    format!("status {status} does not post (posting statuses: {})", posting.post_statuses.join(", ")),
+                )
+                .await)
         };
         match result {
             Ok(outcome) => Routed::Done(work.idx, outcome),
@@ -125,8 +164,13 @@ impl Poster {
     }
 
     async fn skip(&self, ctx: &Context, work: &Work, why: String) -> RecordOutcome {
-        let _ = self.deps.state.complete(&work.token, &json!({ "skipped": why }).to_string(), self.settings.keep_outcome_for).await;
-        self.audit(&work.envelope, ctx.connection.audit_retention, AuditStage::Skipped, None, why.clone(), json!({})).await;
+        let _ = self
+            .deps
+            .state
+            .complete(&work.token, &json!({ "skipped": why }).to_string(), self.settings.keep_outcome_for)
+            .await;
+        self.audit(&work.envelope, ctx.connection.audit_retention, AuditStage::Skipped, None, why.clone(), json!({}))
+            .await;
         RecordOutcome::Skipped(why)
     }
 
@@ -134,9 +178,18 @@ impl Poster {
     /// Found by its marker (and move type: a credit note made by Odoo's reversal wizard copies
     /// its invoice's `invoice_origin`), it is checked like a new one, Odoo's total against the
     /// store's, and posted only when the two are equal; then recorded as this attempt would have.
-    async fn adopt_by_marker(&self, ctx: &Context, work: &Work, plan: &MovePlan, credited: Option<&OdooRef>) -> Result<Option<RecordOutcome>> {
+    async fn adopt_by_marker(
+        &self,
+        ctx: &Context,
+        work: &Work,
+        plan: &MovePlan,
+        credited: Option<&OdooRef>,
+    ) -> Result<Option<RecordOutcome>> {
         let client = &ctx.odoo.client;
-        let domain = Val::list([leaf("invoice_origin", "=", Val::Str(marker(&work.envelope))), leaf("move_type", "=", Val::from(plan.move_type))]);
+        let domain = Val::list([
+            leaf("invoice_origin", "=", Val::Str(marker(&work.envelope))),
+            leaf("move_type", "=", Val::from(plan.move_type)),
+        ]);
         let found = client.search_read(MOVE, domain, &["state", "name", "amount_total"], Some(1), None).await?;
         let Some(row) = found.first() else { return Ok(None) };
         let id = row.get("id").and_then(Val::as_i64).unwrap_or_default();
@@ -159,7 +212,11 @@ impl Poster {
             match client.call_method(MOVE, "action_post", &[id]).await {
                 Ok(_) => {}
                 Err(e) if e.is_transient() => return Err(e.into()),
-                Err(e) => return Ok(Some(self.discard_draft(ctx, work, id, format!("Odoo refused to post account.move {id}: {e}")).await)),
+                Err(e) => {
+                    return Ok(Some(
+                        self.discard_draft(ctx, work, id, format!("Odoo refused to post account.move {id}: {e}")).await,
+                    ));
+                }
             }
         }
         let read = client.read(MOVE, &[id], &["name", "invoice_line_ids", "line_ids"]).await?.remove(0);
@@ -167,7 +224,9 @@ impl Poster {
         let verb = if state == "draft" && ctx.rules.posting.post { "posted it" } else { "adopted it" };
         self.audit(&work.envelope, retention, AuditStage::Posted, Some(OdooRef::new(MOVE, id)), format!("found {name}, created by an earlier attempt that did not finish; its total {total} equals the store's; {verb}"), json!({})).await;
         let lines = ids_of(read.get(if plan.mode == PostingMode::Invoice { "invoice_line_ids" } else { "line_ids" }));
-        self.finish_posted(ctx, work, plan, Posted { id, name: &name, line_ids: &lines, odoo_total: total, credited }).await.map(Some)
+        self.finish_posted(ctx, work, plan, Posted { id, name: &name, line_ids: &lines, odoo_total: total, credited })
+            .await
+            .map(Some)
     }
 
     /// Removes a draft that must not be posted and keeps its record as failed. The reason says
@@ -176,9 +235,12 @@ impl Poster {
     async fn discard_draft(&self, ctx: &Context, work: &Work, id: i64, why: String) -> RecordOutcome {
         let reason = match ctx.odoo.client.execute(crate::odoo::Call::new(MOVE, "unlink").ids(&[id])).await {
             Ok(_) => format!("{why}; the draft was removed"),
-            Err(e) => format!("{why}; Odoo refused to remove the draft ({e}), so account.move {id} is left in Odoo as a draft: delete it there, or replay once it is fixed"),
+            Err(e) => format!(
+                "{why}; Odoo refused to remove the draft ({e}), so account.move {id} is left in Odoo as a draft: delete it there, or replay once it is fixed"
+            ),
         };
-        self.park(&work.envelope, ctx.connection.audit_retention, Some(&work.token), ErrorClass::Permanent, reason).await
+        self.park(&work.envelope, ctx.connection.audit_retention, Some(&work.token), ErrorClass::Permanent, reason)
+            .await
     }
 
     /// A new version of an order already in Odoo. Returns true when a new move must be created.
@@ -189,7 +251,9 @@ impl Poster {
             Err(OdooError::MissingRecord { .. }) => return Ok(true), // deleted in Odoo: post it again
             Err(e) => return Err(e.into()),
         };
-        if rows.first().and_then(|r| r.get("invoice_origin")).and_then(Val::as_str) == Some(marker(&work.envelope).as_str()) {
+        if rows.first().and_then(|r| r.get("invoice_origin")).and_then(Val::as_str)
+            == Some(marker(&work.envelope).as_str())
+        {
             // The linked move is this very version's (an earlier attempt failed after creating
             // it, or its answer was lost): the create path adopts it, posting it if need be.
             return Ok(true);
@@ -204,13 +268,32 @@ impl Poster {
             }
             "posted" => match ctx.rules.posting.on_posted_change {
                 PostedChange::HoldForReview => {
-                    let why = format!("order {} changed after {name} was posted; held for review (on_posted_change = hold_for_review)", doc.number);
-                    let _ = self.park(&work.envelope, ctx.connection.audit_retention, Some(&work.token), ErrorClass::Permanent, why).await;
+                    let why = format!(
+                        "order {} changed after {name} was posted; held for review (on_posted_change = hold_for_review)",
+                        doc.number
+                    );
+                    let _ = self
+                        .park(
+                            &work.envelope,
+                            ctx.connection.audit_retention,
+                            Some(&work.token),
+                            ErrorClass::Permanent,
+                            why,
+                        )
+                        .await;
                     Ok(false)
                 }
                 PostedChange::CreditAndRepost => {
                     let credit = self.reverse(ctx, work, &link, "order changed in the store").await?;
-                    self.audit(&work.envelope, ctx.connection.audit_retention, AuditStage::Posted, Some(credit.clone()), format!("credited {name} because the order changed; posting the new version"), json!({})).await;
+                    self.audit(
+                        &work.envelope,
+                        ctx.connection.audit_retention,
+                        AuditStage::Posted,
+                        Some(credit.clone()),
+                        format!("credited {name} because the order changed; posting the new version"),
+                        json!({}),
+                    )
+                    .await;
                     Ok(true)
                 }
             },
@@ -229,7 +312,13 @@ impl Poster {
         let source = line_source(&work.envelope.source_id, &format!("credit:{}", link.odoo.id))?;
         self.deps
             .state
-            .put_link(&Link { connection_id: link.connection_id.clone(), kind: link.kind, source_id: source, odoo: odoo.clone(), updated_at: Utc::now() })
+            .put_link(&Link {
+                connection_id: link.connection_id.clone(),
+                kind: link.kind,
+                source_id: source,
+                odoo: odoo.clone(),
+                updated_at: Utc::now(),
+            })
             .await?;
         Ok(odoo)
     }
@@ -241,7 +330,14 @@ impl Poster {
     }
 
     async fn set_flag(&self, connection: &ConnectionId, name: &str, order: &SourceId) -> Result<()> {
-        self.deps.state.advance_watermark(connection, &format!("{name}:{order}"), &crate::ports::Watermark { at: Utc::now(), cursor: None }).await?;
+        self.deps
+            .state
+            .advance_watermark(
+                connection,
+                &format!("{name}:{order}"),
+                &crate::ports::Watermark { at: Utc::now(), cursor: None },
+            )
+            .await?;
         Ok(())
     }
 
@@ -254,15 +350,37 @@ impl Poster {
         }
         let credit = self.reverse(ctx, work, &link, "order cancelled or refunded in the store").await?;
         self.set_flag(&work.envelope.connection_id, "credited", &work.envelope.source_id).await?;
-        let credit_name = ctx.odoo.client.read(MOVE, &[credit.id], &["name"]).await?[0].get("name").and_then(Val::as_str).unwrap_or_default().to_string();
-        self.deps.state.complete(&work.token, &json!({ "credit_note": credit.id }).to_string(), self.settings.keep_outcome_for).await?;
-        self.audit(&work.envelope, ctx.connection.audit_retention, AuditStage::Posted, Some(credit.clone()), format!("order cancelled: credited {name} in full with {credit_name}"), json!({ "credited": link.odoo.id })).await;
+        let credit_name = ctx.odoo.client.read(MOVE, &[credit.id], &["name"]).await?[0]
+            .get("name")
+            .and_then(Val::as_str)
+            .unwrap_or_default()
+            .to_string();
+        self.deps
+            .state
+            .complete(&work.token, &json!({ "credit_note": credit.id }).to_string(), self.settings.keep_outcome_for)
+            .await?;
+        self.audit(
+            &work.envelope,
+            ctx.connection.audit_retention,
+            AuditStage::Posted,
+            Some(credit.clone()),
+            format!("order cancelled: credited {name} in full with {credit_name}"),
+            json!({ "credited": link.odoo.id }),
+        )
+        .await;
         Ok(RecordOutcome::Posted { odoo: credit, name: credit_name })
     }
 
     // -- Partners --------------------------------------------------------------------------
 
-    fn partner_vals(&self, ctx: &Context, name: String, email: Option<String>, address: Option<&Address>, reference: Option<&str>) -> Val {
+    fn partner_vals(
+        &self,
+        ctx: &Context,
+        name: String,
+        email: Option<String>,
+        address: Option<&Address>,
+        reference: Option<&str>,
+    ) -> Val {
         let mut vals = vec![("name", Val::Str(name)), ("customer_rank", Val::Int(1))];
         if let Some(email) = email {
             vals.push(("email", Val::Str(email)));
@@ -271,7 +389,13 @@ impl Poster {
             vals.push(("ref", Val::from(r)));
         }
         if let Some(a) = address {
-            for (field, value) in [("street", &a.line1), ("street2", &a.line2), ("city", &a.city), ("zip", &a.postcode), ("phone", &a.phone)] {
+            for (field, value) in [
+                ("street", &a.line1),
+                ("street2", &a.line2),
+                ("city", &a.city),
+                ("zip", &a.postcode),
+                ("phone", &a.phone),
+            ] {
                 if let Some(v) = value.as_deref().filter(|v| !v.trim().is_empty()) {
                     vals.push((field, Val::from(v)));
                 }
@@ -288,7 +412,11 @@ impl Poster {
 
     /// Finds or creates the partner of each document: registered customers by external id,
     /// guests by normalized email (never by name), new ones created together in one call.
-    async fn resolve_partners(&self, ctx: &Context, docs: &[(usize, &SalesDocument)]) -> std::result::Result<HashMap<usize, i64>, OdooError> {
+    async fn resolve_partners(
+        &self,
+        ctx: &Context,
+        docs: &[(usize, &SalesDocument)],
+    ) -> std::result::Result<HashMap<usize, i64>, OdooError> {
         let conn = &ctx.connection.id;
         let client = &ctx.odoo.client;
         let mut found: HashMap<usize, i64> = HashMap::new();
@@ -296,11 +424,15 @@ impl Poster {
         let mut wanted_emails: Vec<String> = Vec::new();
         let key_of = |doc: &SalesDocument| -> (Option<String>, Option<String>, Option<String>) {
             match &doc.customer {
-                CustomerRef::Registered { source_id, email, .. } => {
-                    (Some(format!("c:{source_id}")), Some(xmlid_name(conn, "customer", source_id)), normalized_email(email.as_deref()))
-                }
+                CustomerRef::Registered { source_id, email, .. } => (
+                    Some(format!("c:{source_id}")),
+                    Some(xmlid_name(conn, "customer", source_id)),
+                    normalized_email(email.as_deref()),
+                ),
                 CustomerRef::Guest { email } => {
-                    let email = normalized_email(email.as_deref().or(doc.billing_address.as_ref().and_then(|a| a.email.as_deref())));
+                    let email = normalized_email(
+                        email.as_deref().or(doc.billing_address.as_ref().and_then(|a| a.email.as_deref())),
+                    );
                     (email.as_ref().map(|e| format!("e:{e}")), None, email)
                 }
             }
@@ -317,9 +449,14 @@ impl Poster {
         }
         let mut by_xmlid: HashMap<String, i64> = HashMap::new();
         if !wanted_xmlids.is_empty() {
-            let domain = Val::list([leaf("module", "=", Val::from(XMLID_MODULE)), leaf("name", "in", Val::list(wanted_xmlids.iter().map(String::as_str)))]);
+            let domain = Val::list([
+                leaf("module", "=", Val::from(XMLID_MODULE)),
+                leaf("name", "in", Val::list(wanted_xmlids.iter().map(String::as_str))),
+            ]);
             for row in client.search_read("ir.model.data", domain, &["name", "res_id"], None, None).await? {
-                if let (Some(n), Some(id)) = (row.get("name").and_then(Val::as_str), row.get("res_id").and_then(Val::as_i64)) {
+                if let (Some(n), Some(id)) =
+                    (row.get("name").and_then(Val::as_str), row.get("res_id").and_then(Val::as_i64))
+                {
                     by_xmlid.insert(n.to_string(), id);
                 }
             }
@@ -346,8 +483,14 @@ impl Poster {
             let candidates = client.search_read("res.partner", domain, &["ref", "email"], None, Some("id")).await?;
             if !candidates.is_empty() {
                 let ids: Vec<i64> = candidates.iter().filter_map(|c| c.get("id").and_then(Val::as_i64)).collect();
-                let bound_domain = Val::list([leaf("model", "=", Val::from("res.partner")), leaf("res_id", "in", Val::ids(&ids))]);
-                let bound: Vec<i64> = client.search_read("ir.model.data", bound_domain, &["res_id"], None, None).await?.iter().filter_map(|r| r.get("res_id").and_then(Val::as_i64)).collect();
+                let bound_domain =
+                    Val::list([leaf("model", "=", Val::from("res.partner")), leaf("res_id", "in", Val::ids(&ids))]);
+                let bound: Vec<i64> = client
+                    .search_read("ir.model.data", bound_domain, &["res_id"], None, None)
+                    .await?
+                    .iter()
+                    .filter_map(|r| r.get("res_id").and_then(Val::as_i64))
+                    .collect();
                 for (x, reference, email) in &unbound {
                     let found = candidates.iter().find(|c| {
                         let id = c.get("id").and_then(Val::as_i64).unwrap_or_default();
@@ -366,7 +509,9 @@ impl Poster {
         if !wanted_emails.is_empty() {
             let domain = Val::list([leaf("email", "in", Val::list(wanted_emails.iter().map(String::as_str)))]);
             for row in client.search_read("res.partner", domain, &["email"], None, Some("id")).await? {
-                if let (Some(e), Some(id)) = (row.get("email").and_then(Val::as_str), row.get("id").and_then(Val::as_i64)) {
+                if let (Some(e), Some(id)) =
+                    (row.get("email").and_then(Val::as_str), row.get("id").and_then(Val::as_i64))
+                {
                     by_email.entry(e.to_lowercase()).or_insert(id);
                 }
             }
@@ -379,7 +524,11 @@ impl Poster {
                 continue;
             }
             let (key, xmlid, email) = key_of(doc);
-            if let Some(id) = xmlid.as_ref().and_then(|x| by_xmlid.get(x)).or_else(|| email.as_ref().filter(|_| xmlid.is_none()).and_then(|e| by_email.get(e))) {
+            if let Some(id) = xmlid
+                .as_ref()
+                .and_then(|x| by_xmlid.get(x))
+                .or_else(|| email.as_ref().filter(|_| xmlid.is_none()).and_then(|e| by_email.get(e)))
+            {
                 found.insert(*idx, *id);
                 if let Some(k) = &key {
                     ctx.odoo.remember_partner(k, *id);
@@ -389,23 +538,31 @@ impl Poster {
             let key = key.unwrap_or_else(|| format!("guest:{idx}"));
             if !to_create.iter().any(|(k, ..)| *k == key) {
                 let billing = doc.billing_address.as_ref();
-                let name = billing.and_then(full_name).or_else(|| email.clone()).unwrap_or_else(|| "Guest customer".into());
+                let name =
+                    billing.and_then(full_name).or_else(|| email.clone()).unwrap_or_else(|| "Guest customer".into());
                 let reference = match &doc.customer {
                     CustomerRef::Registered { source_id, .. } => Some(source_id.to_string()),
                     CustomerRef::Guest { .. } => None,
                 };
                 let vals = self.partner_vals(ctx, name, email.clone(), billing, reference.as_deref());
-                let delivery = doc
-                    .shipping_address
-                    .as_ref()
-                    .filter(|s| Some(*s) != billing && s.line1.is_some())
-                    .map(|s| self.partner_vals(ctx, full_name(s).unwrap_or_else(|| "Delivery address".into()), None, Some(s), None));
+                let delivery =
+                    doc.shipping_address.as_ref().filter(|s| Some(*s) != billing && s.line1.is_some()).map(|s| {
+                        self.partner_vals(
+                            ctx,
+                            full_name(s).unwrap_or_else(|| "Delivery address".into()),
+                            None,
+                            Some(s),
+                            None,
+                        )
+                    });
                 to_create.push((key.clone(), xmlid, vals, delivery));
             }
             pending.push((*idx, key));
         }
         if !to_create.is_empty() {
-            let ids = client.create_many("res.partner", to_create.iter().map(|(_, _, v, _)| v.clone()).collect(), None).await?;
+            let ids = client
+                .create_many("res.partner", to_create.iter().map(|(_, _, v, _)| v.clone()).collect(), None)
+                .await?;
             let bindings: Vec<Val> = to_create
                 .iter()
                 .zip(&ids)
@@ -422,7 +579,9 @@ impl Poster {
                 })
                 .collect();
             let mut ids = ids;
-            if !bindings.is_empty() && let Err(e) = client.create_many("ir.model.data", bindings, None).await {
+            if !bindings.is_empty()
+                && let Err(e) = client.create_many("ir.model.data", bindings, None).await
+            {
                 if !matches!(e, OdooError::Validation { .. }) {
                     return Err(e);
                 }
@@ -458,7 +617,8 @@ impl Poster {
             if !children.is_empty() {
                 client.create_many("res.partner", children, None).await?;
             }
-            let created: HashMap<&str, i64> = to_create.iter().zip(&ids).map(|((k, ..), id)| (k.as_str(), *id)).collect();
+            let created: HashMap<&str, i64> =
+                to_create.iter().zip(&ids).map(|((k, ..), id)| (k.as_str(), *id)).collect();
             for (k, id) in &created {
                 if !k.starts_with("guest:") {
                     ctx.odoo.remember_partner(k, *id);
@@ -496,7 +656,10 @@ impl Poster {
             .map(|l| {
                 let mut line = vec![("name", Val::Str(l.name.clone())), ("account_id", Val::Int(l.account_id))];
                 if !l.analytic.is_empty() {
-                    line.push(("analytic_distribution", Val::Map(l.analytic.iter().map(|(k, v)| (k.clone(), Val::Num(*v))).collect())));
+                    line.push((
+                        "analytic_distribution",
+                        Val::Map(l.analytic.iter().map(|(k, v)| (k.clone(), Val::Num(*v))).collect()),
+                    ));
                 }
                 if let Some(p) = l.product_id {
                     line.push(("product_id", Val::Int(p)));
@@ -505,7 +668,10 @@ impl Poster {
                     PostingMode::Invoice => {
                         line.push(("quantity", Val::Num(l.quantity)));
                         line.push(("price_unit", Val::Num(l.price_unit)));
-                        line.push(("tax_ids", Val::list([Val::list([Val::Int(6), Val::Int(0), Val::ids(&l.tax_ids)])])));
+                        line.push((
+                            "tax_ids",
+                            Val::list([Val::list([Val::Int(6), Val::Int(0), Val::ids(&l.tax_ids)])]),
+                        ));
                     }
                     PostingMode::JournalEntry => {
                         // Revenue and tax are credits, the receivable a debit; a refund swaps them.
@@ -531,7 +697,11 @@ impl Poster {
         Val::map(vals)
     }
 
-    pub(super) async fn create_moves(&self, ctx: &Context, works: Vec<Work>) -> Vec<(usize, crate::poster::RecordOutcome)> {
+    pub(super) async fn create_moves(
+        &self,
+        ctx: &Context,
+        works: Vec<Work>,
+    ) -> Vec<(usize, crate::poster::RecordOutcome)> {
         let retention = ctx.connection.audit_retention;
         let mut out = Vec::new();
         if works.is_empty() {
@@ -544,7 +714,10 @@ impl Poster {
                 _ => None,
             })
             .collect();
-        let skus: Vec<String> = docs.iter().flat_map(|(_, d)| d.lines.iter().filter_map(|l| l.sku.as_ref().map(|s| s.to_string()))).collect();
+        let skus: Vec<String> = docs
+            .iter()
+            .flat_map(|(_, d)| d.lines.iter().filter_map(|l| l.sku.as_ref().map(|s| s.to_string())))
+            .collect();
         let prepared = async {
             ctx.odoo.load_products(&skus).await?;
             let refs: Vec<(usize, &SalesDocument)> = docs.iter().map(|(i, d)| (*i, d)).collect();
@@ -569,14 +742,20 @@ impl Poster {
             .search_read(
                 MOVE,
                 // Not a credit note: Odoo's reversal wizard copies the invoice's `invoice_origin`.
-                Val::list([leaf("invoice_origin", "in", Val::list(markers.iter().map(String::as_str))), leaf("move_type", "!=", Val::from("out_refund"))]),
+                Val::list([
+                    leaf("invoice_origin", "in", Val::list(markers.iter().map(String::as_str))),
+                    leaf("move_type", "!=", Val::from("out_refund")),
+                ]),
                 &["invoice_origin"],
                 None,
                 None,
             )
             .await
         {
-            Ok(rows) => rows.iter().filter_map(|r| Some((r.get("invoice_origin")?.as_str()?.to_string(), r.get("id")?.as_i64()?))).collect(),
+            Ok(rows) => rows
+                .iter()
+                .filter_map(|r| Some((r.get("invoice_origin")?.as_str()?.to_string(), r.get("id")?.as_i64()?)))
+                .collect(),
             Err(err) => {
                 for w in works {
                     out.push((w.idx, self.fail(&w.envelope, retention, Some(&w.token), err.clone().into()).await));
@@ -592,8 +771,13 @@ impl Poster {
             let plan = match plan::plan_sales_document(doc, store, &ctx.rules, ctx.odoo.as_ref()) {
                 Ok(plan) => plan,
                 Err(e) => {
-                    let left = existing.get(&marker(&w.envelope)).map(|id| format!(" (account.move {id}, made by an earlier attempt, stays a draft in Odoo)")).unwrap_or_default();
-                    let outcome = self.park(&w.envelope, retention, Some(&w.token), ErrorClass::Permanent, format!("{}{left}", e.0)).await;
+                    let left = existing
+                        .get(&marker(&w.envelope))
+                        .map(|id| format!(" (account.move {id}, made by an earlier attempt, stays a draft in Odoo)"))
+                        .unwrap_or_default();
+                    let outcome = self
+                        .park(&w.envelope, retention, Some(&w.token), ErrorClass::Permanent, format!("{}{left}", e.0))
+                        .await;
                     out.push((w.idx, outcome));
                     continue;
                 }
@@ -608,13 +792,28 @@ impl Poster {
                 continue;
             }
             let Some(&partner) = partners.get(&w.idx) else {
-                let outcome = self.park(&w.envelope, retention, Some(&w.token), ErrorClass::Permanent, "no partner could be found or created".into()).await;
+                let outcome = self
+                    .park(
+                        &w.envelope,
+                        retention,
+                        Some(&w.token),
+                        ErrorClass::Permanent,
+                        "no partner could be found or created".into(),
+                    )
+                    .await;
                 out.push((w.idx, outcome));
                 continue;
             };
             let date = doc.created_at.format("%Y-%m-%d").to_string();
             let reference = format!("{} #{}", w.envelope.source, doc.number);
-            let header = MoveHeader { partner, date: &date, reference: &reference, origin: &marker(&w.envelope), reversed: None, reverse_signs: false };
+            let header = MoveHeader {
+                partner,
+                date: &date,
+                reference: &reference,
+                origin: &marker(&w.envelope),
+                reversed: None,
+                reverse_signs: false,
+            };
             let vals = self.move_vals(ctx, &plan, header);
             ready.push((w, plan, vals));
         }
@@ -624,7 +823,12 @@ impl Poster {
 
     /// Creates moves in one call (one by one if the batch is refused, to find the bad one),
     /// checks Odoo's totals against the store's, posts them in one call, and records everything.
-    async fn create_and_post(&self, ctx: &Context, ready: Vec<(Work, MovePlan, Val)>, credited: Option<OdooRef>) -> Vec<(usize, RecordOutcome)> {
+    async fn create_and_post(
+        &self,
+        ctx: &Context,
+        ready: Vec<(Work, MovePlan, Val)>,
+        credited: Option<OdooRef>,
+    ) -> Vec<(usize, RecordOutcome)> {
         let retention = ctx.connection.audit_retention;
         let client = &ctx.odoo.client;
         let mut out = Vec::new();
@@ -646,7 +850,10 @@ impl Poster {
             };
         if self.crash_after_create.swap(false, std::sync::atomic::Ordering::SeqCst) {
             // The process "dies" here: no link, no claim completed or released, no acknowledgement.
-            return created.into_iter().map(|(w, ..)| (w.idx, RecordOutcome::Retry("worker died after create (test)".into()))).collect();
+            return created
+                .into_iter()
+                .map(|(w, ..)| (w.idx, RecordOutcome::Retry("worker died after create (test)".into())))
+                .collect();
         }
         let mut made: Vec<(Work, MovePlan, i64)> = Vec::new();
         for (w, plan, result) in created {
@@ -671,7 +878,8 @@ impl Poster {
         let mut good: Vec<(Work, MovePlan, i64, Vec<i64>, Decimal)> = Vec::new();
         for ((w, plan, id), row) in made.into_iter().zip(check) {
             let total = row.get("amount_total").and_then(Val::as_decimal).unwrap_or_default();
-            let line_ids = ids_of(row.get(if plan.mode == PostingMode::Invoice { "invoice_line_ids" } else { "line_ids" }));
+            let line_ids =
+                ids_of(row.get(if plan.mode == PostingMode::Invoice { "invoice_line_ids" } else { "line_ids" }));
             if total != plan.expected_total {
                 let why = format!("Odoo computed {total} where the store's total is {}", plan.expected_total);
                 out.push((w.idx, self.discard_draft(ctx, &w, id, why).await));
@@ -684,13 +892,26 @@ impl Poster {
             if let Err(err) = client.call_method(MOVE, "action_post", &ids).await {
                 let mut still = Vec::new();
                 for g in good {
-                    let one = if ids.len() > 1 && !err.is_transient() { client.call_method(MOVE, "action_post", &[g.2]).await.err() } else { Some(err.clone()) };
+                    let one = if ids.len() > 1 && !err.is_transient() {
+                        client.call_method(MOVE, "action_post", &[g.2]).await.err()
+                    } else {
+                        Some(err.clone())
+                    };
                     match one {
                         None => still.push(g),
                         Some(e) if e.is_transient() => {
                             // It may have posted: the link lets the retry find it and check it again.
                             let _ = self.link_move(&g.0.envelope, g.2, &g.1, &g.3).await;
-                            out.push((g.0.idx, self.fail(&g.0.envelope, retention, Some(&g.0.token), Error::from(e).context(format!("posting move {}", g.2))).await));
+                            out.push((
+                                g.0.idx,
+                                self.fail(
+                                    &g.0.envelope,
+                                    retention,
+                                    Some(&g.0.token),
+                                    Error::from(e).context(format!("posting move {}", g.2)),
+                                )
+                                .await,
+                            ));
                         }
                         Some(e) => {
                             let why = format!("Odoo refused to post account.move {}: {e}", g.2);
@@ -706,7 +927,10 @@ impl Poster {
         }
         let ids: Vec<i64> = good.iter().map(|g| g.2).collect();
         let names: HashMap<i64, String> = match client.read(MOVE, &ids, &["name"]).await {
-            Ok(rows) => rows.iter().filter_map(|r| Some((r.get("id")?.as_i64()?, r.get("name")?.as_str()?.to_string()))).collect(),
+            Ok(rows) => rows
+                .iter()
+                .filter_map(|r| Some((r.get("id")?.as_i64()?, r.get("name")?.as_str()?.to_string())))
+                .collect(),
             Err(_) => HashMap::new(),
         };
         for (w, plan, id, line_ids, odoo_total) in good {
@@ -724,20 +948,43 @@ impl Poster {
     async fn link_move(&self, e: &Envelope, id: i64, plan: &MovePlan, line_ids: &[i64]) -> Result<()> {
         let state = &self.deps.state;
         let now = Utc::now();
-        state.put_link(&Link { connection_id: e.connection_id.clone(), kind: e.kind(), source_id: e.source_id.clone(), odoo: OdooRef::new(MOVE, id), updated_at: now }).await?;
+        state
+            .put_link(&Link {
+                connection_id: e.connection_id.clone(),
+                kind: e.kind(),
+                source_id: e.source_id.clone(),
+                odoo: OdooRef::new(MOVE, id),
+                updated_at: now,
+            })
+            .await?;
         for (line, odoo_line) in plan.lines.iter().zip(line_ids) {
             let Some(store_line) = &line.store_line else { continue };
-            let link = Link { connection_id: e.connection_id.clone(), kind: e.kind(), source_id: line_source(&e.source_id, store_line)?, odoo: OdooRef::new("account.move.line", *odoo_line), updated_at: now };
+            let link = Link {
+                connection_id: e.connection_id.clone(),
+                kind: e.kind(),
+                source_id: line_source(&e.source_id, store_line)?,
+                odoo: OdooRef::new("account.move.line", *odoo_line),
+                updated_at: now,
+            };
             state.put_link(&link).await?;
         }
         Ok(())
     }
 
-    async fn finish_posted(&self, ctx: &Context, w: &Work, plan: &MovePlan, posted: Posted<'_>) -> Result<RecordOutcome> {
+    async fn finish_posted(
+        &self,
+        ctx: &Context,
+        w: &Work,
+        plan: &MovePlan,
+        posted: Posted<'_>,
+    ) -> Result<RecordOutcome> {
         let Posted { id, name, line_ids, odoo_total, credited } = posted;
         let e = &w.envelope;
         self.link_move(e, id, plan, line_ids).await?;
-        self.deps.state.complete(&w.token, &json!({ "move": id, "name": name }).to_string(), self.settings.keep_outcome_for).await?;
+        self.deps
+            .state
+            .complete(&w.token, &json!({ "move": id, "name": name }).to_string(), self.settings.keep_outcome_for)
+            .await?;
         let lines: Vec<serde_json::Value> = plan
             .lines
             .iter()
@@ -756,7 +1003,18 @@ impl Poster {
             "rounding": plan.rounding.to_string(), "posted": ctx.rules.posting.post, "credits": credited.map(|c| c.id), "lines": lines,
         });
         let verb = if ctx.rules.posting.post { "posted" } else { "created as draft" };
-        self.audit(e, ctx.connection.audit_retention, AuditStage::Posted, Some(OdooRef::new(MOVE, id)), format!("{verb} {name} ({} {odoo_total} in Odoo, equal to the store's total {})", plan.move_type, plan.store_total), details).await;
+        self.audit(
+            e,
+            ctx.connection.audit_retention,
+            AuditStage::Posted,
+            Some(OdooRef::new(MOVE, id)),
+            format!(
+                "{verb} {name} ({} {odoo_total} in Odoo, equal to the store's total {})",
+                plan.move_type, plan.store_total
+            ),
+            details,
+        )
+        .await;
         let _ = self.deps.failed.remove_failed(&e.connection_id, e.kind(), &e.source_id).await;
         Ok(RecordOutcome::Posted { odoo: OdooRef::new(MOVE, id), name: name.to_string() })
     }
@@ -768,14 +1026,20 @@ impl Poster {
         let state = &self.deps.state;
         let client = &ctx.odoo.client;
         let Some(order) = state.link_by_source(&e.connection_id, EntityKind::Order, &refund.order_id).await? else {
-            return Err(Error::retryable(anyhow::anyhow!("order {} is not in Odoo yet; the refund waits for it", refund.order_id)));
+            return Err(Error::retryable(anyhow::anyhow!(
+                "order {} is not in Odoo yet; the refund waits for it",
+                refund.order_id
+            )));
         };
         if self.flag(&e.connection_id, "credited", &refund.order_id).await? {
             return Ok(self.skip(ctx, work, format!("order {} was already credited in full", refund.order_id)).await);
         }
         self.set_flag(&e.connection_id, "refunded", &refund.order_id).await?;
         let original = client.read(MOVE, &[order.odoo.id], &["partner_id", "state", "name"]).await?.remove(0);
-        let partner = original.get("partner_id").and_then(Val::many2one_id).ok_or_else(|| Error::permanent(anyhow::anyhow!("the original move has no partner")))?;
+        let partner = original
+            .get("partner_id")
+            .and_then(Val::many2one_id)
+            .ok_or_else(|| Error::permanent(anyhow::anyhow!("the original move has no partner")))?;
         let original_name = original.get("name").and_then(Val::as_str).unwrap_or_default().to_string();
 
         // Which Odoo lines the refunded store lines became.
@@ -788,24 +1052,52 @@ impl Poster {
                 .iter()
                 .filter_map(|t| Some((ctx.odoo.tax(ctx.rules.tax_for(&t.rate_id)?)?.id, t.amount.abs())))
                 .collect();
-            wanted.push((l.order_line_id.clone(), LineKind::Product, l.quantity.abs(), l.amount.abs(), tax.abs(), by_rate));
+            wanted.push((
+                l.order_line_id.clone(),
+                LineKind::Product,
+                l.quantity.abs(),
+                l.amount.abs(),
+                tax.abs(),
+                by_rate,
+            ));
         }
         if !refund.shipping.is_zero() {
-            let shipping_line = refund
-                .shipping_line_id
-                .as_ref()
-                .ok_or_else(|| Error::permanent(anyhow::anyhow!("the refund returns shipping but does not say which shipping line")))?;
-            wanted.push((format!("ship:{shipping_line}"), LineKind::Shipping, Decimal::ONE, refund.shipping.abs(), refund.shipping_tax.abs(), vec![]));
+            let shipping_line = refund.shipping_line_id.as_ref().ok_or_else(|| {
+                Error::permanent(anyhow::anyhow!("the refund returns shipping but does not say which shipping line"))
+            })?;
+            wanted.push((
+                format!("ship:{shipping_line}"),
+                LineKind::Shipping,
+                Decimal::ONE,
+                refund.shipping.abs(),
+                refund.shipping_tax.abs(),
+                vec![],
+            ));
         }
         let mut odoo_lines = Vec::new();
         for (store_line, ..) in &wanted {
             let link = state
                 .link_by_source(&e.connection_id, EntityKind::Order, &line_source(&refund.order_id, store_line)?)
                 .await?
-                .ok_or_else(|| Error::permanent(anyhow::anyhow!("order {} has no line {store_line} in Odoo ({original_name})", refund.order_id)))?;
+                .ok_or_else(|| {
+                    Error::permanent(anyhow::anyhow!(
+                        "order {} has no line {store_line} in Odoo ({original_name})",
+                        refund.order_id
+                    ))
+                })?;
             odoo_lines.push(link.odoo.id);
         }
-        let rows = if odoo_lines.is_empty() { vec![] } else { client.read("account.move.line", &odoo_lines, &["name", "account_id", "tax_ids", "analytic_distribution", "product_id"]).await? };
+        let rows = if odoo_lines.is_empty() {
+            vec![]
+        } else {
+            client
+                .read(
+                    "account.move.line",
+                    &odoo_lines,
+                    &["name", "account_id", "tax_ids", "analytic_distribution", "product_id"],
+                )
+                .await?
+        };
         let originals: Vec<OriginalLine> = rows
             .iter()
             .map(|r| {
@@ -815,7 +1107,11 @@ impl Poster {
                     account_id,
                     account_code: ctx.odoo.account_code(account_id).unwrap_or_default(),
                     tax_ids: ids_of(r.get("tax_ids")),
-                    analytic: r.get("analytic_distribution").and_then(Val::as_map).map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_decimal()?))).collect()).unwrap_or_default(),
+                    analytic: r
+                        .get("analytic_distribution")
+                        .and_then(Val::as_map)
+                        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_decimal()?))).collect())
+                        .unwrap_or_default(),
                     product_id: r.get("product_id").and_then(Val::many2one_id),
                 }
             })
@@ -834,12 +1130,29 @@ impl Poster {
             })
             .collect();
         let session = ctx.odoo.clone();
-        let note = plan::CreditNote { credits: &credits, unallocated: refund.unallocated.abs(), currency: refund.currency.as_str(), store_total: refund.amount.abs(), what: format!("refund {} of {original_name}", e.source_id) };
+        let note = plan::CreditNote {
+            credits: &credits,
+            unallocated: refund.unallocated.abs(),
+            currency: refund.currency.as_str(),
+            store_total: refund.amount.abs(),
+            what: format!("refund {} of {original_name}", e.source_id),
+        };
         let plan = plan::plan_credit(&note, &ctx.rules, &|id| session.tax_by_id(id), ctx.odoo.as_ref())
             .map_err(|p| Error::permanent(anyhow::anyhow!(p.0)))?;
         let date = refund.created_at.format("%Y-%m-%d").to_string();
-        let reference = format!("Refund {} of {original_name}{}", e.source_id, refund.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default());
-        let header = MoveHeader { partner, date: &date, reference: &reference, origin: &marker(e), reversed: Some(order.odoo.id), reverse_signs: plan.mode == PostingMode::JournalEntry };
+        let reference = format!(
+            "Refund {} of {original_name}{}",
+            e.source_id,
+            refund.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+        );
+        let header = MoveHeader {
+            partner,
+            date: &date,
+            reference: &reference,
+            origin: &marker(e),
+            reversed: Some(order.odoo.id),
+            reverse_signs: plan.mode == PostingMode::JournalEntry,
+        };
         let outcome = match self.adopt_by_marker(ctx, work, &plan, Some(&order.odoo)).await? {
             Some(adopted) => adopted,
             None => {
@@ -874,9 +1187,23 @@ impl Poster {
         let client = &ctx.odoo.client;
         let xmlid = xmlid_name(&e.connection_id, "customer", &e.source_id);
         let address = customer.billing_address.as_ref().or(customer.addresses.first());
-        let name = [customer.first_name.as_deref(), customer.last_name.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
-        let name = if name.trim().is_empty() { customer.company.clone().or(customer.email.clone()).unwrap_or_else(|| format!("Customer {}", e.source_id)) } else { name };
-        let mut vals = self.partner_vals(ctx, name.clone(), normalized_email(customer.email.as_deref()), address, Some(e.source_id.as_str()));
+        let name = [customer.first_name.as_deref(), customer.last_name.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let name = if name.trim().is_empty() {
+            customer.company.clone().or(customer.email.clone()).unwrap_or_else(|| format!("Customer {}", e.source_id))
+        } else {
+            name
+        };
+        let mut vals = self.partner_vals(
+            ctx,
+            name.clone(),
+            normalized_email(customer.email.as_deref()),
+            address,
+            Some(e.source_id.as_str()),
+        );
         if let (Val::Map(m), Some(phone)) = (&mut vals, customer.phone.as_deref()) {
             m.insert("phone".into(), Val::from(phone));
         }
@@ -894,9 +1221,29 @@ impl Poster {
         };
         ctx.odoo.remember_partner(&format!("c:{}", e.source_id), id);
         let odoo = OdooRef::new("res.partner", id);
-        self.deps.state.put_link(&Link { connection_id: e.connection_id.clone(), kind: EntityKind::Customer, source_id: e.source_id.clone(), odoo: odoo.clone(), updated_at: Utc::now() }).await?;
-        self.deps.state.complete(&work.token, &json!({ "partner": id }).to_string(), self.settings.keep_outcome_for).await?;
-        self.audit(e, ctx.connection.audit_retention, AuditStage::Posted, Some(odoo.clone()), format!("{verb} partner {name} ({XMLID_MODULE}.{xmlid})"), json!({})).await;
+        self.deps
+            .state
+            .put_link(&Link {
+                connection_id: e.connection_id.clone(),
+                kind: EntityKind::Customer,
+                source_id: e.source_id.clone(),
+                odoo: odoo.clone(),
+                updated_at: Utc::now(),
+            })
+            .await?;
+        self.deps
+            .state
+            .complete(&work.token, &json!({ "partner": id }).to_string(), self.settings.keep_outcome_for)
+            .await?;
+        self.audit(
+            e,
+            ctx.connection.audit_retention,
+            AuditStage::Posted,
+            Some(odoo.clone()),
+            format!("{verb} partner {name} ({XMLID_MODULE}.{xmlid})"),
+            json!({}),
+        )
+        .await;
         let _ = self.deps.failed.remove_failed(&e.connection_id, e.kind(), &e.source_id).await;
         Ok(RecordOutcome::Posted { odoo, name })
     }
@@ -951,11 +1298,14 @@ pub async fn redrive(dlq: &dyn crate::ports::QueueConsumer, queue: &dyn crate::p
             return Ok(moved);
         }
         for m in batch {
-            let message = crate::ports::OutgoingMessage { group_id: m.group_id.clone(), deduplication_id: format!("redrive:{}", uuid::Uuid::new_v4().simple()), body: m.body.clone() };
+            let message = crate::ports::OutgoingMessage {
+                group_id: m.group_id.clone(),
+                deduplication_id: format!("redrive:{}", uuid::Uuid::new_v4().simple()),
+                body: m.body.clone(),
+            };
             queue.send_batch(&[message]).await?;
             dlq.delete(&m.receipt).await?;
             moved += 1;
         }
     }
 }
-

@@ -33,9 +33,7 @@ pub struct OdooSession {
 }
 
 fn rows_by(rows: &[Val], key: &str) -> Vec<(String, i64)> {
-    rows.iter()
-        .filter_map(|r| Some((r.get(key)?.as_str()?.to_string(), r.get("id")?.as_i64()?)))
-        .collect()
+    rows.iter().filter_map(|r| Some((r.get(key)?.as_str()?.to_string(), r.get("id")?.as_i64()?))).collect()
 }
 
 impl OdooSession {
@@ -60,7 +58,10 @@ impl OdooSession {
         cache.accounts = rows_by(&accounts, "code").into_iter().collect();
         cache.account_codes = cache.accounts.iter().map(|(k, v)| (*v, k.clone())).collect();
         for t in &taxes {
-            let (Some(id), Some(name)) = (t.get("id").and_then(Val::as_i64), t.get("name").and_then(Val::as_str)) else { continue };
+            let (Some(id), Some(name)) = (t.get("id").and_then(Val::as_i64), t.get("name").and_then(Val::as_str))
+            else {
+                continue;
+            };
             let info = TaxInfo {
                 id,
                 percent: t.get("amount").and_then(Val::as_decimal).unwrap_or(Decimal::ZERO),
@@ -75,7 +76,12 @@ impl OdooSession {
         cache.payment_terms = rows_by(&terms, "name").into_iter().collect();
         cache.states = states
             .iter()
-            .filter_map(|s| Some(((s.get("country_id")?.many2one_id()?, s.get("code")?.as_str()?.to_string()), s.get("id")?.as_i64()?)))
+            .filter_map(|s| {
+                Some((
+                    (s.get("country_id")?.many2one_id()?, s.get("code")?.as_str()?.to_string()),
+                    s.get("id")?.as_i64()?,
+                ))
+            })
             .collect();
         Ok(())
     }
@@ -92,7 +98,11 @@ impl OdooSession {
         if missing.is_empty() {
             return Ok(());
         }
-        let domain = Val::list([Val::list([Val::from("default_code"), Val::from("in"), Val::list(missing.iter().map(String::as_str))])]);
+        let domain = Val::list([Val::list([
+            Val::from("default_code"),
+            Val::from("in"),
+            Val::list(missing.iter().map(String::as_str)),
+        ])]);
         let rows = self.client.search_read("product.product", domain, &["default_code"], None, None).await?;
         let found: HashMap<String, i64> = rows_by(&rows, "default_code").into_iter().collect();
         let mut cache = self.cache.lock().expect("cache lock");

@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use rust_decimal::Decimal;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use shared::stores::woocommerce::client::oauth_signature;
 use shared::stores::woocommerce::signature::sign;
 
@@ -33,7 +33,11 @@ pub struct StoreOptions {
 impl Default for StoreOptions {
     fn default() -> Self {
         let id = uuid::Uuid::new_v4().simple().to_string();
-        StoreOptions { consumer_key: format!("ck_{}", &id[..16]), consumer_secret: format!("cs_{}", &id[16..]), webhook_secret: format!("whsec-{}", &id[..10]) }
+        StoreOptions {
+            consumer_key: format!("ck_{}", &id[..16]),
+            consumer_secret: format!("cs_{}", &id[16..]),
+            webhook_secret: format!("whsec-{}", &id[..10]),
+        }
     }
 }
 
@@ -115,7 +119,10 @@ impl SandboxStore {
                 json!({ "id": 5, "name": "Garden", "slug": "garden", "parent": 0 }),
             ];
             for (id, sku, name, price, category, _) in CATALOG.iter().chain(EXTRA) {
-                d.products.insert(*id, json!({ "id": id, "sku": sku, "name": name, "price": price, "categories": [ { "id": category } ] }));
+                d.products.insert(
+                    *id,
+                    json!({ "id": id, "sku": sku, "name": name, "price": price, "categories": [ { "id": category } ] }),
+                );
             }
         }
         let app = axum::Router::new()
@@ -127,7 +134,9 @@ impl SandboxStore {
             .route("/wp-json/wc/v3/products", get(list_products))
             .route("/wp-json/wc/v3/products/categories", get(list_categories))
             .route("/wp-json/wc/v3/taxes", get(list_taxes))
-            .fallback(|| async { error(404, "rest_no_route", "No route was found matching the URL and request method.") })
+            .fallback(|| async {
+                error(404, "rest_no_route", "No route was found matching the URL and request method.")
+            })
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
@@ -196,12 +205,21 @@ impl SandboxStore {
     /// tax per line, flat-rate shipping, a coupon on every fourth order; totals add up as
     /// WooCommerce's do. `customer` 0 is a guest.
     pub fn add_order(&self, id: i64, customer: i64, status: &str, modified: DateTime<Utc>) -> Value {
-        let items: Vec<(i64, i64)> = (0..1 + (id % 3) as usize).map(|i| (CATALOG[((id as usize) + i * 2) % CATALOG.len()].0, 1 + ((id + i as i64) % 2))).collect();
+        let items: Vec<(i64, i64)> = (0..1 + (id % 3) as usize)
+            .map(|i| (CATALOG[((id as usize) + i * 2) % CATALOG.len()].0, 1 + ((id + i as i64) % 2)))
+            .collect();
         self.add_order_items(id, customer, status, modified, &items)
     }
 
     /// An order of exactly these `(product id, quantity)` items, totals computed as `add_order` does.
-    pub fn add_order_items(&self, id: i64, customer: i64, status: &str, modified: DateTime<Utc>, items: &[(i64, i64)]) -> Value {
+    pub fn add_order_items(
+        &self,
+        id: i64,
+        customer: i64,
+        status: &str,
+        modified: DateTime<Utc>,
+        items: &[(i64, i64)],
+    ) -> Value {
         let rate = |r: i64| if r == 1 { Decimal::new(20, 0) } else { Decimal::new(55, 1) };
         let mut lines = Vec::new();
         let (mut total, mut total_tax, mut discount_total) = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
@@ -232,7 +250,11 @@ impl SandboxStore {
         *per_rate.entry(1).or_default() += Decimal::ZERO;
         total += shipping + shipping_tax;
         total_tax += shipping_tax;
-        let billing = if customer > 0 { address("Ada", "Lovelace", Some(&format!("customer{customer}@example.com"))) } else { address("Guest", "Buyer", Some(&format!("guest{}@example.com", id % 7))) };
+        let billing = if customer > 0 {
+            address("Ada", "Lovelace", Some(&format!("customer{customer}@example.com")))
+        } else {
+            address("Guest", "Buyer", Some(&format!("guest{}@example.com", id % 7)))
+        };
         let order = json!({
             "id": id, "parent_id": 0, "number": id.to_string(), "order_key": format!("wc_order_{id}"), "created_via": "checkout",
             "status": status, "currency": "EUR",
@@ -264,7 +286,8 @@ impl SandboxStore {
         let line = order["line_items"][line_index].clone();
         let shipping = order["shipping_lines"][0].clone();
         let dec = |v: &Value| v.as_str().unwrap_or("0").parse::<Decimal>().unwrap_or_default();
-        let amount = dec(&line["total"]) + dec(&line["total_tax"]) + dec(&shipping["total"]) + dec(&shipping["total_tax"]);
+        let amount =
+            dec(&line["total"]) + dec(&line["total_tax"]) + dec(&shipping["total"]) + dec(&shipping["total_tax"]);
         let refund = json!({
             "id": refund_id, "date_created": gmt(at), "date_created_gmt": gmt(at), "amount": money(amount), "reason": "returned",
             "refunded_by": 1, "refunded_payment": true, "meta_data": [],
@@ -283,7 +306,10 @@ impl SandboxStore {
                 "taxes": [], "meta_data": [ { "key": "_refunded_item_id", "value": shipping["id"].to_string() } ],
             } ],
         });
-        order["refunds"].as_array_mut().expect("refunds").push(json!({ "id": refund_id, "reason": "returned", "total": format!("-{}", money(amount)) }));
+        order["refunds"]
+            .as_array_mut()
+            .expect("refunds")
+            .push(json!({ "id": refund_id, "reason": "returned", "total": format!("-{}", money(amount)) }));
         order["date_modified_gmt"] = Value::String(gmt(at));
         order["date_modified"] = Value::String(gmt(at));
         d.refunds.entry(order_id).or_default().push(refund.clone());
@@ -319,7 +345,14 @@ impl SandboxStore {
 
     /// The creation ping: unsigned, form-encoded, no `X-WC-Webhook-*` headers.
     pub async fn ping(&self, url: &str) -> u16 {
-        let response = self.http.post(url).header("content-type", "application/x-www-form-urlencoded").header("user-agent", "WooCommerce/9.9.0 Hookshot (WordPress/6.8)").body("webhook_id=7").send().await;
+        let response = self
+            .http
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("user-agent", "WooCommerce/9.9.0 Hookshot (WordPress/6.8)")
+            .body("webhook_id=7")
+            .send()
+            .await;
         response.map(|r| r.status().as_u16()).unwrap_or(0)
     }
 }
@@ -334,7 +367,12 @@ fn address(first: &str, last: &str, email: Option<&str>) -> Value {
 }
 
 fn error(status: u16, code: &str, message: &str) -> Response {
-    (StatusCode::from_u16(status).expect("status"), [("content-type", "application/json")], json!({ "code": code, "message": message, "data": { "status": status } }).to_string()).into_response()
+    (
+        StatusCode::from_u16(status).expect("status"),
+        [("content-type", "application/json")],
+        json!({ "code": code, "message": message, "data": { "status": status } }).to_string(),
+    )
+        .into_response()
 }
 
 fn query_pairs(raw: &Option<String>) -> Vec<(String, String)> {
@@ -371,7 +409,11 @@ fn authorize(shared: &Shared, path: &str, raw: &Option<String>) -> Result<HashMa
         return Err(Box::new(error(401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")));
     }
     if present < needed.len() {
-        return Err(Box::new(error(401, "woocommerce_rest_authentication_missing_parameter", "Missing OAuth parameter")));
+        return Err(Box::new(error(
+            401,
+            "woocommerce_rest_authentication_missing_parameter",
+            "Missing OAuth parameter",
+        )));
     }
     if get("oauth_consumer_key").as_deref() != Some(shared.options.consumer_key.as_str()) {
         return Err(Box::new(error(401, "woocommerce_rest_authentication_error", "Consumer key is invalid.")));
@@ -386,7 +428,11 @@ fn authorize(shared: &Shared, path: &str, raw: &Option<String>) -> Result<HashMa
     let base = format!("{}{path}", shared.home.lock().expect("lock"));
     let expected = oauth_signature("GET", &base, &pairs, &shared.options.consumer_secret);
     if get("oauth_signature").as_deref() != Some(expected.as_str()) {
-        return Err(Box::new(error(401, "woocommerce_rest_authentication_error", "Invalid signature - provided signature does not match.")));
+        return Err(Box::new(error(
+            401,
+            "woocommerce_rest_authentication_error",
+            "Invalid signature - provided signature does not match.",
+        )));
     }
     Ok(pairs.into_iter().filter(|(k, _)| !k.starts_with("oauth_")).collect())
 }
@@ -396,7 +442,12 @@ fn parse_date(text: &str) -> Option<DateTime<Utc>> {
 }
 
 /// A page of a list with WooCommerce's headers.
-fn paged<V: std::borrow::Borrow<Value>>(shared: &Shared, path: &str, items: Vec<V>, params: &HashMap<String, String>) -> Response {
+fn paged<V: std::borrow::Borrow<Value>>(
+    shared: &Shared,
+    path: &str,
+    items: Vec<V>,
+    params: &HashMap<String, String>,
+) -> Response {
     let per_page: usize = params.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(10);
     if !(1..=100).contains(&per_page) {
         return error(400, "rest_invalid_param", "Invalid parameter(s): per_page");
@@ -404,7 +455,8 @@ fn paged<V: std::borrow::Borrow<Value>>(shared: &Shared, path: &str, items: Vec<
     let page: usize = params.get("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
     let total = items.len();
     let pages = total.div_ceil(per_page).max(1);
-    let slice: Vec<Value> = items.into_iter().skip((page - 1) * per_page).take(per_page).map(|v| v.borrow().clone()).collect();
+    let slice: Vec<Value> =
+        items.into_iter().skip((page - 1) * per_page).take(per_page).map(|v| v.borrow().clone()).collect();
     let home = shared.home.lock().expect("lock").clone();
     let mut links = Vec::new();
     if page < pages {
@@ -413,7 +465,8 @@ fn paged<V: std::borrow::Borrow<Value>>(shared: &Shared, path: &str, items: Vec<
     if page > 1 {
         links.push(format!("<{home}{path}?page={}&per_page={per_page}>; rel=\"prev\"", page - 1));
     }
-    let mut response = (StatusCode::OK, [("content-type", "application/json")], Value::Array(slice).to_string()).into_response();
+    let mut response =
+        (StatusCode::OK, [("content-type", "application/json")], Value::Array(slice).to_string()).into_response();
     let h = response.headers_mut();
     h.insert("x-wp-total", total.into());
     h.insert("x-wp-totalpages", pages.into());
@@ -444,7 +497,12 @@ fn ordered<'a>(mut items: Vec<&'a Value>, params: &HashMap<String, String>) -> V
     let desc = params.get("order").map(String::as_str) != Some("asc");
     match params.get("orderby").map(String::as_str) {
         Some("id") => items.sort_by_key(|o| o["id"].as_i64()),
-        _ => items.sort_by(|a, b| a["date_created_gmt"].as_str().cmp(&b["date_created_gmt"].as_str()).then(a["id"].as_i64().cmp(&b["id"].as_i64()))),
+        _ => items.sort_by(|a, b| {
+            a["date_created_gmt"]
+                .as_str()
+                .cmp(&b["date_created_gmt"].as_str())
+                .then(a["id"].as_i64().cmp(&b["id"].as_i64()))
+        }),
     }
     if desc {
         items.reverse();
@@ -509,8 +567,17 @@ async fn list_products(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery) -> R
         Ok(p) => p,
         Err(r) => return *r,
     };
-    let include: Vec<i64> = params.get("include").map(|i| i.split(',').filter_map(|x| x.trim().parse().ok()).collect()).unwrap_or_default();
-    let items: Vec<Value> = s.data.lock().expect("lock").products.iter().filter(|(id, _)| include.is_empty() || include.contains(id)).map(|(_, p)| p.clone()).collect();
+    let include: Vec<i64> =
+        params.get("include").map(|i| i.split(',').filter_map(|x| x.trim().parse().ok()).collect()).unwrap_or_default();
+    let items: Vec<Value> = s
+        .data
+        .lock()
+        .expect("lock")
+        .products
+        .iter()
+        .filter(|(id, _)| include.is_empty() || include.contains(id))
+        .map(|(_, p)| p.clone())
+        .collect();
     paged(&s, "/wp-json/wc/v3/products", items, &params)
 }
 
@@ -524,7 +591,11 @@ async fn list_taxes(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Resp
         json!({ "id": id, "country": "FR", "state": "", "postcode": "", "city": "", "postcodes": [], "cities": [],
                 "rate": rate, "name": name, "priority": 1, "compound": false, "shipping": true, "order": id, "class": class })
     };
-    let items = vec![rate(1, "20.0000", "VAT 20%", "standard"), rate(2, "5.5000", "VAT 5.5%", "reduced-rate"), rate(3, "10.0000", "VAT 10%", "intermediate")];
+    let items = vec![
+        rate(1, "20.0000", "VAT 20%", "standard"),
+        rate(2, "5.5000", "VAT 5.5%", "reduced-rate"),
+        rate(3, "10.0000", "VAT 10%", "intermediate"),
+    ];
     paged(&s, "/wp-json/wc/v3/taxes", items, &params)
 }
 

@@ -28,7 +28,22 @@ async fn a_sync_against_a_hung_odoo_ends_with_exit_5_and_its_records_stay_queued
         w.store.add_order(6000 + n, 0, "processing", t + Span::seconds(n));
     }
     let (hung, _keeper) = hung_odoo();
-    let r = w.mlc(&["connection", "add", "shop", "--store-url", w.store.url(), "--odoo-url", &format!("http://{hung}"), "--odoo-database", "x", "--odoo-login", "bot@example.com", "--allow-private-network"]).await;
+    let r = w
+        .mlc(&[
+            "connection",
+            "add",
+            "shop",
+            "--store-url",
+            w.store.url(),
+            "--odoo-url",
+            &format!("http://{hung}"),
+            "--odoo-database",
+            "x",
+            "--odoo-login",
+            "bot@example.com",
+            "--allow-private-network",
+        ])
+        .await;
     // Re-adding replaces the connection's Odoo side (the rules stay).
     assert_eq!(r.code, 0, "{}", r.all());
     let started = std::time::Instant::now();
@@ -85,8 +100,20 @@ async fn the_state_is_private_and_urls_with_credentials_are_refused() {
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(w.dir.path()), 0o700);
     assert_eq!(mode(&w.dir.path().join("mlc.sqlite3")), 0o600);
-    for (flag, url) in [("--store-url", "https://admin:hunter2pw@shop.example"), ("--odoo-url", "https://bot:hunter2pw@acme.odoo.com")] {
-        let mut args = vec!["connection", "add", "other", "--store-url", "https://shop.example", "--odoo-url", "https://acme.odoo.com", "--odoo-login", "bot@example.com"];
+    for (flag, url) in
+        [("--store-url", "https://admin:hunter2pw@shop.example"), ("--odoo-url", "https://bot:hunter2pw@acme.odoo.com")]
+    {
+        let mut args = vec![
+            "connection",
+            "add",
+            "other",
+            "--store-url",
+            "https://shop.example",
+            "--odoo-url",
+            "https://acme.odoo.com",
+            "--odoo-login",
+            "bot@example.com",
+        ];
         let at = args.iter().position(|a| *a == flag).unwrap();
         args[at + 1] = url;
         let r = w.mlc(&args).await;

@@ -32,7 +32,11 @@ impl Run {
 }
 
 fn run_of(out: Output) -> Run {
-    Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() }
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
 }
 
 fn rules() -> serde_json::Value {
@@ -87,7 +91,11 @@ impl World {
         let run = tokio::task::spawn_blocking(move || run_of(c.output().unwrap())).await.unwrap();
         self.assert_no_secret_in(&run.all());
         for (_, v) in env.iter().filter(|(k, _)| k.contains("KEY") || k.contains("SECRET")) {
-            assert!(v.is_empty() || !run.all().contains(v), "a secret given in the environment was printed:\n{}", run.all());
+            assert!(
+                v.is_empty() || !run.all().contains(v),
+                "a secret given in the environment was printed:\n{}",
+                run.all()
+            );
         }
         run
     }
@@ -97,7 +105,20 @@ impl World {
         let db = self.odoo.options().database.clone();
         let login = self.odoo.options().login.clone();
         self.mlc_with(
-            &["connection", "add", "shop", "--store-url", store_url, "--odoo-url", &odoo_url, "--odoo-database", &db, "--odoo-login", &login, "--allow-private-network"],
+            &[
+                "connection",
+                "add",
+                "shop",
+                "--store-url",
+                store_url,
+                "--odoo-url",
+                &odoo_url,
+                "--odoo-database",
+                &db,
+                "--odoo-login",
+                &login,
+                "--allow-private-network",
+            ],
             &[("MLC_ODOO_API_KEY", odoo_key)],
         )
         .await
@@ -126,7 +147,10 @@ impl World {
 
     /// Store order id → number of customer invoices in Odoo carrying its marker.
     fn invoices_by_order(&self) -> BTreeMap<String, usize> {
-        let ids = self.odoo.search("account.move", Val::list([Val::list([Val::from("move_type"), Val::from("="), Val::from("out_invoice")])]));
+        let ids = self.odoo.search(
+            "account.move",
+            Val::list([Val::list([Val::from("move_type"), Val::from("="), Val::from("out_invoice")])]),
+        );
         let mut out = BTreeMap::new();
         for row in self.odoo.read("account.move", &ids, &["invoice_origin"]) {
             let origin = row.get("invoice_origin").and_then(Val::as_str).unwrap_or_default().to_string();
@@ -138,7 +162,23 @@ impl World {
     }
 
     fn writes_to_odoo(&self) -> Vec<(String, String)> {
-        self.odoo.call_names().into_iter().filter(|(_, m)| !matches!(m.as_str(), "read" | "search" | "search_read" | "search_count" | "version" | "authenticate" | "web_version" | "")).collect()
+        self.odoo
+            .call_names()
+            .into_iter()
+            .filter(|(_, m)| {
+                !matches!(
+                    m.as_str(),
+                    "read"
+                        | "search"
+                        | "search_read"
+                        | "search_count"
+                        | "version"
+                        | "authenticate"
+                        | "web_version"
+                        | ""
+                )
+            })
+            .collect()
     }
 }
 
@@ -148,11 +188,23 @@ async fn connection_add_list_test_and_remove_with_secrets_kept_encrypted() {
     w.connected().await;
     let list = w.mlc(&["connection", "list"]).await;
     assert_eq!(list.code, 0, "{}", list.all());
-    assert!(list.stdout.contains("shop") && list.stdout.contains("v1") && list.stdout.contains("active"), "{}", list.stdout);
+    assert!(
+        list.stdout.contains("shop") && list.stdout.contains("v1") && list.stdout.contains("active"),
+        "{}",
+        list.stdout
+    );
 
     let test = w.mlc(&["connection", "test", "shop"]).await;
     assert_eq!(test.code, 0, "{}", test.all());
-    for expected in ["Odoo 19", "Odoo accepts the login and API key", "can read account.move", "can read product.product", "accepts the consumer key and secret", "can read orders", "everything works"] {
+    for expected in [
+        "Odoo 19",
+        "Odoo accepts the login and API key",
+        "can read account.move",
+        "can read product.product",
+        "accepts the consumer key and secret",
+        "can read orders",
+        "everything works",
+    ] {
         assert!(test.stdout.contains(expected), "missing {expected:?} in:\n{}", test.stdout);
     }
     let json = w.mlc(&["connection", "test", "--json"]).await;
@@ -183,7 +235,11 @@ async fn bad_odoo_credentials_are_reported_in_plain_words_and_the_store_is_still
     let test = w.mlc(&["connection", "test"]).await;
     assert_eq!(test.code, 3, "{}", test.all());
     assert!(test.stdout.contains("FAIL odoo    Odoo refused the login and API key"), "{}", test.stdout);
-    assert!(test.stdout.contains("accepts the consumer key and secret"), "the store side is checked too:\n{}", test.stdout);
+    assert!(
+        test.stdout.contains("accepts the consumer key and secret"),
+        "the store side is checked too:\n{}",
+        test.stdout
+    );
     assert!(test.stderr.contains("1 problem(s) found"), "{}", test.stderr);
     assert!(!test.all().contains(wrong), "the key must not be printed:\n{}", test.all());
 }
@@ -197,7 +253,11 @@ async fn an_unreachable_store_is_reported_and_a_sync_fails_with_exit_5() {
     assert_eq!(added.code, 0, "{}", added.all());
     let test = w.mlc(&["connection", "test"]).await;
     assert_eq!(test.code, 3, "{}", test.all());
-    assert!(test.stdout.contains(&format!("FAIL store   cannot reach the store at http://{closed}/")), "{}", test.stdout);
+    assert!(
+        test.stdout.contains(&format!("FAIL store   cannot reach the store at http://{closed}/")),
+        "{}",
+        test.stdout
+    );
     assert!(test.stdout.contains("ok   odoo    Odoo accepts the login and API key"), "{}", test.stdout);
     // A sync cannot reach it either: exit 5 (try again later), in plain words, every time.
     let sync = w.mlc(&["sync"]).await;
@@ -236,10 +296,37 @@ async fn malformed_configuration_is_refused_clearly_and_keeps_what_was_there() {
     assert!(show.stdout.contains("mapping rules v1"), "{}", show.stdout);
 
     // Secrets are never taken from the command line; missing ones are named.
-    let r = w.mlc_with(&["connection", "add", "other", "--store-url", "https://shop.example", "--odoo-url", "https://acme.odoo.com", "--odoo-login", "x"], &[("MLC_WOO_WEBHOOK_SECRET", "")]).await;
+    let r = w
+        .mlc_with(
+            &[
+                "connection",
+                "add",
+                "other",
+                "--store-url",
+                "https://shop.example",
+                "--odoo-url",
+                "https://acme.odoo.com",
+                "--odoo-login",
+                "x",
+            ],
+            &[("MLC_WOO_WEBHOOK_SECRET", "")],
+        )
+        .await;
     assert_eq!(r.code, 4, "{}", r.all());
     assert!(r.stderr.contains("set MLC_WOO_WEBHOOK_SECRET in the environment"), "{}", r.stderr);
-    let r = w.mlc(&["connection", "add", "other", "--store-url", "ftp://shop.example", "--odoo-url", "https://acme.odoo.com", "--odoo-login", "x"]).await;
+    let r = w
+        .mlc(&[
+            "connection",
+            "add",
+            "other",
+            "--store-url",
+            "ftp://shop.example",
+            "--odoo-url",
+            "https://acme.odoo.com",
+            "--odoo-login",
+            "x",
+        ])
+        .await;
     assert_eq!(r.code, 4, "{}", r.all());
     let r = w.mlc(&["backfill", "--from", "last tuesday"]).await;
     assert_eq!(r.code, 4, "{}", r.all());
@@ -247,7 +334,12 @@ async fn malformed_configuration_is_refused_clearly_and_keeps_what_was_there() {
 
     // A directory with no state is an error, not a fresh empty state.
     let empty = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_mlc")).arg("--dir").arg(empty.path()).args(["failed", "list"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mlc"))
+        .arg("--dir")
+        .arg(empty.path())
+        .args(["failed", "list"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no ml-connector state"));
     assert!(!empty.path().join("mlc.sqlite3").exists());
@@ -264,7 +356,18 @@ async fn preview_prints_the_move_with_its_rules_and_writes_nothing() {
     w.odoo.clear_calls();
     let r = w.mlc(&["preview", "1042"]).await;
     assert_eq!(r.code, 0, "{}", r.all());
-    for expected in ["Preview of order 1042", "mapping rules v1", "400100", "400200", "410000", "rule \"apparel\": category Apparel / Shirts is under Apparel", "rule \"books\"", "60%", "40%", "status processing posts: a posted customer invoice"] {
+    for expected in [
+        "Preview of order 1042",
+        "mapping rules v1",
+        "400100",
+        "400200",
+        "410000",
+        "rule \"apparel\": category Apparel / Shirts is under Apparel",
+        "rule \"books\"",
+        "60%",
+        "40%",
+        "status processing posts: a posted customer invoice",
+    ] {
         assert!(r.stdout.contains(expected), "missing {expected:?} in:\n{}", r.stdout);
     }
     let json = w.mlc(&["preview", "1042", "--json"]).await;
@@ -347,9 +450,17 @@ struct Served {
 /// Its log (stderr) goes to a file in the state directory: a pipe nobody reads would fill up and
 /// stall it. `serve_logs` reads them all back.
 fn serve(w: &World, poll_every: &str) -> Served {
-    let n = std::fs::read_dir(w.dir.path()).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("serve-")).count();
+    let n = std::fs::read_dir(w.dir.path())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("serve-"))
+        .count();
     let log = std::fs::File::create(w.dir.path().join(format!("serve-{n}.log"))).unwrap();
-    let mut child = w.command(&["serve", "--listen", "127.0.0.1:0", "--poll-every", poll_every, "--workers", "2"]).stdout(Stdio::piped()).stderr(log).spawn().unwrap();
+    let mut child = w
+        .command(&["serve", "--listen", "127.0.0.1:0", "--poll-every", poll_every, "--workers", "2"])
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap();
     let mut first = String::new();
     BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut first).unwrap();
     let url = first.split_whitespace().nth(2).unwrap_or_else(|| panic!("no address in {first:?}")).to_string();
@@ -380,7 +491,8 @@ async fn serve_keeps_every_accepted_webhook_across_a_kill_and_a_graceful_stop() 
     w.odoo.inject("*", "*", odoo_sandbox::Fault::Latency(Duration::from_millis(15)), usize::MAX);
     let t = Utc::now() - Span::hours(1);
     w.store.add_customer(501, "ada@example.com", "Ada", "Lovelace", t);
-    let orders: Vec<serde_json::Value> = (0..60).map(|n| w.store.add_order(4000 + n, 501, "processing", t + Span::seconds(n))).collect();
+    let orders: Vec<serde_json::Value> =
+        (0..60).map(|n| w.store.add_order(4000 + n, 501, "processing", t + Span::seconds(n))).collect();
     let mut accepted = Vec::new();
     let mut refused = Vec::new();
 
@@ -389,7 +501,11 @@ async fn serve_keeps_every_accepted_webhook_across_a_kill_and_a_graceful_stop() 
     let hook = format!("{}/webhooks/woocommerce/shop", run.url);
     for (i, order) in orders.iter().enumerate().take(30) {
         let status = w.store.deliver(&hook, "order.created", order, &format!("d-{i}")).await;
-        if status == 200 { accepted.push(i) } else { refused.push(i) }
+        if status == 200 {
+            accepted.push(i)
+        } else {
+            refused.push(i)
+        }
         if i == 24 {
             run.child.kill().unwrap();
             run.child.wait().unwrap();
@@ -442,7 +558,13 @@ async fn serve_keeps_every_accepted_webhook_across_a_kill_and_a_graceful_stop() 
     assert_eq!(invoices.len(), 60);
     assert!(invoices.values().all(|&n| n == 1), "none twice: {invoices:?}");
     // Two workers met the same new customer at once: still one partner.
-    let ada = w.odoo.search("res.partner", Val::list([Val::list([Val::from("ref"), Val::from("="), Val::from("501")]), Val::list([Val::from("parent_id"), Val::from("="), Val::Bool(false)])]));
+    let ada = w.odoo.search(
+        "res.partner",
+        Val::list([
+            Val::list([Val::from("ref"), Val::from("="), Val::from("501")]),
+            Val::list([Val::from("parent_id"), Val::from("="), Val::Bool(false)]),
+        ]),
+    );
     assert_eq!(ada.len(), 1, "one partner for the customer, not {ada:?}");
     assert!(accepted.len() >= 55, "most deliveries were accepted: {} refused", refused.len());
     let failed = w.mlc(&["failed", "list", "--json"]).await;
@@ -464,11 +586,18 @@ async fn trace_finds_a_record_by_order_move_id_and_move_name() {
     assert_eq!(by_order.code, 0, "{}", by_order.all());
     assert!(by_order.stdout.contains("Posted") && by_order.stdout.contains("INV/"), "{}", by_order.stdout);
     let name = by_order.stdout.split_whitespace().find(|w| w.starts_with("INV/")).unwrap().to_string();
-    let id = w.odoo.search("account.move", Val::list([Val::list([Val::from("name"), Val::from("="), Val::from(name.as_str())])]))[0];
+    let id = w
+        .odoo
+        .search("account.move", Val::list([Val::list([Val::from("name"), Val::from("="), Val::from(name.as_str())])]))
+        [0];
     for query in [format!("account.move:{id}"), name.clone()] {
         let r = w.mlc(&["trace", &query]).await;
         assert_eq!(r.code, 0, "{}", r.all());
-        assert!(r.stdout.contains("order 1001") && r.stdout.contains("Enqueued") && r.stdout.contains("Posted"), "{query}: {}", r.stdout);
+        assert!(
+            r.stdout.contains("order 1001") && r.stdout.contains("Enqueued") && r.stdout.contains("Posted"),
+            "{query}: {}",
+            r.stdout
+        );
     }
     let missing = w.mlc(&["trace", "INV/1999/99999"]).await;
     assert_eq!(missing.code, 4, "{}", missing.all());

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use base64::{engine::general_purpose::STANDARD as B64, Engine as _};
+use base64::{Engine as _, engine::general_purpose::STANDARD as B64};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use url::Url;
@@ -81,7 +81,11 @@ pub fn oauth_signature(method: &str, base_url: &str, params: &[(String, String)]
 }
 
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers.get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok()).map(Duration::from_secs)
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .map(Duration::from_secs)
 }
 
 fn header_u64(headers: &reqwest::header::HeaderMap, name: &str) -> Option<u64> {
@@ -105,12 +109,19 @@ impl WooClient {
             .map_err(|e| Error::retryable(anyhow::anyhow!("resolving {host}: {e}")))?
             .collect();
         if let Some(bad) = addrs.iter().find(|a| crate::odoo::endpoint::is_metadata(a.ip())) {
-            return Err(Error::permanent(anyhow::anyhow!("store {host} resolves to {}, a cloud metadata service, which is never reached", bad.ip())));
+            return Err(Error::permanent(anyhow::anyhow!(
+                "store {host} resolves to {}, a cloud metadata service, which is never reached",
+                bad.ip()
+            )));
         }
         if !config.allow_private_network
-            && let Some(bad) = addrs.iter().find(|a| !crate::odoo::endpoint::is_public(a.ip())) {
-                return Err(Error::permanent(anyhow::anyhow!("store {host} resolves to {}, a non-public address; allow private networks on the connection if intended", bad.ip())));
-            }
+            && let Some(bad) = addrs.iter().find(|a| !crate::odoo::endpoint::is_public(a.ip()))
+        {
+            return Err(Error::permanent(anyhow::anyhow!(
+                "store {host} resolves to {}, a non-public address; allow private networks on the connection if intended",
+                bad.ip()
+            )));
+        }
         let http = reqwest::Client::builder()
             .resolve_to_addrs(&host, &addrs)
             .redirect(reqwest::redirect::Policy::none())
@@ -162,11 +173,19 @@ impl WooClient {
         self.pages.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let response = match request.send().await {
             Ok(r) => r,
-            Err(e) => return Ok(Attempt::Retry(Error::retryable(anyhow::anyhow!("WooCommerce {path}: {}", e.without_url())), None)),
+            Err(e) => {
+                return Ok(Attempt::Retry(
+                    Error::retryable(anyhow::anyhow!("WooCommerce {path}: {}", e.without_url())),
+                    None,
+                ));
+            }
         };
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = response.text().await.map_err(|e| Error::retryable(anyhow::anyhow!("WooCommerce {path}: {}", e.without_url())))?;
+        let body = response
+            .text()
+            .await
+            .map_err(|e| Error::retryable(anyhow::anyhow!("WooCommerce {path}: {}", e.without_url())))?;
         if status == 200 {
             return Ok(Attempt::Done(headers, body));
         }
@@ -203,8 +222,13 @@ impl WooClient {
         q.push(("per_page".into(), PER_PAGE.to_string()));
         q.push(("page".into(), page.to_string()));
         let (headers, body) = self.get(path, &q).await?;
-        let items: Vec<serde_json::Value> = serde_json::from_str(&body).map_err(|e| Error::bad_input(format!("WooCommerce {path}: not a JSON list: {e}")))?;
-        Ok(Page { items, total: header_u64(&headers, "x-wp-total").unwrap_or(0), total_pages: header_u64(&headers, "x-wp-totalpages").unwrap_or(1) })
+        let items: Vec<serde_json::Value> = serde_json::from_str(&body)
+            .map_err(|e| Error::bad_input(format!("WooCommerce {path}: not a JSON list: {e}")))?;
+        Ok(Page {
+            items,
+            total: header_u64(&headers, "x-wp-total").unwrap_or(0),
+            total_pages: header_u64(&headers, "x-wp-totalpages").unwrap_or(1),
+        })
     }
 
     /// Every item of a list, page by page.
@@ -231,7 +255,10 @@ impl WooClient {
         self.all(&format!("/orders/{order}/refunds"), &[])
             .await?
             .into_iter()
-            .map(|v| serde_json::from_value(v).map_err(|e| Error::bad_input(format!("WooCommerce refund of order {order}: {e}"))))
+            .map(|v| {
+                serde_json::from_value(v)
+                    .map_err(|e| Error::bad_input(format!("WooCommerce refund of order {order}: {e}")))
+            })
             .collect()
     }
 
@@ -254,7 +281,12 @@ impl WooClient {
                 let all = self.all("/products/categories", &[]).await?;
                 Ok::<_, Error>(
                     all.iter()
-                        .filter_map(|c| Some((c["id"].as_i64()?, (c["name"].as_str()?.to_string(), c["parent"].as_i64().unwrap_or(0)))))
+                        .filter_map(|c| {
+                            Some((
+                                c["id"].as_i64()?,
+                                (c["name"].as_str()?.to_string(), c["parent"].as_i64().unwrap_or(0)),
+                            ))
+                        })
                         .collect::<HashMap<_, _>>(),
                 )
             })
@@ -276,7 +308,11 @@ impl WooClient {
         let include = ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
         let products = self.all("/products", &[("include".into(), include)]).await?;
         for p in products {
-            let (Some(id), Some(first)) = (p["id"].as_i64(), p["categories"].as_array().and_then(|c| c.first()).and_then(|c| c["id"].as_i64())) else { continue };
+            let (Some(id), Some(first)) =
+                (p["id"].as_i64(), p["categories"].as_array().and_then(|c| c.first()).and_then(|c| c["id"].as_i64()))
+            else {
+                continue;
+            };
             let mut path = Vec::new();
             let mut cursor = first;
             while let Some((name, parent)) = tree.get(&cursor).filter(|_| path.len() < 20) {
@@ -304,7 +340,10 @@ mod tests {
     #[test]
     fn oauth_base_strings_sort_encode_and_key_with_the_secret() {
         // Worked by hand: two params, one needing encoding; key "cs_x&".
-        let params = vec![("page".to_string(), "2".to_string()), ("modified_after".to_string(), "2026-11-20T09:00:00".to_string())];
+        let params = vec![
+            ("page".to_string(), "2".to_string()),
+            ("modified_after".to_string(), "2026-11-20T09:00:00".to_string()),
+        ];
         let sig = oauth_signature("GET", "http://shop.test/wp-json/wc/v3/orders", &params, "cs_x");
         let base = "GET&http%3A%2F%2Fshop.test%2Fwp-json%2Fwc%2Fv3%2Forders&modified_after%3D2026-11-20T09%253A00%253A00%26page%3D2";
         let mut mac = Hmac::<Sha256>::new_from_slice(b"cs_x&").unwrap();

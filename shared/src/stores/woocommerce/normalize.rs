@@ -10,8 +10,8 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::money;
 use crate::ids::{CurrencyCode, Sku, SourceId};
+use crate::money;
 use crate::records::*;
 
 fn bad(what: impl Into<String>) -> Error {
@@ -272,9 +272,11 @@ fn positive(id: i64, what: &str) -> Result<i64> {
 
 pub fn order(o: &WooOrder, categories: &CategoryPaths) -> Result<(SourceId, DateTime<Utc>, SalesDocument)> {
     let source_id = SourceId::parse(positive(o.id, "order")?.to_string())?;
-    let currency = CurrencyCode::parse(o.currency.trim().to_uppercase()).map_err(|e| e.context(format!("order {}", o.id)))?;
+    let currency =
+        CurrencyCode::parse(o.currency.trim().to_uppercase()).map_err(|e| e.context(format!("order {}", o.id)))?;
     let dp = crate::poster::plan::currency_decimals(currency.as_str());
-    let created = gmt(&o.date_created_gmt).ok_or_else(|| bad(format!("order {}: date_created_gmt is missing or not a date", o.id)))?;
+    let created = gmt(&o.date_created_gmt)
+        .ok_or_else(|| bad(format!("order {}: date_created_gmt is missing or not a date", o.id)))?;
     let modified = gmt(&o.date_modified_gmt).unwrap_or(created);
     let labels: HashMap<String, (Option<String>, Option<Decimal>)> =
         o.tax_lines.iter().map(|t| (id_text(&t.rate_id), (t.label.clone(), t.rate_percent.map(|m| m.0)))).collect();
@@ -292,7 +294,11 @@ pub fn order(o: &WooOrder, categories: &CategoryPaths) -> Result<(SourceId, Date
                 variant_id: (l.variation_id > 0).then(|| SourceId::parse(l.variation_id.to_string())).transpose()?,
                 category_path: categories.get(&l.product_id).cloned().unwrap_or_default(),
                 quantity,
-                unit_price: if quantity.is_zero() { Decimal::ZERO } else { money::div(l.subtotal.0, quantity, "a line's unit price")? },
+                unit_price: if quantity.is_zero() {
+                    Decimal::ZERO
+                } else {
+                    money::div(l.subtotal.0, quantity, "a line's unit price")?
+                },
                 subtotal: l.subtotal.0,
                 discount: money::sub(l.subtotal.0, l.total.0, "a line's discount")?,
                 total: l.total.0,
@@ -303,12 +309,23 @@ pub fn order(o: &WooOrder, categories: &CategoryPaths) -> Result<(SourceId, Date
     let shipping: Vec<ShippingLine> = o
         .shipping_lines
         .iter()
-        .map(|s| ShippingLine { line_id: s.id.to_string(), method_id: s.method_id.clone(), title: s.method_title.clone(), total: s.total.0, taxes: line_taxes(&s.taxes, &labels, dp) })
+        .map(|s| ShippingLine {
+            line_id: s.id.to_string(),
+            method_id: s.method_id.clone(),
+            title: s.method_title.clone(),
+            total: s.total.0,
+            taxes: line_taxes(&s.taxes, &labels, dp),
+        })
         .collect();
     let fees: Vec<FeeLine> = o
         .fee_lines
         .iter()
-        .map(|f| FeeLine { line_id: f.id.to_string(), name: f.name.clone(), total: f.total.0, taxes: line_taxes(&f.taxes, &labels, dp) })
+        .map(|f| FeeLine {
+            line_id: f.id.to_string(),
+            name: f.name.clone(),
+            total: f.total.0,
+            taxes: line_taxes(&f.taxes, &labels, dp),
+        })
         .collect();
 
     // Reconcile the gross: every line's total plus its tax must come to the order total.
@@ -318,10 +335,17 @@ pub fn order(o: &WooOrder, categories: &CategoryPaths) -> Result<(SourceId, Date
     let gross = money::sum(parts.chain(o.fee_lines.iter().flat_map(|f| [f.total.0, f.total_tax.0])), what)?;
     let allowed = money::mul(Decimal::new(1, dp), Decimal::from(1 + o.line_items.len() as i64), what)?;
     if money::sub(round(gross, dp), o.total.0, what)?.abs() > allowed {
-        return Err(bad(format!("order {}: lines, shipping and fees come to {gross} with tax, but the order total is {}", o.id, o.total.0)));
+        return Err(bad(format!(
+            "order {}: lines, shipping and fees come to {gross} with tax, but the order total is {}",
+            o.id, o.total.0
+        )));
     }
     let customer = if o.customer_id > 0 {
-        CustomerRef::Registered { source_id: SourceId::parse(o.customer_id.to_string())?, email: o.billing.email.clone().and_then(|e| opt(&e)), group: None }
+        CustomerRef::Registered {
+            source_id: SourceId::parse(o.customer_id.to_string())?,
+            email: o.billing.email.clone().and_then(|e| opt(&e)),
+            group: None,
+        }
     } else {
         CustomerRef::Guest { email: o.billing.email.clone().and_then(|e| opt(&e)) }
     };
@@ -340,7 +364,11 @@ pub fn order(o: &WooOrder, categories: &CategoryPaths) -> Result<(SourceId, Date
         lines,
         shipping,
         fees,
-        coupons: o.coupon_lines.iter().map(|c| Coupon { code: c.code.clone(), discount: c.discount.0, discount_tax: c.discount_tax.0 }).collect(),
+        coupons: o
+            .coupon_lines
+            .iter()
+            .map(|c| Coupon { code: c.code.clone(), discount: c.discount.0, discount_tax: c.discount_tax.0 })
+            .collect(),
         taxes: o
             .tax_lines
             .iter()
@@ -392,13 +420,16 @@ pub fn refund(order_id: i64, currency: &str, r: &WooRefund) -> Result<(SourceId,
     positive(r.id, "refund")?;
     let currency = CurrencyCode::parse(currency.trim().to_uppercase())?;
     let dp = crate::poster::plan::currency_decimals(currency.as_str());
-    let created = gmt(&r.date_created_gmt).ok_or_else(|| bad(format!("refund {}: date_created_gmt is missing", r.id)))?;
+    let created =
+        gmt(&r.date_created_gmt).ok_or_else(|| bad(format!("refund {}: date_created_gmt is missing", r.id)))?;
     let lines: Vec<RefundLine> = r
         .line_items
         .iter()
         .map(|l| {
             Ok(RefundLine {
-                order_line_id: refunded_item(&l.meta_data).ok_or_else(|| bad(format!("refund {}: line {} does not say which order line it refunds", r.id, l.id)))?,
+                order_line_id: refunded_item(&l.meta_data).ok_or_else(|| {
+                    bad(format!("refund {}: line {} does not say which order line it refunds", r.id, l.id))
+                })?,
                 sku: l.sku.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(Sku::parse).transpose()?,
                 quantity: l.quantity.0,
                 amount: l.total.0,
@@ -409,7 +440,8 @@ pub fn refund(order_id: i64, currency: &str, r: &WooRefund) -> Result<(SourceId,
     let what = "the refund's total";
     let shipping = money::sum(r.shipping_lines.iter().map(|s| s.total.0), what)?;
     let shipping_tax = money::sum(r.shipping_lines.iter().map(|s| s.total_tax.0), what)?;
-    let lines_gross = money::sum(lines.iter().flat_map(|l| std::iter::once(l.amount).chain(l.taxes.iter().map(|t| t.amount))), what)?;
+    let lines_gross =
+        money::sum(lines.iter().flat_map(|l| std::iter::once(l.amount).chain(l.taxes.iter().map(|t| t.amount))), what)?;
     // What the lines do not explain (a goodwill amount) is refunded without a line.
     let explained = money::sum([r.amount.0.abs(), lines_gross, shipping, shipping_tax], what)?;
     let unallocated = round(-explained, dp);
@@ -540,7 +572,8 @@ mod tests {
 
     #[test]
     fn refunds_keep_their_lines_and_shipping() {
-        let r: WooRefund = serde_json::from_str(r#"{
+        let r: WooRefund = serde_json::from_str(
+            r#"{
             "id": 726, "date_created_gmt": "2017-03-21T19:54:36", "amount": "19.90", "reason": "damaged",
             "line_items": [ { "id": 314, "name": "Woo Album #2", "product_id": 87, "quantity": -1,
                 "subtotal": "-9.00", "total": "-9.00", "total_tax": "-0.90",
@@ -548,7 +581,9 @@ mod tests {
                 "meta_data": [ { "id": 1, "key": "_refunded_item_id", "value": "311" } ], "sku": "ALB-2" } ],
             "shipping_lines": [ { "id": 9, "method_title": "Flat Rate", "total": "-10.00", "total_tax": "0.00",
                 "meta_data": [ { "key": "_refunded_item_id", "value": "317" } ] } ]
-        }"#).unwrap();
+        }"#,
+        )
+        .unwrap();
         let (id, _, refund) = refund(723, "usd", &r).unwrap();
         assert_eq!(id.as_str(), "723-r726");
         assert_eq!(refund.amount, dec!(19.90));

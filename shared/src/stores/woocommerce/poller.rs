@@ -72,7 +72,12 @@ fn gmt_param(t: DateTime<Utc>) -> String {
 
 impl WooConnector {
     /// One poll of a connection up to `now`: every window from the watermark, orders then customers.
-    pub async fn poll(&self, connection: &Connection, settings: &PollSettings, now: DateTime<Utc>) -> Result<PollReport> {
+    pub async fn poll(
+        &self,
+        connection: &Connection,
+        settings: &PollSettings,
+        now: DateTime<Utc>,
+    ) -> Result<PollReport> {
         self.poll_with_progress(connection, settings, now, &|_| {}).await
     }
 
@@ -96,7 +101,14 @@ impl WooConnector {
     }
 
     /// The customer pass: every customer, once, queued only when changed since the last pass.
-    async fn poll_customers(&self, connection: &Connection, client: &super::client::WooClient, settings: &PollSettings, now: DateTime<Utc>, report: &mut PollReport) -> Result<()> {
+    async fn poll_customers(
+        &self,
+        connection: &Connection,
+        client: &super::client::WooClient,
+        settings: &PollSettings,
+        now: DateTime<Utc>,
+        report: &mut PollReport,
+    ) -> Result<()> {
         let mark_name = match &settings.backfill {
             Some(tag) => format!("{CUSTOMERS}:backfill:{tag}"),
             None => CUSTOMERS.to_string(),
@@ -131,7 +143,9 @@ impl WooConnector {
             let envelope = Envelope::new(connection.id.clone(), SourceSystem::Woocommerce, id, at, Record::Customer(c));
             let seen = format!("{CUSTOMERS}:seen:{}", envelope.source_id);
             let hash = envelope.content_hash.as_str().to_string();
-            if self.deps.state.watermark(&connection.id, &seen).await?.and_then(|w| w.cursor).as_deref() != Some(hash.as_str()) {
+            if self.deps.state.watermark(&connection.id, &seen).await?.and_then(|w| w.cursor).as_deref()
+                != Some(hash.as_str())
+            {
                 changed.push((envelope, seen));
             }
         }
@@ -185,7 +199,8 @@ impl WooConnector {
                     // An order lists its refunds (`refunds: [{id, total}]`); only those with some
                     // cost a request for their lines.
                     let with_refunds = item["refunds"].as_array().is_none_or(|r| !r.is_empty());
-                    let order: WooOrder = serde_json::from_value(item).map_err(|e| Error::bad_input(format!("not an order: {e}")))?;
+                    let order: WooOrder =
+                        serde_json::from_value(item).map_err(|e| Error::bad_input(format!("not an order: {e}")))?;
                     match self.order_envelopes(connection, &order, with_refunds).await {
                         Ok(list) => {
                             newest = newest.max(list.first().map(|e| e.source_updated_at));
@@ -206,7 +221,10 @@ impl WooConnector {
                 // appear there later that the regular poller will not see as modified).
                 let mark_at = if settings.backfill.is_some() { newest.max(Some(to)) } else { newest };
                 if let Some(at) = mark_at {
-                    self.deps.state.advance_watermark(&connection.id, &mark_name, &Watermark { at, cursor: None }).await?;
+                    self.deps
+                        .state
+                        .advance_watermark(&connection.id, &mark_name, &Watermark { at, cursor: None })
+                        .await?;
                 }
                 from = to;
                 report.pages = client.pages_requested() - pages_before;
@@ -228,11 +246,22 @@ impl WooConnector {
 
     /// What a schedule runs: `{"connection_id": "…"}` polls one connection, `{}` every active
     /// WooCommerce connection. Returns a report per connection.
-    pub async fn poll_scheduled(&self, input: &serde_json::Value, settings: &PollSettings, now: DateTime<Utc>) -> Result<serde_json::Value> {
+    pub async fn poll_scheduled(
+        &self,
+        input: &serde_json::Value,
+        settings: &PollSettings,
+        now: DateTime<Utc>,
+    ) -> Result<serde_json::Value> {
         let connections = match input.get("connection_id").and_then(|c| c.as_str()) {
             Some(id) => {
                 let id = crate::ids::ConnectionId::parse(id)?;
-                vec![self.deps.connections.connection(&id).await?.ok_or_else(|| Error::bad_input(format!("connection {id} does not exist")))?]
+                vec![
+                    self.deps
+                        .connections
+                        .connection(&id)
+                        .await?
+                        .ok_or_else(|| Error::bad_input(format!("connection {id} does not exist")))?,
+                ]
             }
             None => self.deps.connections.connections().await?,
         };

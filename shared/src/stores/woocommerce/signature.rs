@@ -1,7 +1,7 @@
 //! `X-WC-Webhook-Signature`: base64 of HMAC-SHA256 over the raw body bytes, keyed by the webhook
 //! secret after WordPress's `wp_specialchars_decode` (so a stored `&amp;` signs as `&`).
 
-use base64::{engine::general_purpose::STANDARD as B64, Engine as _};
+use base64::{Engine as _, engine::general_purpose::STANDARD as B64};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 

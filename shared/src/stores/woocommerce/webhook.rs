@@ -18,7 +18,7 @@ use crate::ids::{ConnectionId, IdempotencyKey, SourceId, TraceId};
 use crate::odoo::RetryPolicy;
 use crate::ports::*;
 use crate::records::{EntityKind, Envelope, Record, SourceSystem};
-use crate::refusals::{bounded, bounded_id, Refusal, RefusalBudget, KEPT_HEADER_BYTES};
+use crate::refusals::{KEPT_HEADER_BYTES, Refusal, RefusalBudget, bounded, bounded_id};
 
 /// Larger bodies are refused with 413 before anything else is done with them.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -78,12 +78,33 @@ impl WooConnector {
     }
 
     /// Audits a refusal of an unauthenticated request, within the per-minute budget.
-    pub async fn refuse(&self, connection: &Connection, kind: EntityKind, reference: &str, reason: &'static str, message: String) {
+    pub async fn refuse(
+        &self,
+        connection: &Connection,
+        kind: EntityKind,
+        reference: &str,
+        reason: &'static str,
+        message: String,
+    ) {
         match self.refusals.admit(&connection.id, reason, Utc::now()) {
             Refusal::Counted => {}
             Refusal::Record { earlier } => {
-                let message = if earlier > 0 { format!("{message} (and {earlier} more refusals like it since the last entry, counted but not kept one by one)") } else { message };
-                self.audit(connection, kind, reference, AuditStage::Rejected, message, json!({ "refused_before": earlier })).await;
+                let message = if earlier > 0 {
+                    format!(
+                        "{message} (and {earlier} more refusals like it since the last entry, counted but not kept one by one)"
+                    )
+                } else {
+                    message
+                };
+                self.audit(
+                    connection,
+                    kind,
+                    reference,
+                    AuditStage::Rejected,
+                    message,
+                    json!({ "refused_before": earlier }),
+                )
+                .await;
             }
         }
     }
@@ -93,8 +114,18 @@ impl WooConnector {
         if let Some(c) = clients.get(&connection.id) {
             return Ok(c.clone());
         }
-        let secrets = self.deps.secrets.get(&connection.id).await?.ok_or_else(|| Error::permanent(anyhow::anyhow!("connection {} has no secrets", connection.id)))?;
-        let get = |n: &str| secrets.get(n).cloned().ok_or_else(|| Error::permanent(anyhow::anyhow!("connection {} lacks the secret {n}", connection.id)));
+        let secrets = self
+            .deps
+            .secrets
+            .get(&connection.id)
+            .await?
+            .ok_or_else(|| Error::permanent(anyhow::anyhow!("connection {} has no secrets", connection.id)))?;
+        let get = |n: &str| {
+            secrets
+                .get(n)
+                .cloned()
+                .ok_or_else(|| Error::permanent(anyhow::anyhow!("connection {} lacks the secret {n}", connection.id)))
+        };
         let client = Arc::new(
             WooClient::connect(WooConfig {
                 store_url: connection.store_url.clone(),
@@ -110,25 +141,60 @@ impl WooConnector {
         Ok(client)
     }
 
-    async fn audit(&self, connection: &Connection, kind: EntityKind, source: &str, stage: AuditStage, message: String, details: serde_json::Value) {
+    async fn audit(
+        &self,
+        connection: &Connection,
+        kind: EntityKind,
+        source: &str,
+        stage: AuditStage,
+        message: String,
+        details: serde_json::Value,
+    ) {
         let Ok(source_id) = SourceId::parse(source) else { return };
-        let entry = AuditEntry { connection_id: connection.id.clone(), kind, source_id, trace_id: TraceId::new(), at: Utc::now(), stage, odoo: None, message, details };
+        let entry = AuditEntry {
+            connection_id: connection.id.clone(),
+            kind,
+            source_id,
+            trace_id: TraceId::new(),
+            at: Utc::now(),
+            stage,
+            odoo: None,
+            message,
+            details,
+        };
         if let Err(e) = self.deps.audit.append(&entry, connection.audit_retention).await {
             tracing::error!(error = %e, "could not write the audit trail");
         }
     }
 
     /// Normalizes an order (and its refunds when it has any) into envelopes.
-    pub async fn order_envelopes(&self, connection: &Connection, order: &WooOrder, with_refunds: bool) -> Result<Vec<Envelope>> {
+    pub async fn order_envelopes(
+        &self,
+        connection: &Connection,
+        order: &WooOrder,
+        with_refunds: bool,
+    ) -> Result<Vec<Envelope>> {
         let client = self.client(connection).await?;
         let products: Vec<i64> = order.line_items.iter().map(|l| l.product_id).collect();
         let categories = client.category_paths(&products).await?;
         let (source_id, modified, doc) = normalize::order(order, &categories)?;
-        let mut out = vec![Envelope::new(connection.id.clone(), SourceSystem::Woocommerce, source_id, modified, Record::Order(doc))];
+        let mut out = vec![Envelope::new(
+            connection.id.clone(),
+            SourceSystem::Woocommerce,
+            source_id,
+            modified,
+            Record::Order(doc),
+        )];
         if with_refunds {
             for r in client.refunds(order.id).await? {
                 let (id, at, refund) = normalize::refund(order.id, &order.currency, &r)?;
-                out.push(Envelope::new(connection.id.clone(), SourceSystem::Woocommerce, id, at, Record::Refund(refund)));
+                out.push(Envelope::new(
+                    connection.id.clone(),
+                    SourceSystem::Woocommerce,
+                    id,
+                    at,
+                    Record::Refund(refund),
+                ));
             }
         }
         Ok(out)
@@ -176,7 +242,13 @@ impl WooConnector {
 
     /// Answers a request whose body was not read: over the limit (413), or unsigned and larger
     /// than WooCommerce's creation ping can be (401). Audited within the refusal budget.
-    pub async fn refuse_unread(&self, connection_id: &str, headers: &HashMap<String, String>, signed: bool, length: Option<usize>) -> WebhookResponse {
+    pub async fn refuse_unread(
+        &self,
+        connection_id: &str,
+        headers: &HashMap<String, String>,
+        signed: bool,
+        length: Option<usize>,
+    ) -> WebhookResponse {
         let Ok(id) = ConnectionId::parse(connection_id) else { return respond(404, "unknown connection") };
         let connection = match self.deps.connections.connection(&id).await {
             Ok(Some(c)) => c,
@@ -187,10 +259,24 @@ impl WooConnector {
         let reference = format!("webhook-{}", delivery.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()));
         let size = length.map(|l| format!("{l} bytes")).unwrap_or_else(|| "a body".into());
         if signed {
-            self.refuse(&connection, EntityKind::Order, &reference, "size", format!("body of {size} is over the {MAX_BODY_BYTES}-byte limit; not read")).await;
+            self.refuse(
+                &connection,
+                EntityKind::Order,
+                &reference,
+                "size",
+                format!("body of {size} is over the {MAX_BODY_BYTES}-byte limit; not read"),
+            )
+            .await;
             respond(413, "body too large")
         } else {
-            self.refuse(&connection, EntityKind::Order, &reference, "signature", format!("unsigned body of {size}, larger than a creation ping; not read")).await;
+            self.refuse(
+                &connection,
+                EntityKind::Order,
+                &reference,
+                "signature",
+                format!("unsigned body of {size}, larger than a creation ping; not read"),
+            )
+            .await;
             respond(401, "unauthorized")
         }
     }
@@ -205,13 +291,23 @@ impl WooConnector {
         // Empty headers count as missing; what the sender chose is bounded before it is kept.
         let header = |n: &str| req.headers.get(n).map(|v| v.trim()).filter(|v| !v.is_empty());
         let delivery = header("x-wc-webhook-delivery-id").map(bounded_id).unwrap_or_default();
-        let reference = format!("webhook-{}", if delivery.is_empty() { uuid::Uuid::new_v4().simple().to_string() } else { delivery.clone() });
+        let reference = format!(
+            "webhook-{}",
+            if delivery.is_empty() { uuid::Uuid::new_v4().simple().to_string() } else { delivery.clone() }
+        );
         let kind = match header("x-wc-webhook-resource") {
             Some("customer") => EntityKind::Customer,
             _ => EntityKind::Order,
         };
         if req.body.len() > MAX_BODY_BYTES {
-            self.refuse(&connection, kind, &reference, "size", format!("body of {} bytes is over the {MAX_BODY_BYTES}-byte limit", req.body.len())).await;
+            self.refuse(
+                &connection,
+                kind,
+                &reference,
+                "size",
+                format!("body of {} bytes is over the {MAX_BODY_BYTES}-byte limit", req.body.len()),
+            )
+            .await;
             return respond(413, "body too large");
         }
         // WooCommerce's creation ping: unsigned, form-encoded, must get exactly 200.
@@ -224,31 +320,64 @@ impl WooConnector {
             Err(_) => return respond(503, "try again"),
         };
         let Some(secret) = secret else {
-            self.refuse(&connection, kind, &reference, "no secret", "no webhook secret is stored for this connection".into()).await;
+            self.refuse(
+                &connection,
+                kind,
+                &reference,
+                "no secret",
+                "no webhook secret is stored for this connection".into(),
+            )
+            .await;
             return respond(401, "unauthorized");
         };
         if !signature::verify(secret.expose(), req.body, header("x-wc-webhook-signature")) {
-            let topic = header("x-wc-webhook-topic").map(|t| bounded(t, KEPT_HEADER_BYTES)).unwrap_or_else(|| "none".into());
-            self.refuse(&connection, kind, &reference, "signature", format!("bad or missing X-WC-Webhook-Signature (topic {topic:?})")).await;
+            let topic =
+                header("x-wc-webhook-topic").map(|t| bounded(t, KEPT_HEADER_BYTES)).unwrap_or_else(|| "none".into());
+            self.refuse(
+                &connection,
+                kind,
+                &reference,
+                "signature",
+                format!("bad or missing X-WC-Webhook-Signature (topic {topic:?})"),
+            )
+            .await;
             return respond(401, "unauthorized");
         }
         let Some(topic) = header("x-wc-webhook-topic").map(|t| bounded(t, KEPT_HEADER_BYTES)) else {
-            self.audit(&connection, kind, &reference, AuditStage::Rejected, "signed delivery without X-WC-Webhook-Topic".into(), json!({})).await;
+            self.audit(
+                &connection,
+                kind,
+                &reference,
+                AuditStage::Rejected,
+                "signed delivery without X-WC-Webhook-Topic".into(),
+                json!({}),
+            )
+            .await;
             return respond(400, "missing X-WC-Webhook-Topic");
         };
         // The same delivery twice (WooCommerce or a proxy retrying) is answered, not enqueued again.
         let claim = if delivery.is_empty() {
             None
         } else {
-            let key = IdempotencyKey::parse(format!("woo-delivery:{}:{delivery}", connection.id)).expect("a bounded id makes a key under 512 bytes");
+            let key = IdempotencyKey::parse(format!("woo-delivery:{}:{delivery}", connection.id))
+                .expect("a bounded id makes a key under 512 bytes");
             match self.deps.state.claim(&key, Duration::from_secs(60)).await {
                 Ok(Claim::Acquired(token)) => Some(token),
                 Ok(_) => return respond(200, "duplicate delivery"),
                 Err(_) => return respond(503, "try again"),
             }
         };
-        let via = if delivery.is_empty() { format!("webhook {topic}") } else { format!("webhook {topic} (delivery {delivery})") };
-        let accepted = match tokio::time::timeout(self.store_budget, self.accept(&connection, &topic, req.body, &reference, kind)).await {
+        let via = if delivery.is_empty() {
+            format!("webhook {topic}")
+        } else {
+            format!("webhook {topic} (delivery {delivery})")
+        };
+        let accepted = match tokio::time::timeout(
+            self.store_budget,
+            self.accept(&connection, &topic, req.body, &reference, kind),
+        )
+        .await
+        {
             Ok(accepted) => accepted,
             Err(_) => Err(Error::permanent(anyhow::anyhow!(
                 "the store's REST API did not answer within {} s; nothing was queued from this delivery, and the poller reads the record on its next run",
@@ -264,7 +393,8 @@ impl WooConnector {
                 // Queued: its audit entries and the delivery's claim are written together.
                 let complete = async {
                     if let Some(token) = claim {
-                        let _ = self.deps.state.complete(token, "enqueued", Some(Duration::from_secs(7 * 86_400))).await;
+                        let _ =
+                            self.deps.state.complete(token, "enqueued", Some(Duration::from_secs(7 * 86_400))).await;
                     }
                 };
                 tokio::join!(self.record_enqueued(&connection, &envelopes, &via), complete);
@@ -283,7 +413,15 @@ impl WooConnector {
                 // Signed but unusable: kept in the audit trail with its body; the poller will see the
                 // record again, and WooCommerce must not disable the webhook over it.
                 let body = String::from_utf8_lossy(req.body).into_owned();
-                self.audit(&connection, kind, &reference, AuditStage::Rejected, format!("could not use the delivery: {e}"), json!({ "topic": topic, "body": body })).await;
+                self.audit(
+                    &connection,
+                    kind,
+                    &reference,
+                    AuditStage::Rejected,
+                    format!("could not use the delivery: {e}"),
+                    json!({ "topic": topic, "body": body }),
+                )
+                .await;
                 if e.class() == ErrorClass::BadInput && serde_json::from_slice::<serde_json::Value>(req.body).is_err() {
                     return respond(400, "malformed JSON");
                 }
@@ -294,30 +432,56 @@ impl WooConnector {
 
     /// Parses and normalizes a signed delivery: the envelopes to queue (none for a topic that is
     /// only noted) and the answer's text.
-    async fn accept(&self, connection: &Connection, topic: &str, body: &[u8], reference: &str, kind: EntityKind) -> Result<(Vec<Envelope>, String)> {
-        let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| Error::bad_input(format!("malformed JSON: {e}")))?;
+    async fn accept(
+        &self,
+        connection: &Connection,
+        topic: &str,
+        body: &[u8],
+        reference: &str,
+        kind: EntityKind,
+    ) -> Result<(Vec<Envelope>, String)> {
+        let value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| Error::bad_input(format!("malformed JSON: {e}")))?;
         match topic {
             "order.created" | "order.updated" | "order.restored" => {
                 // Refunds are fetched only for an order that lists some (most list none).
                 let has_refunds = value["refunds"].as_array().is_some_and(|r| !r.is_empty());
-                let order: WooOrder = serde_json::from_value(value).map_err(|e| Error::bad_input(format!("not an order: {e}")))?;
+                let order: WooOrder =
+                    serde_json::from_value(value).map_err(|e| Error::bad_input(format!("not an order: {e}")))?;
                 let envelopes = self.order_envelopes(connection, &order, has_refunds).await?;
                 let message = format!("queued {} record(s)", envelopes.len());
                 Ok((envelopes, message))
             }
             "customer.created" | "customer.updated" => {
-                let customer: WooCustomer = serde_json::from_value(value).map_err(|e| Error::bad_input(format!("not a customer: {e}")))?;
+                let customer: WooCustomer =
+                    serde_json::from_value(value).map_err(|e| Error::bad_input(format!("not a customer: {e}")))?;
                 let (id, at, c) = normalize::customer(&customer)?;
                 let e = Envelope::new(connection.id.clone(), SourceSystem::Woocommerce, id, at, Record::Customer(c));
                 Ok((vec![e], "queued 1 record".into()))
             }
             "order.deleted" | "customer.deleted" => {
                 let id = value["id"].as_i64().map(|i| i.to_string()).unwrap_or_else(|| reference.to_string());
-                self.audit(connection, kind, &id, AuditStage::Skipped, format!("{topic} in the store: nothing is deleted in Odoo; review by hand if needed"), json!({})).await;
+                self.audit(
+                    connection,
+                    kind,
+                    &id,
+                    AuditStage::Skipped,
+                    format!("{topic} in the store: nothing is deleted in Odoo; review by hand if needed"),
+                    json!({}),
+                )
+                .await;
                 Ok((vec![], "noted".into()))
             }
             other => {
-                self.audit(connection, kind, reference, AuditStage::Skipped, format!("topic {other} is not handled"), json!({})).await;
+                self.audit(
+                    connection,
+                    kind,
+                    reference,
+                    AuditStage::Skipped,
+                    format!("topic {other} is not handled"),
+                    json!({}),
+                )
+                .await;
                 Ok((vec![], "ignored".into()))
             }
         }
