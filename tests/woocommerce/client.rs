@@ -103,3 +103,63 @@ async fn category_paths_are_cached_including_products_the_store_no_longer_has() 
     assert_eq!(store.requests(), asked, "a cached product (or a missing one) was asked for again");
     assert_eq!(again[&11], first[&11]);
 }
+
+/// The sandbox checks OAuth with its own code: the product's signing passes, and the same request
+/// signed by a plausible but wrong algorithm (values sorted unencoded into the key, no trailing
+/// `&` on the key, SHA-256 declared as SHA-1) is refused.
+#[tokio::test]
+async fn the_sandbox_refuses_a_wrong_oauth_algorithm_and_accepts_the_products() {
+    use hmac::{Hmac, Mac};
+    let store = SandboxStore::start(StoreOptions::default()).await.unwrap();
+    let o = store.options();
+    let url = format!("{}/wp-json/wc/v3/orders", store.url().trim_end_matches('/'));
+    let now = chrono::Utc::now().timestamp().to_string();
+    let mut params: Vec<(String, String)> = vec![
+        ("oauth_consumer_key".into(), o.consumer_key.clone()),
+        ("oauth_nonce".into(), "nonce 42".into()),
+        ("oauth_signature_method".into(), "HMAC-SHA256".into()),
+        ("oauth_timestamp".into(), now),
+        ("per_page".into(), "5".into()),
+    ];
+    let http = reqwest::Client::new();
+    let send = |signature: String, params: Vec<(String, String)>| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let mut query = params;
+            query.push(("oauth_signature".into(), signature));
+            http.get(url).query(&query).send().await.unwrap().status().as_u16()
+        }
+    };
+    let product = shared::stores::woocommerce::client::oauth_signature("GET", &url, &params, &o.consumer_secret);
+    assert_eq!(send(product, params.clone()).await, 200, "the product's own signing passes");
+
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let sign = |key: &str, base: &str| {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+        mac.update(base.as_bytes());
+        b64.encode(mac.finalize().into_bytes())
+    };
+    let plain_join = |ps: &[(String, String)]| ps.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    // Unencoded values in the base string (`nonce 42` stays a space).
+    let unencoded =
+        sign(&format!("{}&", o.consumer_secret), &format!("GET&{}&{}", enc(&url), enc(&plain_join(&params))));
+    assert_eq!(send(unencoded, params.clone()).await, 401, "values must be RFC 3986 encoded");
+    // The key without its trailing `&`.
+    let product_base = |ps: &[(String, String)]| {
+        let joined = ps
+            .iter()
+            .map(|(k, v)| format!("{}={}", enc(k).replace('+', "%20"), enc(v).replace('+', "%20")))
+            .collect::<Vec<_>>()
+            .join("&");
+        format!("GET&{}&{}", enc(&url), enc(&joined).replace('+', "%20"))
+    };
+    let correct = sign(&format!("{}&", o.consumer_secret), &product_base(&params));
+    assert_eq!(send(correct, params.clone()).await, 200, "control: this test's own base string is right");
+    let no_ampersand = sign(&o.consumer_secret, &product_base(&params));
+    assert_eq!(send(no_ampersand, params.clone()).await, 401, "the key is consumer_secret&");
+    // SHA-256 computed, SHA-1 declared.
+    params[2].1 = "HMAC-SHA1".into();
+    let mislabelled = sign(&format!("{}&", o.consumer_secret), &product_base(&params));
+    assert_eq!(send(mislabelled, params).await, 401, "the declared method is the one checked");
+}

@@ -21,8 +21,8 @@ use axum::routing::get;
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use shared::stores::woocommerce::client::oauth_signature;
-use shared::stores::woocommerce::signature::sign;
+mod auth;
+use auth::{oauth_signature, webhook_signature as sign};
 
 pub struct StoreOptions {
     pub consumer_key: String,
@@ -426,8 +426,9 @@ fn authorize(shared: &Shared, path: &str, raw: &Option<String>) -> Result<HashMa
         return Err(Box::new(error(401, "woocommerce_rest_authentication_error", "Invalid timestamp.")));
     }
     let base = format!("{}{path}", shared.home.lock().expect("lock"));
-    let expected = oauth_signature("GET", &base, &pairs, &shared.options.consumer_secret);
-    if get("oauth_signature").as_deref() != Some(expected.as_str()) {
+    let method = get("oauth_signature_method").unwrap_or_default();
+    let expected = oauth_signature("GET", &base, &pairs, &shared.options.consumer_secret, &method);
+    if expected.is_none() || get("oauth_signature") != expected {
         return Err(Box::new(error(
             401,
             "woocommerce_rest_authentication_error",
