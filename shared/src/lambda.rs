@@ -120,6 +120,8 @@ pub fn apigw_response(response: &WebhookResponse) -> ApiGatewayV2httpResponse {
     let mut out = ApiGatewayV2httpResponse::default();
     out.status_code = response.status.into();
     out.body = Some(aws_lambda_events::encodings::Body::Text(response.body.clone()));
-    out.headers.insert("content-type", "text/plain; charset=utf-8".parse().expect("a valid header"));
+    if let Ok(value) = response.content_type.parse() {
+        out.headers.insert("content-type", value);
+    }
     out
 }

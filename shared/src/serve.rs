@@ -19,7 +19,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::sync::Semaphore;
 
-use crate::stores::woocommerce::{WebhookRequest, WooConnector, webhook::MAX_BODY_BYTES};
+use crate::stores::webhook::{Delivery, Reply, StoreRegistry};
+use crate::stores::woocommerce::{WooConnector, webhook::MAX_BODY_BYTES};
 
 /// An unsigned request can only be WooCommerce's creation ping, a few hundred bytes.
 pub const MAX_UNSIGNED_BODY_BYTES: usize = 4 * 1024;
@@ -45,7 +46,7 @@ impl Default for ServerLimits {
 }
 
 struct WebhookApp {
-    woocommerce: Arc<WooConnector>,
+    stores: StoreRegistry,
     body_timeout: Duration,
     /// One permit per KiB of body being buffered.
     body_budget: Arc<Semaphore>,
@@ -96,19 +97,31 @@ async fn read_limited(body: Body, limit: usize, timeout: Duration) -> Result<Byt
     }
 }
 
-async fn woocommerce(
+fn from_reply(reply: Reply, closing: bool) -> Response {
+    let mut response =
+        if closing { reply_closing(reply.status, reply.body) } else { self::reply(reply.status, reply.body) };
+    if let Ok(value) = axum::http::HeaderValue::from_str(reply.content_type) {
+        response.headers_mut().insert(axum::http::header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+/// `POST /webhooks/{store}/{connection_id}`: the store's part from the registry, the rest the
+/// shared pipeline's.
+async fn webhook(
     State(app): State<Arc<WebhookApp>>,
-    Path(connection): Path<String>,
+    Path((store, connection)): Path<(String, String)>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let Some(source) = app.stores.webhook(&store) else { return reply(404, "no such store".into()) };
+    let pipeline = &app.stores.pipeline;
     let headers = lower_case(&headers);
-    let signed = headers.get("x-wc-webhook-signature").is_some_and(|s| !s.trim().is_empty());
-    let limit = if signed { MAX_BODY_BYTES } else { MAX_UNSIGNED_BODY_BYTES };
+    let probe = Delivery { headers: &headers, body: &[] };
+    let limit = if source.claims_signature(&probe) { source.max_body_bytes() } else { MAX_UNSIGNED_BODY_BYTES };
     let declared = headers.get("content-length").and_then(|l| l.trim().parse::<usize>().ok());
     if let Some(len) = declared.filter(|&len| len > limit) {
-        let r = app.woocommerce.refuse_unread(&connection, &headers, signed, Some(len)).await;
-        return reply_closing(r.status, r.body);
+        return from_reply(pipeline.refuse_unread(source, &connection, &probe, Some(len)).await, true);
     }
     // Hold budget for what may be buffered, so many large bodies at once wait instead of
     // taking the process's memory.
@@ -120,16 +133,11 @@ async fn woocommerce(
     let body = match read_limited(body, limit, app.body_timeout).await {
         Ok(body) => body,
         Err(Unread::TooLarge(len)) => {
-            let r = app.woocommerce.refuse_unread(&connection, &headers, signed, Some(len)).await;
-            return reply_closing(r.status, r.body);
+            return from_reply(pipeline.refuse_unread(source, &connection, &probe, Some(len)).await, true);
         }
         Err(Unread::Slow) => return reply_closing(408, "the body did not arrive in time".into()),
     };
-    let response = app
-        .woocommerce
-        .handle_webhook(WebhookRequest { connection_id: &connection, headers: &headers, body: &body })
-        .await;
-    reply(response.status, response.body)
+    from_reply(pipeline.handle(source, &connection, &Delivery { headers: &headers, body: &body }).await, false)
 }
 
 /// `POST /webhooks/woocommerce/{connection_id}`, with the default [`ServerLimits`].
@@ -138,14 +146,16 @@ pub fn webhook_router(woocommerce_connector: Arc<WooConnector>) -> axum::Router 
 }
 
 pub fn webhook_router_with(woocommerce_connector: Arc<WooConnector>, limits: ServerLimits) -> axum::Router {
+    let pipeline = woocommerce_connector.pipeline.clone();
+    stores_router(StoreRegistry::new(pipeline, vec![woocommerce_connector]), limits)
+}
+
+/// `POST /webhooks/{store}/{connection_id}` for every store in `stores`.
+pub fn stores_router(stores: StoreRegistry, limits: ServerLimits) -> axum::Router {
     let permits = (limits.body_budget_bytes / 1024).clamp(MAX_BODY_BYTES / 1024, Semaphore::MAX_PERMITS);
-    let app = WebhookApp {
-        woocommerce: woocommerce_connector,
-        body_timeout: limits.body_timeout,
-        body_budget: Arc::new(Semaphore::new(permits)),
-    };
+    let app = WebhookApp { stores, body_timeout: limits.body_timeout, body_budget: Arc::new(Semaphore::new(permits)) };
     axum::Router::new()
-        .route("/webhooks/woocommerce/{connection}", axum::routing::post(woocommerce))
+        .route("/webhooks/{store}/{connection}", axum::routing::post(webhook))
         // The handler reads bodies itself, against its own limits.
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(Arc::new(app))
