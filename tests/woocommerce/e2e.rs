@@ -459,3 +459,31 @@ pub async fn a_poll_of_unchanged_customers_costs_one_page_and_queues_nothing(fam
     s.connector.poll(&connection, &hourly, Utc::now()).await.unwrap();
     assert_eq!(s.store.requests_to(path), before);
 }
+
+pub async fn a_revoked_key_on_one_connection_does_not_stop_the_next_connections_poll(family: Family) {
+    let s = Setup::start(family).await;
+    let connections = s.h.family.connections();
+    let good = connections.connection(&s.h.connection).await.unwrap().unwrap();
+    // Polled first (connections are listed by id): the store no longer accepts its key.
+    let mut revoked = good.clone();
+    revoked.id = shared::ids::ConnectionId::parse("a-revoked").unwrap();
+    connections.put_connection(&revoked).await.unwrap();
+    let secrets = shared::ports::SecretBundle::new()
+        .with("woo_consumer_key", "ck_revoked")
+        .with("woo_consumer_secret", "cs_revoked")
+        .with("woo_webhook_secret", "whatever");
+    s.h.family.secrets().put(&revoked.id, &secrets).await.unwrap();
+    let t = Utc::now() - Duration::minutes(30);
+    s.store.add_order(2201, 0, "processing", t);
+    let settings = PollSettings { start: t - Duration::hours(1), ..Default::default() };
+
+    let err = s.connector.poll_scheduled(&serde_json::json!({}), &settings, Utc::now()).await.unwrap_err();
+    assert!(err.to_string().contains("a-revoked") && err.to_string().contains("the others were polled"), "{err}");
+    // The good connection was polled all the same: its order is queued.
+    let queued =
+        s.h.queue.receive(10, std::time::Duration::from_millis(500), std::time::Duration::from_secs(30)).await.unwrap();
+    let envelopes: Vec<shared::records::Envelope> =
+        queued.iter().map(|m| shared::records::Envelope::from_json(&m.body).unwrap()).collect();
+    assert!(envelopes.iter().any(|e| e.connection_id == good.id && e.source_id.as_str() == "2201"), "{envelopes:?}");
+    assert!(envelopes.iter().all(|e| e.connection_id == good.id));
+}
