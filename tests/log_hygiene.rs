@@ -186,6 +186,15 @@ async fn no_secret_reaches_a_log_line_an_error_or_the_audit_trail() {
     let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
     assert!(logs.lines().count() > 100, "the capture works and is at TRACE: {} lines", logs.lines().count());
     assert!(logs.contains("reqwest") || logs.contains("hyper"), "library logs are captured too");
+    // Each record's log lines carry its connection and trace id, on the poster's and the
+    // webhook's paths alike.
+    let traced =
+        |span: &str| logs.lines().any(|l| l.contains(&format!("{span}{{")) && l.contains("connection_id=acme-woo"));
+    assert!(
+        traced("record") && logs.lines().any(|l| l.contains("record{") && l.contains("trace_id=")),
+        "poster lines without their record's span"
+    );
+    assert!(traced("webhook"), "webhook lines without their connection's span");
     let everything = format!("{logs}\n{}", seen.join("\n"));
     for secret in [ODOO_KEY, WRONG_ODOO_KEY, CONSUMER_SECRET, WEBHOOK_SECRET, "cs_wrong"] {
         let at = everything.find(secret);

@@ -29,8 +29,9 @@ pub enum ConnectionCommand {
         /// The store's home URL, as WordPress knows it.
         #[arg(long)]
         store_url: String,
-        /// Odoo Online (`https://acme.odoo.com`), Odoo.sh or self-hosted (https).
-        #[arg(long)]
+        /// Odoo Online by its instance name (`acme` is `https://acme.odoo.com`), or a full URL:
+        /// Odoo Online, Odoo.sh or self-hosted (https).
+        #[arg(long, visible_alias = "odoo")]
         odoo_url: String,
         /// Needed for self-hosted Odoo and Odoo.sh; inferred for Odoo Online.
         #[arg(long)]
@@ -135,7 +136,7 @@ pub async fn run(dir: &Path, command: ConnectionCommand, json: bool) -> Result<(
                 id: id.clone(),
                 source: SourceSystem::Woocommerce,
                 store_url: url("--store-url", &store_url, "MLC_WOO_CONSUMER_KEY and MLC_WOO_CONSUMER_SECRET")?,
-                odoo_url: url("--odoo-url", &odoo_url, "--odoo-login and MLC_ODOO_API_KEY")?,
+                odoo_url: url("--odoo-url", &odoo_instance_url(&odoo_url), "--odoo-login and MLC_ODOO_API_KEY")?,
                 odoo_database,
                 audit_retention: retention,
                 allow_private_network,
@@ -305,5 +306,24 @@ pub async fn mappings(dir: &Path, name: Option<&str>, command: MappingsCommand, 
             }
             self::report(&format!("mappings of {}", connection.id), &report.findings, json)
         }
+    }
+}
+
+/// An Odoo Online instance name (`acme`) as its URL (`https://acme.odoo.com`); anything else is
+/// taken as the URL it is.
+fn odoo_instance_url(given: &str) -> String {
+    let name = given.trim();
+    let instance = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if instance { format!("https://{}.odoo.com", name.to_ascii_lowercase()) } else { name.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_instance_name_is_odoo_online_and_a_url_stays_a_url() {
+        assert_eq!(super::odoo_instance_url("acme"), "https://acme.odoo.com");
+        assert_eq!(super::odoo_instance_url(" Acme-Prod "), "https://acme-prod.odoo.com");
+        assert_eq!(super::odoo_instance_url("https://erp.acme.example"), "https://erp.acme.example");
+        assert_eq!(super::odoo_instance_url("acme.odoo.com"), "acme.odoo.com", "not a bare name: left to URL parsing");
     }
 }

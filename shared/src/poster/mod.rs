@@ -501,12 +501,22 @@ impl Poster {
                     continue;
                 }
             };
-            match self.route(&ctx, Work { idx, envelope, token }).await {
+            // Every log line of this record's posting carries its connection and trace id.
+            let span = tracing::info_span!(
+                "record",
+                connection_id = %envelope.connection_id,
+                trace_id = %envelope.trace_id,
+                kind = %envelope.kind(),
+                source_id = %envelope.source_id
+            );
+            match tracing::Instrument::instrument(self.route(&ctx, Work { idx, envelope, token }), span).await {
                 Routed::Create(work) => to_create.push(*work),
                 Routed::Done(idx, outcome) => out.push((idx, outcome)),
             }
         }
-        out.extend(self.create_moves(&ctx, to_create).await);
+        let traces: Vec<String> = to_create.iter().map(|w| w.envelope.trace_id.to_string()).collect();
+        let span = tracing::info_span!("create_moves", connection_id = %id, trace_ids = %traces.join(","));
+        out.extend(tracing::Instrument::instrument(self.create_moves(&ctx, to_create), span).await);
         out
     }
 }

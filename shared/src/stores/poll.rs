@@ -247,7 +247,8 @@ impl Poller {
         let mut reports = serde_json::Map::new();
         let mut failed: Vec<(String, Error)> = Vec::new();
         for c in connections.into_iter().filter(|c| c.source == source.source() && !c.paused) {
-            match self.poll(source, &c, settings, now, &|_| {}).await {
+            let span = tracing::info_span!("poll", connection_id = %c.id);
+            match tracing::Instrument::instrument(self.poll(source, &c, settings, now, &|_| {}), span).await {
                 Ok(r) => {
                     let figures = serde_json::json!({ "windows": r.windows, "orders": r.orders, "customers": r.customers, "queued": r.records_queued, "pages": r.pages });
                     reports.insert(c.id.to_string(), figures);

@@ -209,7 +209,8 @@ impl WebhookPipeline {
     }
 
     pub async fn handle(&self, store: &dyn WebhookSource, connection_id: &str, delivery: &Delivery<'_>) -> Reply {
-        let outcome = self.run(store, connection_id, delivery).await;
+        let span = tracing::info_span!("webhook", store = store.name(), connection_id = %crate::refusals::bounded(connection_id, 64));
+        let outcome = tracing::Instrument::instrument(self.run(store, connection_id, delivery), span).await;
         store.reply(&outcome)
     }
 
@@ -353,6 +354,7 @@ impl WebhookPipeline {
                 details: json!({ "source_updated_at": e.source_updated_at, "via": via }),
             };
             async move {
+                tracing::debug!(connection_id = %entry.connection_id, trace_id = %entry.trace_id, record = %entry.source_id, "queued");
                 if let Err(err) = self.deps.audit.append(&entry, connection.audit_retention).await {
                     tracing::error!(error = %err, record = %entry.source_id, "queued, but could not write the audit trail");
                 }
