@@ -422,32 +422,15 @@ pub async fn a_poll_of_unchanged_customers_costs_one_page_and_queues_nothing(fam
     let path = "/wp-json/wc/v3/customers";
     let before = s.store.requests_to(path);
     let depth = s.h.queue.approximate_depth().await.unwrap();
-    let audit_before =
-        s.h.family
-            .audit()
-            .by_source(
-                &s.h.connection,
-                shared::records::EntityKind::Customer,
-                &shared::ids::SourceId::parse("800").unwrap(),
-            )
-            .await
-            .unwrap()
-            .len();
+    let customer_800 = shared::ids::SourceId::parse("800").unwrap();
+    let audit = s.h.family.audit();
+    let trail_800 = || audit.by_source(&s.h.connection, shared::records::EntityKind::Customer, &customer_800);
+    let audit_before = trail_800().await.unwrap().len();
     let again = s.connector.poll(&connection, &settings, Utc::now()).await.unwrap();
     assert!(s.store.requests_to(path) - before <= 2, "{} customer requests", s.store.requests_to(path) - before);
     assert_eq!(again.records_queued, 0, "nothing changed, nothing queued");
     assert_eq!(s.h.queue.approximate_depth().await.unwrap(), depth);
-    let audit_after =
-        s.h.family
-            .audit()
-            .by_source(
-                &s.h.connection,
-                shared::records::EntityKind::Customer,
-                &shared::ids::SourceId::parse("800").unwrap(),
-            )
-            .await
-            .unwrap()
-            .len();
+    let audit_after = trail_800().await.unwrap().len();
     assert_eq!(audit_after, audit_before, "no audit entry for an unchanged customer");
     // One customer changes: only that one is queued.
     s.store.add_customer(801, "new-address@example.com", "Ada", "L1", Utc::now() - chrono::Duration::minutes(1));
