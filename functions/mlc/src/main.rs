@@ -3,6 +3,7 @@
 //! binary parses the command line and reports, as tables or `--json`.
 
 mod connection;
+#[cfg(feature = "demo")]
 mod demo;
 mod output;
 mod pipeline;
@@ -165,7 +166,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 None => tempfile::tempdir()?.keep(),
             };
-            demo::run(&dir).await
+            #[cfg(feature = "demo")]
+            return demo::run(&dir).await;
+            #[cfg(not(feature = "demo"))]
+            return Err(shared::Error::bad_input(format!(
+                "this mlc was built without the sandboxes (`--no-default-features`); build it with the `demo` feature to run the demo in {}",
+                dir.display()
+            ))
+            .into());
         }
         Command::Connection(c) => connection::run(&dir, c, json).await,
         Command::Mappings(m) => connection::mappings(&dir, name.as_deref(), m, json).await,
