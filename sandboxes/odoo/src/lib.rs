@@ -25,7 +25,9 @@ use axum::routing::{get, post};
 pub use orm::Exc;
 use orm::World;
 
-use shared::odoo::value::{Val, decode_call, encode_fault, encode_response};
+mod xmlrpc;
+use shared::odoo::value::Val;
+use xmlrpc::{decode_call, encode_fault, encode_response};
 
 #[derive(Debug, Clone)]
 pub struct SandboxOptions {

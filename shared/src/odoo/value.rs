@@ -357,7 +357,9 @@ pub fn encode_call(method: &str, params: &[Val]) -> Result<String, String> {
     Ok(out)
 }
 
-pub fn decode_call(body: &str) -> Result<(String, Vec<Val>), String> {
+// Server side: only this module's round-trip tests use it (the Odoo sandbox has its own).
+#[cfg(test)]
+pub(crate) fn decode_call(body: &str) -> Result<(String, Vec<Val>), String> {
     let root = parse_xml(body)?;
     if root.name != "methodCall" {
         return Err(format!("expected <methodCall>, found <{}>", root.name));
@@ -381,14 +383,18 @@ pub enum XmlRpcResponse {
     Fault { code: Val, message: String },
 }
 
-pub fn encode_response(value: &Val) -> Result<String, String> {
+// Server side: only this module's round-trip tests use it (the Odoo sandbox has its own).
+#[cfg(test)]
+pub(crate) fn encode_response(value: &Val) -> Result<String, String> {
     let mut out = String::from("<?xml version=\"1.0\"?>\n<methodResponse><params><param>");
     value.write_xml(&mut out)?;
     out.push_str("</param></params></methodResponse>");
     Ok(out)
 }
 
-pub fn encode_fault(code: Val, message: &str) -> String {
+// Server side: only this module's round-trip tests use it (the Odoo sandbox has its own).
+#[cfg(test)]
+pub(crate) fn encode_fault(code: Val, message: &str) -> String {
     let mut out = String::from("<?xml version=\"1.0\"?>\n<methodResponse><fault>");
     Val::map([("faultCode", code), ("faultString", Val::Str(message.to_string()))])
         .write_xml(&mut out)
