@@ -403,6 +403,11 @@ pub struct SalesDocument {
     pub taxes: Vec<TaxSummary>,
     pub payment_method: Option<PaymentMethod>,
     pub totals: Totals,
+    /// The store's own scope the document belongs to (a website, store view or channel), for the
+    /// mapping rules' `store` fact; `None` where the store has none (WooCommerce), and then the
+    /// store's host stands in. Left out of the JSON when absent, so existing hashes stay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_scope: Option<String>,
 }
 
 /// One refunded product line: which order line, how many, how much (excluding tax).
@@ -611,6 +616,7 @@ pub mod samples {
                 tax: d("8.18"),
                 total: d("49.06"),
             },
+            store_scope: None,
         }
     }
 

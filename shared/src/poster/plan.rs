@@ -340,7 +340,8 @@ pub fn plan_sales_document(
             region: address.and_then(|a| a.region.as_deref()),
             postcode: address.and_then(|a| a.postcode.as_deref()),
             customer_group: group,
-            store,
+            // The store's own scope where it has one (a store view, a channel), else its host.
+            store: doc.store_scope.as_deref().or(store),
             currency: doc.currency.as_str(),
             payment_method: doc.payment_method.as_ref().map(|p| p.code.as_str()),
         };
@@ -585,6 +586,29 @@ mod tests {
             }
         }
         MappingRules::from_json(&doc).unwrap()
+    }
+
+    #[test]
+    fn the_store_fact_is_the_store_s_own_scope_where_it_has_one_and_the_host_otherwise() {
+        let by_store = |store: &str| {
+            rules(serde_json::json!({ "lines": [
+                { "name": "view", "when": { "store": [store] }, "account": "400300", "analytic": [ { "account": "CC-EU", "percent": "100" } ] },
+                { "name": "apparel", "when": { "category": "Apparel" }, "account": "400100", "analytic": [ { "account": "CC-EU", "percent": "100" } ] }
+            ] }))
+        };
+        let mut scoped = samples::order();
+        scoped.store_scope = Some("de_store_view".into());
+        let plan = plan_sales_document(&scoped, Some("shop.example"), &by_store("de_store_view"), &Fake).unwrap();
+        assert_eq!(plan.lines[0].decision.as_ref().unwrap().rule_name, "view");
+        let plan = plan_sales_document(&scoped, Some("shop.example"), &by_store("shop.example"), &Fake).unwrap();
+        assert_eq!(
+            plan.lines[0].decision.as_ref().unwrap().rule_name,
+            "apparel",
+            "the host does not stand in for a scope"
+        );
+        let plan =
+            plan_sales_document(&samples::order(), Some("shop.example"), &by_store("shop.example"), &Fake).unwrap();
+        assert_eq!(plan.lines[0].decision.as_ref().unwrap().rule_name, "view", "no scope: the host");
     }
 
     #[test]

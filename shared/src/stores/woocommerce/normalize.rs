@@ -390,6 +390,8 @@ pub fn order(o: &WooOrder, categories: &CategoryPaths) -> Result<(SourceId, Date
             tax: o.total_tax.0,
             total: o.total.0,
         },
+        // WooCommerce has no store scope of its own: the rules' `store` fact is the host.
+        store_scope: None,
     };
     Ok((source_id, modified, doc))
 }
