@@ -19,7 +19,7 @@ use rust_decimal::Decimal;
 use shared::odoo::{RetryPolicy, Val};
 use shared::ports::*;
 use shared::poster::{IncomingMessage, Poster, PosterDeps, PosterSettings};
-use shared::stores::woocommerce::{PollSettings, WooConnector, WooDeps};
+use shared::stores::woocommerce::{PollSettings, WooConnector};
 use woo_sandbox::{SandboxStore, StoreOptions};
 
 fn scale() -> usize {
@@ -54,13 +54,7 @@ impl Setup {
         let h = Harness::start_with(family, rules()).await;
         let store = Arc::new(SandboxStore::start(StoreOptions::default()).await.unwrap());
         h.attach_store(&store).await;
-        let mut connector = WooConnector::new(WooDeps {
-            connections: h.family.connections(),
-            secrets: h.family.secrets(),
-            queue: h.queue.clone(),
-            audit: h.family.audit(),
-            state: h.family.state(),
-        });
+        let mut connector = h.connector();
         connector.retry =
             RetryPolicy { attempts: 5, base_delay: Duration::from_millis(10), max_delay: Duration::from_millis(200) };
         let connector = Arc::new(connector);

@@ -16,7 +16,7 @@ use shared::ids::SourceId;
 use shared::odoo::RetryPolicy;
 use shared::ports::*;
 use shared::records::EntityKind;
-use shared::stores::woocommerce::{PollSettings, WooConnector, WooDeps};
+use shared::stores::woocommerce::PollSettings;
 use woo_sandbox::{SandboxStore, StoreOptions};
 
 #[derive(Clone, Default)]
@@ -75,13 +75,7 @@ async fn no_secret_reaches_a_log_line_an_error_or_the_audit_trail() {
     .await
     .unwrap();
     h.attach_store(&store).await;
-    let mut connector = WooConnector::new(WooDeps {
-        connections: h.family.connections(),
-        secrets: h.family.secrets(),
-        queue: h.queue.clone(),
-        audit: h.family.audit(),
-        state: h.family.state(),
-    });
+    let mut connector = h.connector();
     connector.retry =
         RetryPolicy { attempts: 2, base_delay: Duration::from_millis(5), max_delay: Duration::from_millis(20) };
     let connector = Arc::new(connector);
@@ -155,13 +149,7 @@ async fn no_secret_reaches_a_log_line_an_error_or_the_audit_trail() {
     let secrets = h.family.secrets().get(&h.connection).await.unwrap().unwrap();
     let findings = shared::checks::test_connection(&connection, &secrets).await;
     seen.extend(findings.iter().map(|f| f.what.clone()));
-    let fresh_connector = WooConnector::new(WooDeps {
-        connections: h.family.connections(),
-        secrets: h.family.secrets(),
-        queue: h.queue.clone(),
-        audit: h.family.audit(),
-        state: h.family.state(),
-    });
+    let fresh_connector = h.connector();
     let err = fresh_connector.poll(&connection, &settings, Utc::now()).await.unwrap_err();
     seen.push(format!("{err} {err:?}"));
 

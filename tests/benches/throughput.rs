@@ -18,7 +18,6 @@ use shared::poster::IncomingMessage;
 use shared::poster::plan::{Lookups, plan_sales_document};
 use shared::poster::session::OdooSession;
 use shared::records::{CustomerRef, Envelope, Record};
-use shared::stores::woocommerce::{WooConnector, WooDeps};
 use woo_sandbox::{SandboxStore, StoreOptions};
 
 const LATENCY: Duration = Duration::from_millis(20);
@@ -99,13 +98,7 @@ async fn main() {
     let h = Harness::start(Family::embedded().await).await;
     let store = SandboxStore::start(StoreOptions::default()).await.unwrap();
     h.attach_store(&store).await;
-    let connector = WooConnector::new(WooDeps {
-        connections: h.family.connections(),
-        secrets: h.family.secrets(),
-        queue: h.queue.clone(),
-        audit: h.family.audit(),
-        state: h.family.state(),
-    });
+    let connector = h.connector();
     let connection = h.family.connections().connection(&h.connection).await.unwrap().unwrap();
 
     // Orders from 20 returning customers (a shop's steady state), normalized as the webhook does.

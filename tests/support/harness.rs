@@ -127,6 +127,18 @@ impl Harness {
         }
     }
 
+    /// A WooCommerce connector on this harness's state and queue, as a fresh webhook or poller
+    /// container would build it (the store's default retry policy; callers set their own).
+    pub fn connector(&self) -> shared::stores::woocommerce::WooConnector {
+        shared::stores::woocommerce::WooConnector::new(shared::stores::woocommerce::WooDeps {
+            connections: self.family.connections(),
+            secrets: self.family.secrets(),
+            queue: self.queue.clone(),
+            audit: self.family.audit(),
+            state: self.family.state(),
+        })
+    }
+
     /// A poster as a fresh Lambda container would build it: its own handles on the shared state.
     pub fn poster(&self) -> Poster {
         Poster::new(

@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use shared::odoo::Val;
 use shared::ports::AuditStage;
 use shared::records::EntityKind;
-use shared::stores::woocommerce::{PollSettings, WooConnector, WooDeps};
+use shared::stores::woocommerce::{PollSettings, WooConnector};
 use woo_sandbox::{SandboxStore, StoreOptions};
 
 fn rules() -> serde_json::Value {
@@ -37,13 +37,7 @@ impl Setup {
         let h = Harness::start_with(family, rules()).await;
         let store = SandboxStore::start(StoreOptions::default()).await.unwrap();
         h.attach_store(&store).await;
-        let mut connector = WooConnector::new(WooDeps {
-            connections: h.family.connections(),
-            secrets: h.family.secrets(),
-            queue: h.queue.clone(),
-            audit: h.family.audit(),
-            state: h.family.state(),
-        });
+        let mut connector = h.connector();
         connector.retry = Harness::settings().odoo_retry;
         let connector = Arc::new(connector);
         let hooks = WebhookServer::start(connector.clone()).await;
