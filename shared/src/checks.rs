@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::odoo::{OdooClient, OdooConfig, OdooError, RetryPolicy, Val};
+use crate::http::RetryPolicy;
+use crate::odoo::{OdooClient, OdooConfig, OdooError, Val};
 use crate::ports::{Connection, SecretBundle};
 use crate::poster::plan::Lookups;
 use crate::poster::session::OdooSession;

@@ -5,6 +5,7 @@ pub mod aws;
 pub mod checks;
 pub mod embedded;
 pub mod error;
+pub mod http;
 pub mod ids;
 pub mod lambda;
 pub mod local;

@@ -8,7 +8,8 @@ mod scenario;
 use std::time::Duration;
 
 use odoo_sandbox::{Sandbox, SandboxOptions};
-use shared::odoo::{OdooClient, OdooConfig, RetryPolicy, TransportChoice};
+use shared::http::RetryPolicy;
+use shared::odoo::{OdooClient, OdooConfig, TransportChoice};
 use shared::ports::Secret;
 
 pub async fn sandbox(version: u32) -> Sandbox {

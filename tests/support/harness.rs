@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use odoo_sandbox::{Sandbox, SandboxOptions};
+use shared::http::RetryPolicy;
 use shared::ids::ConnectionId;
-use shared::odoo::RetryPolicy;
 use shared::ports::{Connection, OutgoingMessage, Retention, SaveRules, SecretBundle};
 use shared::poster::{BatchReport, IncomingMessage, Poster, PosterDeps, PosterSettings};
 use shared::records::{Envelope, SourceSystem};

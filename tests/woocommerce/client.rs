@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use shared::ErrorClass;
-use shared::odoo::RetryPolicy;
+use shared::http::RetryPolicy;
 use shared::ports::Secret;
 use shared::stores::woocommerce::client::{WooClient, WooConfig};
 use woo_sandbox::{SandboxStore, StoreOptions};
@@ -130,7 +130,12 @@ async fn the_sandbox_refuses_a_wrong_oauth_algorithm_and_accepts_the_products() 
             http.get(url).query(&query).send().await.unwrap().status().as_u16()
         }
     };
-    let product = shared::stores::woocommerce::client::oauth_signature("GET", &url, &params, &o.consumer_secret);
+    let signer = shared::http::oauth1::Signer {
+        consumer_key: &o.consumer_key,
+        consumer_secret: &o.consumer_secret,
+        token: None,
+    };
+    let product = signer.signature("GET", &url.parse().unwrap(), &params);
     assert_eq!(send(product, params.clone()).await, 200, "the product's own signing passes");
 
     let b64 = base64::engine::general_purpose::STANDARD;

@@ -126,7 +126,7 @@ pub async fn run(dir: &Path, command: ConnectionCommand, json: bool) -> Result<(
             let url = |what: &str, text: &str, secrets: &str| -> Result<url::Url> {
                 let u = url::Url::parse(text)
                     .map_err(|e| shared::Error::bad_input(format!("{what} is not a URL ({e})")))?;
-                shared::odoo::endpoint::refuse_credentials_in_url(&u, what, secrets)?;
+                shared::http::guard::refuse_credentials_in_url(&u, what, secrets)?;
                 if !matches!(u.scheme(), "http" | "https") {
                     return Err(shared::Error::bad_input(format!("{what} {u} must be http(s)")).into());
                 }

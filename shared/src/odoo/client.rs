@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use rand::Rng as _;
 use tokio::sync::OnceCell;
 
 use super::endpoint::OdooEndpoint;
 use super::error::{OdooError, from_fault, from_json2};
 use super::value::{Val, XmlRpcResponse, decode_response, encode_call};
+use crate::http::retry::{RetryPolicy, server_wait};
 use crate::ids::OdooRef;
 use crate::ports::Secret;
 
@@ -26,32 +26,6 @@ pub enum TransportChoice {
     Auto,
     XmlRpc,
     Json2,
-}
-
-/// Exponential backoff with full jitter; a server's `Retry-After` is honoured when longer.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    pub attempts: u32,
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy { attempts: 5, base_delay: Duration::from_millis(250), max_delay: Duration::from_secs(20) }
-    }
-}
-
-impl RetryPolicy {
-    /// The wait before retry number `retry` (0-based).
-    pub fn delay(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
-        let ceiling = self.base_delay.saturating_mul(2u32.saturating_pow(retry)).min(self.max_delay);
-        let jittered = Duration::from_micros(rand::rng().random_range(0..=ceiling.as_micros() as u64));
-        // Never wait less than half the ceiling: pure full jitter can retry at once, which a
-        // struggling Odoo worker does not need.
-        let backoff = jittered.max(ceiling / 2);
-        retry_after.map_or(backoff, |ra| ra.min(Duration::from_secs(120)).max(backoff))
-    }
 }
 
 pub struct OdooConfig {
@@ -141,14 +115,6 @@ impl std::fmt::Debug for OdooClient {
     }
 }
 
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
-}
-
 fn transport_error(e: reqwest::Error) -> OdooError {
     // reqwest's message names the URL, never headers or body, so the key cannot leak through it.
     let (connect, lost) = (e.is_connect(), e.is_timeout() || e.is_request() || e.is_body() || e.is_decode());
@@ -186,13 +152,8 @@ impl OdooClient {
     pub async fn connect(config: OdooConfig) -> Result<OdooClient, OdooError> {
         let endpoint = OdooEndpoint::parse(&config.url, config.database.as_deref(), config.allow_private_network)?;
         let addrs = endpoint.resolve_guarded().await?;
-        let http = reqwest::Client::builder()
-            .resolve_to_addrs(endpoint.host(), &addrs)
-            .redirect(reqwest::redirect::Policy::none()) // a redirect could lead past the SSRF guard
-            .timeout(config.timeout)
-            .user_agent(concat!("ml-connector/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| OdooError::protocol(format!("building the HTTP client: {e}")))?;
+        let http = crate::http::guard::pinned_client(endpoint.host(), &addrs, config.timeout)
+            .map_err(|e| OdooError::protocol(e.to_string()))?;
         let mut client = OdooClient {
             http,
             endpoint,
@@ -264,7 +225,7 @@ impl OdooClient {
                 let response =
                     self.http.get(self.endpoint.join("/web/version")).send().await.map_err(transport_error)?;
                 let status = response.status().as_u16();
-                let after = retry_after(response.headers());
+                let after = server_wait(response.headers());
                 let body = response.text().await.map_err(transport_error)?;
                 match status {
                     200 => Ok(Val::from_json_str(&body).ok()),
@@ -307,7 +268,7 @@ impl OdooClient {
                 .await
                 .map_err(transport_error)?;
             let status = response.status().as_u16();
-            let after = retry_after(response.headers());
+            let after = server_wait(response.headers());
             let text = response.text().await.map_err(transport_error)?;
             match status {
                 200 => {}
@@ -397,7 +358,7 @@ impl OdooClient {
                     }
                     let response = request.send().await.map_err(transport_error)?;
                     let status = response.status().as_u16();
-                    let after = retry_after(response.headers());
+                    let after = server_wait(response.headers());
                     let text = response.text().await.map_err(transport_error)?;
                     if status == 200 {
                         Val::from_json_str(&text)
@@ -558,23 +519,5 @@ fn ids_of(v: &Val) -> Result<Vec<i64>, OdooError> {
             l.iter().map(|i| i.as_i64().ok_or_else(|| OdooError::protocol(format!("{i:?} is not an id")))).collect()
         }
         other => Err(OdooError::protocol(format!("{other:?} is not a list of ids"))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_is_capped_and_honours_retry_after() {
-        let p = RetryPolicy { attempts: 5, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
-        for _ in 0..50 {
-            let d0 = p.delay(0, None);
-            assert!(d0 >= Duration::from_millis(50) && d0 <= Duration::from_millis(100), "{d0:?}");
-            let d3 = p.delay(3, None);
-            assert!(d3 >= Duration::from_millis(400) && d3 <= Duration::from_millis(800), "{d3:?}");
-            assert!(p.delay(10, None) <= Duration::from_secs(1));
-            assert_eq!(p.delay(0, Some(Duration::from_secs(3))), Duration::from_secs(3));
-        }
     }
 }

@@ -7,7 +7,7 @@
 //! addresses unless the connection explicitly allows them; the addresses it checked are the ones
 //! the HTTP client then connects to, so DNS cannot change its answer in between.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 use url::Url;
 
@@ -76,39 +76,12 @@ impl OdooEndpoint {
         format!("{}{}", self.base.as_str().trim_end_matches('/'), path)
     }
 
-    /// Resolves the host and applies the SSRF guard; returns the addresses to connect to.
+    /// Resolves the host and applies the SSRF guard ([`crate::http::guard`]); returns the
+    /// addresses to connect to.
     pub async fn resolve_guarded(&self) -> Result<Vec<SocketAddr>, OdooError> {
-        let port = self.base.port_or_known_default().unwrap_or(443);
-        let addrs: Vec<SocketAddr> = match self.base.host() {
-            Some(url::Host::Ipv4(ip)) => vec![SocketAddr::new(IpAddr::V4(ip), port)],
-            Some(url::Host::Ipv6(ip)) => vec![SocketAddr::new(IpAddr::V6(ip), port)],
-            Some(url::Host::Domain(d)) => tokio::net::lookup_host((d, port))
-                .await
-                .map_err(|e| OdooError::transient(format!("resolving {d}: {e}")))?
-                .collect(),
-            None => return Err(refuse("no host")),
-        };
-        if addrs.is_empty() {
-            return Err(OdooError::transient(format!("{} resolved to no address", self.host())));
-        }
-        if let Some(bad) = addrs.iter().find(|a| is_metadata(a.ip())) {
-            return Err(refuse(format!(
-                "{} resolves to {}, a cloud metadata service, which is never reached, even on a private network",
-                self.host(),
-                bad.ip()
-            )));
-        }
-        if !self.allow_private_network
-            && let Some(bad) = addrs.iter().find(|a| !is_public(a.ip()))
-        {
-            return Err(refuse(format!(
-                "{} resolves to {}, a private, loopback, link-local or metadata address; \
-                     allow private networks on the connection if this Odoo really lives there",
-                self.host(),
-                bad.ip()
-            )));
-        }
-        Ok(addrs)
+        crate::http::guard::resolve(&self.base, self.allow_private_network)
+            .await
+            .map_err(|e| if e.is_retryable() { OdooError::transient(e.to_string()) } else { refuse(e.to_string()) })
     }
 }
 
@@ -117,74 +90,10 @@ fn is_loopback_host(host: &str) -> bool {
     host == "localhost" || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Cloud metadata services (AWS, GCP, Azure: 169.254.169.254 and EC2's fd00:ec2::254; Alibaba:
-/// 100.100.100.200): they hand out credentials, so no connection may reach them, whatever it
-/// allows.
-pub fn is_metadata(ip: IpAddr) -> bool {
-    let v4 = match ip {
-        IpAddr::V4(v4) => Some(v4),
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().or_else(|| v6.to_ipv4()),
-    };
-    if let Some(v4) = v4 {
-        return v4 == Ipv4Addr::new(169, 254, 169, 254)
-            || v4 == Ipv4Addr::new(100, 100, 100, 200)
-            || v4 == Ipv4Addr::new(169, 254, 170, 2);
-    }
-    ip == IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254))
-}
-
-/// A URL that carries a user name or password: refused everywhere a URL is configured, since it
-/// would be stored and printed in plain text. `secrets` names where credentials belong.
-pub fn refuse_credentials_in_url(url: &url::Url, what: &str, secrets: &str) -> Result<(), crate::Error> {
-    if url.username().is_empty() && url.password().is_none() {
-        return Ok(());
-    }
-    Err(crate::Error::bad_input(format!(
-        "the {what} URL must not carry a user name or password; give them in {secrets} instead"
-    )))
-}
-
-/// True only for globally routable unicast addresses.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_public_v4(v4),
-            None => is_public_v6(v6),
-        },
-    }
-}
-
-fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, c, _] = ip.octets();
-    !(ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local() // 169.254/16, including the 169.254.169.254 metadata service
-        || ip.is_broadcast()
-        || ip.is_multicast()
-        || ip.is_documentation()
-        || a == 0
-        || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT
-        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
-        || (a == 198 && (b == 18 || b == 19)) // benchmarking
-        || a >= 240) // reserved
-}
-
-fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    !(ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_multicast()
-        || (first & 0xfe00) == 0xfc00 // unique local, including fd00:ec2::254 (EC2 metadata)
-        || (first & 0xffc0) == 0xfe80 // link-local
-        || first == 0x2001 && ip.segments()[1] == 0x0db8 // documentation
-        || ip.to_ipv4().is_some_and(|v4| !is_public_v4(v4))) // IPv4-compatible forms
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::guard::refuse_credentials_in_url;
 
     #[tokio::test]
     async fn metadata_addresses_are_refused_even_on_a_private_network() {

@@ -6,7 +6,7 @@ pub mod endpoint;
 pub mod error;
 pub mod value;
 
-pub use client::{Call, OdooClient, OdooConfig, RetryPolicy, Transport, TransportChoice};
+pub use client::{Call, OdooClient, OdooConfig, Transport, TransportChoice};
 pub use endpoint::{Deployment, OdooEndpoint};
 pub use error::OdooError;
 pub use value::Val;

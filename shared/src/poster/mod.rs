@@ -22,8 +22,9 @@ use serde_json::json;
 
 use self::session::OdooSession;
 use crate::error::{Error, ErrorClass, Result};
+use crate::http::RetryPolicy;
 use crate::ids::{ConnectionId, IdempotencyKey, OdooRef, SourceId};
-use crate::odoo::{OdooClient, OdooConfig, RetryPolicy};
+use crate::odoo::{OdooClient, OdooConfig};
 use crate::ports::*;
 use crate::records::Envelope;
 use crate::rules::MappingRules;

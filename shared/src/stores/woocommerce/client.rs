@@ -7,14 +7,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use base64::{Engine as _, engine::general_purpose::STANDARD as B64};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use url::Url;
 
 use super::normalize::{CategoryPaths, WooCustomer, WooOrder, WooRefund};
 use crate::error::{Error, Result};
-use crate::odoo::RetryPolicy;
+use crate::http::oauth1;
+use crate::http::retry::{RetryPolicy, server_wait};
 use crate::ports::Secret;
 
 pub const PER_PAGE: u32 = 100;
@@ -55,39 +53,6 @@ pub struct Page {
     pub total_pages: u64,
 }
 
-/// RFC 3986 unreserved characters stay; everything else is percent-encoded (OAuth's encoding).
-pub fn rfc3986(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// The OAuth 1.0a signature WooCommerce checks: params sorted by key (byte order), encoded,
-/// joined; base string `METHOD&enc(url)&enc(params)`; HMAC-SHA256 keyed by `secret&`.
-pub fn oauth_signature(method: &str, base_url: &str, params: &[(String, String)], consumer_secret: &str) -> String {
-    let mut sorted: Vec<&(String, String)> = params.iter().filter(|(k, _)| k != "oauth_signature").collect();
-    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()).then(a.1.as_bytes().cmp(b.1.as_bytes())));
-    let joined = sorted.iter().map(|(k, v)| format!("{}={}", rfc3986(k), rfc3986(v))).collect::<Vec<_>>().join("&");
-    let base = format!("{}&{}&{}", method.to_uppercase(), rfc3986(base_url), rfc3986(&joined));
-    let mut mac = Hmac::<Sha256>::new_from_slice(format!("{consumer_secret}&").as_bytes()).expect("any key length");
-    mac.update(base.as_bytes());
-    B64.encode(mac.finalize().into_bytes())
-}
-
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-        .map(Duration::from_secs)
-}
-
 fn header_u64(headers: &reqwest::header::HeaderMap, name: &str) -> Option<u64> {
     headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok())
 }
@@ -102,33 +67,11 @@ impl WooClient {
         let mut base = config.store_url.clone();
         let path = base.path().trim_end_matches('/').to_string();
         base.set_path(&path);
-        let host = base.host_str().ok_or_else(|| Error::bad_input("the store URL has no host"))?.to_string();
-        let port = base.port_or_known_default().unwrap_or(443);
-        let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|e| Error::retryable(anyhow::anyhow!("resolving {host}: {e}")))?
-            .collect();
-        if let Some(bad) = addrs.iter().find(|a| crate::odoo::endpoint::is_metadata(a.ip())) {
-            return Err(Error::permanent(anyhow::anyhow!(
-                "store {host} resolves to {}, a cloud metadata service, which is never reached",
-                bad.ip()
-            )));
-        }
-        if !config.allow_private_network
-            && let Some(bad) = addrs.iter().find(|a| !crate::odoo::endpoint::is_public(a.ip()))
-        {
-            return Err(Error::permanent(anyhow::anyhow!(
-                "store {host} resolves to {}, a non-public address; allow private networks on the connection if intended",
-                bad.ip()
-            )));
-        }
-        let http = reqwest::Client::builder()
-            .resolve_to_addrs(&host, &addrs)
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(config.timeout)
-            .user_agent(concat!("ml-connector/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::permanent(anyhow::anyhow!("building the HTTP client: {e}")))?;
+        let http =
+            crate::http::guarded_client(&base, config.allow_private_network, config.timeout).await.map_err(|e| {
+                let message = anyhow::anyhow!("store {e}");
+                if e.is_retryable() { Error::retryable(message) } else { Error::permanent(message) }
+            })?;
         Ok(WooClient {
             http,
             base,
@@ -156,12 +99,11 @@ impl WooClient {
         if self.base.scheme() == "https" {
             request = request.query(query).basic_auth(&self.key, Some(self.secret.expose()));
         } else {
+            let signer = oauth1::Signer { consumer_key: &self.key, consumer_secret: self.secret.expose(), token: None };
             let mut params: Vec<(String, String)> = query.to_vec();
-            params.push(("oauth_consumer_key".into(), self.key.clone()));
-            params.push(("oauth_nonce".into(), uuid::Uuid::new_v4().simple().to_string()));
-            params.push(("oauth_signature_method".into(), "HMAC-SHA256".into()));
-            params.push(("oauth_timestamp".into(), chrono::Utc::now().timestamp().to_string()));
-            let signature = oauth_signature("GET", &url, &params, self.secret.expose());
+            params.extend(signer.protocol_params(&oauth1::nonce(), chrono::Utc::now().timestamp()));
+            let target = url::Url::parse(&url).expect("the store URL with a path is a URL");
+            let signature = signer.signature("GET", &target, &params);
             params.push(("oauth_signature".into(), signature));
             request = request.query(&params);
         }
@@ -194,7 +136,7 @@ impl WooClient {
         let message = parsed["message"].as_str().map(String::from).unwrap_or_else(|| format!("HTTP {status}"));
         let what = format!("WooCommerce {path}: {message} ({code}, HTTP {status})");
         Ok(match status {
-            429 | 500..=599 => Attempt::Retry(Error::retryable(anyhow::anyhow!(what)), retry_after(&headers)),
+            429 | 500..=599 => Attempt::Retry(Error::retryable(anyhow::anyhow!(what)), server_wait(&headers)),
             400 => return Err(Error::bad_input(what)),
             _ => return Err(Error::permanent(anyhow::anyhow!(what))),
         })
@@ -330,30 +272,5 @@ impl WooClient {
             cached.insert(id, (paths.entry(id).or_default().clone(), now));
         }
         Ok(paths)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn oauth_base_strings_sort_encode_and_key_with_the_secret() {
-        // Worked by hand: two params, one needing encoding; key "cs_x&".
-        let params = vec![
-            ("page".to_string(), "2".to_string()),
-            ("modified_after".to_string(), "2026-11-20T09:00:00".to_string()),
-        ];
-        let sig = oauth_signature("GET", "http://shop.test/wp-json/wc/v3/orders", &params, "cs_x");
-        let base = "GET&http%3A%2F%2Fshop.test%2Fwp-json%2Fwc%2Fv3%2Forders&modified_after%3D2026-11-20T09%253A00%253A00%26page%3D2";
-        let mut mac = Hmac::<Sha256>::new_from_slice(b"cs_x&").unwrap();
-        mac.update(base.as_bytes());
-        assert_eq!(sig, B64.encode(mac.finalize().into_bytes()));
-        // Order of the input does not matter; a changed value does.
-        let swapped = vec![params[1].clone(), params[0].clone()];
-        assert_eq!(sig, oauth_signature("GET", "http://shop.test/wp-json/wc/v3/orders", &swapped, "cs_x"));
-        let other = vec![params[0].clone(), ("modified_after".to_string(), "2026-11-20T09:00:01".to_string())];
-        assert_ne!(sig, oauth_signature("GET", "http://shop.test/wp-json/wc/v3/orders", &other, "cs_x"));
-        assert_eq!(rfc3986("a b+c/~"), "a%20b%2Bc%2F~");
     }
 }
