@@ -1,4 +1,4 @@
-//! The WooCommerce Lambdas' handlers on their sample events from `events/`, configured from the
+//! The WooCommerce Lambdas' and the fetcher's handlers on their sample events from `events/`, configured from the
 //! environment as deployed (moto, the sandbox store, the Odoo sandbox). One test: it sets
 //! process environment variables.
 
@@ -7,7 +7,7 @@ use blackbox::Family;
 use blackbox::harness::Harness;
 use chrono::{TimeZone, Utc};
 use shared::aws::SqsQueue;
-use shared::lambda::{apigw_response, webhook_parts, woo_connector_from_env};
+use shared::lambda::{apigw_response, fetch_batch, stores_from_env, webhook_parts, woo_connector_from_env};
 use shared::ports::QueueConsumer;
 use shared::records::{Envelope, Record};
 use shared::stores::woocommerce::WebhookRequest;
@@ -31,10 +31,19 @@ async fn the_webhook_and_poller_handle_their_sample_events() {
     let sqs = aws_sdk_sqs::Client::new(&config);
     let (queue_url, _) =
         blackbox::create_fifo_queues(&sqs, &format!("records-{}", uuid::Uuid::new_v4().simple()), 3).await;
+    let (fetch_url, _) =
+        blackbox::create_fifo_queues(&sqs, &format!("fetches-{}", uuid::Uuid::new_v4().simple()), 3).await;
     // SAFETY: this test binary runs this one test; nothing else reads the environment meanwhile.
-    unsafe { h.set_lambda_env(&[("MLC_QUEUE_URL", &queue_url), ("MLC_POLL_START", "2026-11-19")]) };
+    unsafe {
+        h.set_lambda_env(&[
+            ("MLC_QUEUE_URL", &queue_url),
+            ("MLC_FETCH_QUEUE_URL", &fetch_url),
+            ("MLC_POLL_START", "2026-11-19"),
+        ])
+    };
     let connector = woo_connector_from_env().await.expect("configured from the environment");
-    let queue = SqsQueue::new(sqs, &queue_url);
+    let queue = SqsQueue::new(sqs.clone(), &queue_url);
+    let fetches = SqsQueue::new(sqs, &fetch_url);
 
     // The webhook's sample: a signed order.created delivery.
     let request: ApiGatewayV2httpRequest =
@@ -46,7 +55,21 @@ async fn the_webhook_and_poller_handle_their_sample_events() {
             .await,
     );
     assert_eq!(response.status_code, 200, "{:?}", response.body);
-    let got = queue.receive(10, std::time::Duration::from_secs(1), std::time::Duration::from_secs(30)).await.unwrap();
+    let wait = (std::time::Duration::from_secs(1), std::time::Duration::from_secs(30));
+    assert!(queue.receive(10, wait.0, wait.1).await.unwrap().is_empty(), "the webhook queued no record itself");
+    let referenced = fetches.receive(10, wait.0, wait.1).await.unwrap();
+    assert_eq!(referenced.len(), 1);
+    let reference: shared::stores::fetch::FetchRequest = serde_json::from_str(&referenced[0].body).unwrap();
+    assert_eq!((reference.kind, reference.id.as_str()), (shared::records::EntityKind::Order, "4211"));
+
+    // The fetcher's sample: that reference, read from the store (which holds the sample's order).
+    store.set_order(serde_json::from_slice(&body).unwrap());
+    let fetcher = shared::stores::fetch::Fetcher::new(std::sync::Arc::new(stores_from_env().await.unwrap()));
+    let sample: aws_lambda_events::event::sqs::SqsEvent =
+        serde_json::from_str(&event("fetcher/sqs-batch.json")).unwrap();
+    let response = fetch_batch(&fetcher, &sample).await;
+    assert!(response.batch_item_failures.is_empty(), "{:?}", response.batch_item_failures);
+    let got = queue.receive(10, wait.0, wait.1).await.unwrap();
     assert_eq!(got.len(), 1);
     let envelope = Envelope::from_json(&got[0].body).unwrap();
     let Record::Order(doc) = envelope.record else { panic!("not an order") };
@@ -64,7 +87,8 @@ async fn the_webhook_and_poller_handle_their_sample_events() {
         .poll_scheduled(&input, &settings, Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).unwrap())
         .await
         .unwrap();
-    assert_eq!(report["acme-woo"]["orders"], 1, "{report}");
+    assert_eq!(report["acme-woo"]["orders"], 2, "the sample's order 4211 and 5001: {report}");
     let got = queue.receive(10, std::time::Duration::from_secs(1), std::time::Duration::from_secs(30)).await.unwrap();
-    assert_eq!(got.len(), 1);
+    let ids: Vec<String> = got.iter().map(|m| Envelope::from_json(&m.body).unwrap().source_id.to_string()).collect();
+    assert!(ids.contains(&"5001".to_string()), "{ids:?}");
 }

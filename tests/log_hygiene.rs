@@ -147,7 +147,8 @@ async fn no_secret_reaches_a_log_line_an_error_or_the_audit_trail() {
     seen.extend(report.outcomes.iter().map(|(_, o)| format!("{o:?}")));
     assert!(seen.last().unwrap().contains("credentials"), "{seen:?}");
     let secrets = h.family.secrets().get(&h.connection).await.unwrap().unwrap();
-    let findings = shared::checks::test_connection(&connection, &secrets).await;
+    let stores = blackbox::webhooks::stores_of(std::sync::Arc::new(h.connector()));
+    let findings = shared::checks::test_connection(&stores, &connection, &secrets).await;
     seen.extend(findings.iter().map(|f| f.what.clone()));
     let fresh_connector = h.connector();
     let err = fresh_connector.poll(&connection, &settings, Utc::now()).await.unwrap_err();

@@ -54,6 +54,25 @@ fn problems(t: &Value) -> Vec<String> {
         out.push(format!("Globals architectures are {:?}, not [arm64]", globals["Architectures"]));
     }
 
+    // Every Lambda binary in functions/ is deployed, and every function builds one that exists.
+    let crates: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../functions"))
+        .map(|d| d.filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned())).collect())
+        .unwrap_or_default();
+    let built: Vec<String> = of_type(t, "AWS::Serverless::Function")
+        .iter()
+        .filter_map(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"].as_str().map(String::from))
+        .collect();
+    for krate in crates.iter().filter(|c| !matches!(c.as_str(), "mlc" | "README.md")) {
+        if !built.contains(krate) {
+            out.push(format!("functions/{krate} is not deployed by any function"));
+        }
+    }
+    for binary in &built {
+        if !crates.contains(binary) {
+            out.push(format!("a function builds {binary}, which is not in functions/"));
+        }
+    }
+
     let queues = of_type(t, "AWS::SQS::Queue");
     let fifo = |id: &str| queues.iter().any(|(q, r)| q == id && truthy(&r["Properties"]["FifoQueue"]));
 
@@ -297,6 +316,16 @@ fn each_thing_lint_misses_is_caught() {
                     &mut t["Resources"]["ConnectionSecretsReadPolicy"]["Properties"]["PolicyDocument"]["Statement"][0];
                 statement["Resource"] = "*".into();
             }),
+        ),
+        (
+            "an undeployed function crate",
+            Box::new(|t| {
+                t["Resources"].as_mapping_mut().unwrap().remove("FetcherFunction");
+            }),
+        ),
+        (
+            "a binary that does not exist",
+            Box::new(|t| t["Resources"]["PosterFunction"]["Metadata"]["BuildProperties"]["Binary"] = "postr".into()),
         ),
     ];
     for (what, edit) in cases {

@@ -13,10 +13,8 @@ use crate::odoo::{OdooClient, OdooConfig, OdooError, Val};
 use crate::ports::{Connection, SecretBundle};
 use crate::poster::plan::Lookups;
 use crate::poster::session::OdooSession;
-use crate::records::SourceSystem;
 use crate::rules::{Conditions, LineFacts, MappingRules};
-use crate::stores::woocommerce::client::{WooClient, WooConfig};
-use crate::stores::woocommerce::webhook::{SECRET_KEY, SECRET_SECRET, SECRET_WEBHOOK};
+use crate::stores::Stores;
 
 pub const SECRET_ODOO_LOGIN: &str = "odoo_login";
 pub const SECRET_ODOO_KEY: &str = "odoo_api_key";
@@ -41,23 +39,23 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn ok(side: &'static str, what: impl Into<String>) -> Self {
+    pub fn ok(side: &'static str, what: impl Into<String>) -> Self {
         Finding { side, ok: true, what: what.into() }
     }
 
-    fn problem(side: &'static str, what: impl Into<String>) -> Self {
+    pub fn problem(side: &'static str, what: impl Into<String>) -> Self {
         Finding { side, ok: false, what: what.into() }
     }
 }
 
 /// A check answers quickly: one attempt, a short timeout.
 fn quick() -> RetryPolicy {
-    RetryPolicy { attempts: 1, ..RetryPolicy::default() }
+    RetryPolicy::once()
 }
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-fn secret<'a>(
+pub fn secret<'a>(
     secrets: &'a SecretBundle,
     name: &str,
     side: &'static str,
@@ -97,7 +95,7 @@ fn odoo_sentence(e: &OdooError, connection: &Connection) -> String {
 
 /// `mlc connection test`: every step of talking to both sides, each reported, none skipped
 /// because an earlier one failed on the other side.
-pub async fn test_connection(connection: &Connection, secrets: &SecretBundle) -> Vec<Finding> {
+pub async fn test_connection(stores: &Stores, connection: &Connection, secrets: &SecretBundle) -> Vec<Finding> {
     let mut findings = Vec::new();
     match odoo_client(connection, secrets, quick()).await {
         Err(f) => findings.push(f),
@@ -140,74 +138,11 @@ pub async fn test_connection(connection: &Connection, secrets: &SecretBundle) ->
             }
         }
     }
-    match connection.source {
-        SourceSystem::Woocommerce => findings.extend(test_woocommerce(connection, secrets).await),
-        other => {
-            findings.push(Finding::problem("store", format!("{other} connections are not supported by this version")))
-        }
+    match stores.for_connection(connection) {
+        Ok(store) => findings.extend(store.checks().health(connection, secrets).await),
+        Err(e) => findings.push(Finding::problem("store", e.to_string())),
     }
     findings
-}
-
-pub async fn woo_client(
-    connection: &Connection,
-    secrets: &SecretBundle,
-    retry: RetryPolicy,
-) -> std::result::Result<WooClient, Finding> {
-    let key = secret(secrets, SECRET_KEY, "store")?;
-    let secret_ = secret(secrets, SECRET_SECRET, "store")?;
-    WooClient::connect(WooConfig {
-        store_url: connection.store_url.clone(),
-        consumer_key: key.expose().to_string(),
-        consumer_secret: secret_.clone(),
-        allow_private_network: connection.allow_private_network,
-        retry,
-        timeout: TIMEOUT,
-    })
-    .await
-    .map_err(|e| Finding::problem("store", format!("cannot use the store at {}: {e}", connection.store_url)))
-}
-
-async fn test_woocommerce(connection: &Connection, secrets: &SecretBundle) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    if secrets.get(SECRET_WEBHOOK).is_none() {
-        findings.push(Finding::problem(
-            "store",
-            "no webhook secret is stored: webhooks will be refused (the poller still works)",
-        ));
-    }
-    let client = match woo_client(connection, secrets, quick()).await {
-        Ok(c) => c,
-        Err(f) => {
-            findings.push(f);
-            return findings;
-        }
-    };
-    match client.page("/orders", &[], 1).await {
-        Ok(page) => {
-            findings.push(Finding::ok(
-                "store",
-                format!("WooCommerce at {} accepts the consumer key and secret", connection.store_url),
-            ));
-            findings.push(Finding::ok("store", format!("can read orders ({} in the store)", page.total)));
-        }
-        Err(e) => findings.push(Finding::problem("store", store_sentence(&e, connection))),
-    }
-    findings
-}
-
-fn store_sentence(e: &Error, connection: &Connection) -> String {
-    let text = e.to_string();
-    if text.contains("401") || text.contains("woocommerce_rest_cannot_view") || text.contains("authentication") {
-        format!(
-            "WooCommerce at {} refused the consumer key and secret ({text}): check them, and that the key has Read access",
-            connection.store_url
-        )
-    } else if e.class() == crate::ErrorClass::Retryable {
-        format!("cannot reach the store at {}: {text}", connection.store_url)
-    } else {
-        format!("the store at {} answered, but not as expected: {text}", connection.store_url)
-    }
 }
 
 /// What `mlc mappings check` found.
@@ -238,13 +173,12 @@ fn covered(rules: &MappingRules, sku: Option<&str>, path: &[String]) -> Option<S
 
 /// Checks the store's catalogue and tax rates against the rules, and the rules against Odoo.
 pub async fn check_mappings(
+    stores: &Stores,
     connection: &Connection,
     secrets: &SecretBundle,
     rules: &MappingRules,
 ) -> Result<MappingReport> {
-    let store = woo_client(connection, secrets, RetryPolicy::default())
-        .await
-        .map_err(|f| Error::retryable(anyhow::anyhow!(f.what)))?;
+    let catalogue = stores.for_connection(connection)?.checks().catalogue(connection, secrets).await?;
     let client = odoo_client(connection, secrets, RetryPolicy::default())
         .await
         .map_err(|f| Error::retryable(anyhow::anyhow!(f.what)))?;
@@ -292,74 +226,39 @@ pub async fn check_mappings(
     }
 
     // The store's tax rates.
-    let rates = store.all("/taxes", &[]).await?;
-    report.tax_rates_checked = rates.len();
-    for rate in &rates {
-        let id = rate["id"].as_i64().map(|i| i.to_string()).unwrap_or_default();
-        let name = rate["name"].as_str().unwrap_or_default();
-        if rules.tax_for(&id).or_else(|| rules.tax_for(name)).is_none() {
+    report.tax_rates_checked = catalogue.tax_rates.len();
+    for rate in &catalogue.tax_rates {
+        if rules.tax_for(&rate.id).or_else(|| rules.tax_for(&rate.name)).is_none() {
             find(Finding::problem(
                 "mapping",
-                format!(
-                    "store tax rate {id} ({name}, {}%) is not mapped to an Odoo tax",
-                    rate["rate"].as_str().unwrap_or("?")
-                ),
+                format!("store tax rate {} ({}, {}%) is not mapped to an Odoo tax", rate.id, rate.name, rate.rate),
             ));
         }
     }
 
     // The catalogue: categories, then products.
-    let categories = store.all("/products/categories", &[]).await?;
-    let tree: std::collections::HashMap<i64, (String, i64)> = categories
-        .iter()
-        .filter_map(|c| Some((c["id"].as_i64()?, (c["name"].as_str()?.to_string(), c["parent"].as_i64().unwrap_or(0)))))
-        .collect();
-    let path_of = |mut id: i64| {
-        let mut path = Vec::new();
-        while let Some((name, parent)) = tree.get(&id).filter(|_| path.len() < 20) {
-            path.push(name.clone());
-            id = *parent;
-        }
-        path.reverse();
-        path
-    };
-    report.categories_checked = tree.len();
-    let mut ids: Vec<&i64> = tree.keys().collect();
-    ids.sort();
-    let mut unmapped_categories = Vec::new();
-    for id in ids {
-        let path = path_of(*id);
-        if covered(rules, None, &path).is_none() {
-            unmapped_categories.push(path.join(" / "));
+    report.categories_checked = catalogue.categories.len();
+    for path in &catalogue.categories {
+        if covered(rules, None, path).is_none() {
+            find(Finding::problem(
+                "mapping",
+                format!("category {} is not mapped (no rule for it or a parent, and no fallback)", path.join(" / ")),
+            ));
         }
     }
-    for c in &unmapped_categories {
-        find(Finding::problem(
-            "mapping",
-            format!("category {c} is not mapped (no rule for it or a parent, and no fallback)"),
-        ));
-    }
-    let products = store.all("/products", &[]).await?;
-    report.products_checked = products.len();
-    let mut without_product = Vec::new();
-    let skus: Vec<String> =
-        products.iter().filter_map(|p| p["sku"].as_str().filter(|s| !s.is_empty()).map(str::to_string)).collect();
+    report.products_checked = catalogue.products.len();
+    let skus: Vec<String> = catalogue.products.iter().filter_map(|p| p.sku.clone()).collect();
     odoo.load_products(&skus).await?;
-    for p in &products {
-        let sku = p["sku"].as_str().filter(|s| !s.is_empty());
-        let path = p["categories"]
-            .as_array()
-            .and_then(|c| c.first())
-            .and_then(|c| c["id"].as_i64())
-            .map(path_of)
-            .unwrap_or_default();
-        let name = p["name"].as_str().unwrap_or_default();
-        if covered(rules, sku, &path).is_none() {
+    let mut without_product = Vec::new();
+    for p in &catalogue.products {
+        let (sku, path) = (p.sku.as_deref(), &p.category_path);
+        if covered(rules, sku, path).is_none() {
             find(Finding::problem(
                 "mapping",
                 format!(
-                    "SKU {} ({name}, category {}) is not mapped by any rule",
+                    "SKU {} ({}, category {}) is not mapped by any rule",
                     sku.unwrap_or("none"),
+                    p.name,
                     if path.is_empty() { "none".into() } else { path.join(" / ") }
                 ),
             ));

@@ -70,20 +70,52 @@ use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpR
 use base64::Engine as _;
 
 use crate::aws::SqsQueue;
-use crate::stores::woocommerce::{WebhookResponse, WooConnector, WooDeps};
+use crate::stores::Stores;
+use crate::stores::fetch::{FetchOutcome, Fetcher};
+use crate::stores::webhook::StoreDeps;
+use crate::stores::woocommerce::{WebhookResponse, WooConnector};
 
-/// The WooCommerce connector on the AWS adapters, configured by `template.yaml`'s environment.
-pub async fn woo_connector_from_env() -> Result<WooConnector> {
+/// What every store function shares, on the AWS adapters, configured by `template.yaml`.
+pub async fn store_deps_from_env() -> Result<StoreDeps> {
     let config = load_config().await;
     let dynamo = aws_sdk_dynamodb::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
     let secrets = SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&config), env("MLC_SECRETS_PREFIX")?);
-    Ok(WooConnector::new(WooDeps {
+    Ok(StoreDeps {
         connections: Arc::new(DynamoConnections::new(dynamo.clone(), env("MLC_CONNECTIONS_TABLE")?)),
         secrets: Arc::new(CachedSecrets::new(secrets, SECRETS_TTL)),
-        queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&config), env("MLC_QUEUE_URL")?)),
+        queue: Arc::new(SqsQueue::new(sqs.clone(), env("MLC_QUEUE_URL")?)),
+        fetch_queue: Arc::new(SqsQueue::new(sqs, env("MLC_FETCH_QUEUE_URL")?)),
         audit: Arc::new(DynamoAudit::new(dynamo.clone(), env("MLC_AUDIT_TABLE")?)),
         state: Arc::new(DynamoState::new(dynamo, env("MLC_STATE_TABLE")?)),
-    }))
+    })
+}
+
+/// The WooCommerce connector on the AWS adapters.
+pub async fn woo_connector_from_env() -> Result<WooConnector> {
+    Ok(WooConnector::new(store_deps_from_env().await?))
+}
+
+/// Every store, for the fetch stage's function.
+pub async fn stores_from_env() -> Result<Stores> {
+    Ok(Stores::standard(store_deps_from_env().await?))
+}
+
+/// The fetch stage's batch: each reference read from its store and queued for the poster;
+/// what must be retried is reported as a batch item failure.
+pub async fn fetch_batch(fetcher: &Fetcher, event: &SqsEvent) -> SqsBatchResponse {
+    let outcomes = fetcher.handle_batch(&sqs_messages(event)).await;
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = outcomes
+        .into_iter()
+        .filter(|(_, o)| matches!(o, FetchOutcome::Retry(_)))
+        .map(|(id, _)| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failure
+        })
+        .collect();
+    response
 }
 
 /// Poll settings: the first run backfills from `MLC_POLL_START` (`YYYY-MM-DD`, UTC), or 30 days back.

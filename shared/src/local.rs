@@ -18,7 +18,11 @@ use crate::embedded::{Db, EmbeddedQueue, EmbeddedStore, EncryptedSecretsFile, Re
 use crate::error::{Error, Result};
 use crate::ports::*;
 use crate::poster::{IncomingMessage, Poster, PosterDeps, PosterSettings, RecordOutcome};
-use crate::stores::woocommerce::{PollSettings, WooConnector, WooDeps};
+use crate::stores::Stores;
+use crate::stores::fetch::Fetcher;
+use crate::stores::poll::Poller;
+use crate::stores::webhook::StoreDeps;
+use crate::stores::woocommerce::{PollSettings, WooConnector};
 
 pub const DATABASE_FILE: &str = "mlc.sqlite3";
 pub const SECRETS_FILE: &str = "secrets.enc";
@@ -26,6 +30,9 @@ pub const KEY_FILE: &str = "secrets.key";
 const LOCK_FILE: &str = "worker.lock";
 pub const QUEUE: &str = "records";
 pub const DEAD_LETTER_QUEUE: &str = "records-dlq";
+/// The fetch stage's queue, and where what it gave up on five times goes.
+pub const FETCH_QUEUE: &str = "fetches";
+pub const FETCH_DEAD_LETTER_QUEUE: &str = "fetches-dlq";
 /// As the deployed queue's redrive policy.
 pub const MAX_RECEIVES: u32 = 5;
 /// How long a received message stays invisible; longer than a batch takes.
@@ -40,6 +47,7 @@ pub struct LocalStack {
     pub store: Arc<EmbeddedStore>,
     pub queue: Arc<EmbeddedQueue>,
     pub dead_letters: Arc<EmbeddedQueue>,
+    pub fetch_queue: Arc<EmbeddedQueue>,
     pub secrets: Arc<EncryptedSecretsFile>,
 }
 
@@ -94,7 +102,12 @@ impl LocalStack {
                 QUEUE,
                 Some(Redrive { dead_letter_queue: DEAD_LETTER_QUEUE.into(), max_receive_count: MAX_RECEIVES }),
             )),
-            dead_letters: Arc::new(EmbeddedQueue::new(db, DEAD_LETTER_QUEUE, None)),
+            dead_letters: Arc::new(EmbeddedQueue::new(db.clone(), DEAD_LETTER_QUEUE, None)),
+            fetch_queue: Arc::new(EmbeddedQueue::new(
+                db,
+                FETCH_QUEUE,
+                Some(Redrive { dead_letter_queue: FETCH_DEAD_LETTER_QUEUE.into(), max_receive_count: MAX_RECEIVES }),
+            )),
             secrets: Arc::new(EncryptedSecretsFile::new(dir.join(SECRETS_FILE), &key)),
         })
     }
@@ -135,14 +148,34 @@ impl LocalStack {
         )
     }
 
-    pub fn woocommerce(&self) -> WooConnector {
-        WooConnector::new(WooDeps {
+    pub fn store_deps(&self) -> StoreDeps {
+        StoreDeps {
             connections: self.store.clone(),
             secrets: self.secrets.clone(),
             queue: self.queue.clone(),
+            fetch_queue: self.fetch_queue.clone(),
             audit: self.store.clone(),
             state: self.store.clone(),
-        })
+        }
+    }
+
+    /// Every store on this state (the registry).
+    pub fn stores(&self) -> Arc<Stores> {
+        Arc::new(Stores::standard(self.store_deps()))
+    }
+
+    pub fn fetcher(&self) -> Fetcher {
+        Fetcher::new(self.stores())
+    }
+
+    pub fn woocommerce(&self) -> WooConnector {
+        WooConnector::new(self.store_deps())
+    }
+
+    /// Reads what webhooks referenced (the fetch stage), then posts everything queued.
+    pub async fn drain_all(&self, poster: &Poster) -> Result<Vec<RecordOutcome>> {
+        crate::stores::fetch::drain_fetches(self.fetch_queue.as_ref(), &self.fetcher()).await?;
+        drain(self.queue.as_ref(), poster).await
     }
 
     /// Takes the machine's worker lock: one process at a time posts from this state. Holding
@@ -165,7 +198,7 @@ impl LocalStack {
                 return Err(Error::permanent(anyhow::Error::new(e).context("locking the state")));
             }
         }
-        let messages = self.queue.release_in_flight().await?;
+        let messages = self.queue.release_in_flight().await? + self.fetch_queue.release_in_flight().await?;
         let claims = self.store.expire_in_progress_claims().await?;
         if messages + claims > 0 {
             tracing::warn!(messages, claims, "an earlier worker stopped mid-batch; its records are taken up again");
@@ -343,6 +376,27 @@ async fn supervise_worker(
     }
 }
 
+/// The fetch stage in `mlc serve`: reads what webhooks referenced until `stop`.
+/// A batch in hand at shutdown is dropped: its messages stay on the queue, and reading a record
+/// again is harmless (what it queues is deduplicated by content).
+async fn run_fetcher(queue: Arc<EmbeddedQueue>, fetcher: Fetcher, mut stop: watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let batch = crate::stores::fetch::fetch_one_batch(queue.as_ref(), &fetcher, Duration::from_millis(250));
+        let stopped = async { stop.wait_for(|s| *s).await.is_ok() };
+        let result = tokio::select! {
+            result = batch => result,
+            _ = stopped => return,
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "a fetch batch failed; the fetch stage goes on");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
 /// What `serve` did, for its last words.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct ServeReport {
@@ -373,7 +427,7 @@ pub async fn serve(
         .with_context(|| format!("listening on {}", settings.listen))
         .map_err(Error::permanent)?;
     let addr = listener.local_addr().map_err(|e| Error::permanent(anyhow::Error::new(e)))?;
-    let connector = Arc::new(stack.woocommerce());
+    let stores = stack.stores();
     let poster = Arc::new(stack.poster(settings.poster.clone()));
     let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -383,7 +437,7 @@ pub async fn serve(
             let _ = rx.wait_for(|s| *s).await;
         }
     };
-    let router = crate::serve::webhook_router_with(connector.clone(), settings.limits);
+    let router = crate::serve::stores_router(stores.clone(), settings.limits);
     let http = tokio::spawn(crate::serve::serve_http(
         listener,
         router,
@@ -391,6 +445,7 @@ pub async fn serve(
         http_stop,
         settings.limits.body_timeout,
     ));
+    let fetcher = tokio::spawn(run_fetcher(stack.fetch_queue.clone(), Fetcher::new(stores.clone()), stop_rx.clone()));
 
     let counts = Arc::new(std::sync::Mutex::new(DrainReport::default()));
     let mut workers = Vec::new();
@@ -405,20 +460,25 @@ pub async fn serve(
     }
 
     let poller = settings.poll_every.map(|every| {
-        let (connector, mut stop, poll) = (connector.clone(), stop_rx.clone(), settings.poll.clone());
+        let (stores, mut stop, poll) = (stores.clone(), stop_rx.clone(), settings.poll.clone());
         tokio::spawn(async move {
             let mut polls = 0u64;
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let poller = Poller::new(stores.pipeline.clone());
             loop {
                 tokio::select! {
                     _ = tick.tick() => {}
                     _ = stop.wait_for(|s| *s) => return polls,
                 }
                 // A poll is not cut off by shutdown: its watermark only moves after its records are queued.
-                match connector.poll_scheduled(&serde_json::json!({}), &poll, Utc::now()).await {
-                    Ok(report) => tracing::info!(%report, "polled"),
-                    Err(e) => tracing::warn!(error = %e, "poll failed; the next one starts from the same watermark"),
+                for store in stores.all() {
+                    match poller.poll_scheduled(store.poll(), &serde_json::json!({}), &poll, Utc::now()).await {
+                        Ok(report) => tracing::info!(store = store.webhook().name(), %report, "polled"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "poll failed; the next one starts from the same watermark")
+                        }
+                    }
                 }
                 polls += 1;
             }
@@ -430,6 +490,7 @@ pub async fn serve(
     tracing::info!("shutting down: finishing accepted requests and the batches in hand");
     let _ = stop_tx.send(true);
     let _ = http.await;
+    let _ = fetcher.await;
     for w in workers {
         let _ = w.await;
     }

@@ -30,6 +30,11 @@ pub struct OutgoingMessage {
 }
 
 impl OutgoingMessage {
+    /// A message with ids made FIFO-safe (see [`fifo_safe_id`]).
+    pub fn new(group: String, deduplication: String, body: String) -> Self {
+        OutgoingMessage { group_id: fifo_safe_id(&group), deduplication_id: fifo_safe_id(&deduplication), body }
+    }
+
     /// One group per connection and record, so versions of one order stay in order while
     /// different orders post in parallel; one deduplication id per version of the record.
     pub fn for_envelope(envelope: &Envelope) -> Self {
@@ -333,6 +338,13 @@ impl Secret {
     }
 
     /// The only way to read the value; grep for it to audit where secrets go.
+    /// A new random secret: 32 bytes from the OS's generator, as 64 hex digits (safe in any
+    /// store's settings and headers).
+    pub fn generate() -> Self {
+        let bytes: [u8; 32] = rand::random();
+        Secret::new(hex::encode(bytes))
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }

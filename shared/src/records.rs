@@ -290,12 +290,27 @@ pub enum CustomerRef {
 #[serde(rename_all = "snake_case")]
 pub enum DocumentStatus {
     Pending,
+    #[serde(alias = "on-hold")]
     OnHold,
     Processing,
     Completed,
     Cancelled,
     Refunded,
     Failed,
+}
+
+impl DocumentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocumentStatus::Pending => "pending",
+            DocumentStatus::OnHold => "on_hold",
+            DocumentStatus::Processing => "processing",
+            DocumentStatus::Completed => "completed",
+            DocumentStatus::Cancelled => "cancelled",
+            DocumentStatus::Refunded => "refunded",
+            DocumentStatus::Failed => "failed",
+        }
+    }
 }
 
 /// A tax charged on one line, by the store's tax rate id.
@@ -424,6 +439,10 @@ pub struct RefundLine {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Refund {
     pub order_id: SourceId,
+    /// The invoice it credits, where the store says (an Adobe Commerce credit memo); absent, it
+    /// credits whatever was posted for the order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoice_id: Option<SourceId>,
     pub created_at: DateTime<Utc>,
     pub currency: CurrencyCode,
     pub reason: Option<String>,
@@ -623,6 +642,7 @@ pub mod samples {
     pub fn refund() -> Refund {
         Refund {
             order_id: sid("1042"),
+            invoice_id: None,
             created_at: at(2026, 11, 21, 10),
             currency: eur(),
             reason: Some("one shirt returned".into()),

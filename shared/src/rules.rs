@@ -18,10 +18,13 @@
 //! }
 //! ```
 
+use std::collections::BTreeMap;
+
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::records::DocumentStatus;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,10 +46,13 @@ pub struct PostingSettings {
     pub post: bool,
     /// A store/Odoo difference up to this goes to the rounding account; beyond it the record fails.
     pub rounding_tolerance: Decimal,
-    /// Order statuses that post an invoice.
-    pub post_statuses: Vec<String>,
-    /// Statuses that, once an order is posted, give a full credit note.
-    pub credit_statuses: Vec<String>,
+    /// Normalized statuses (`DocumentStatus`, the same for every store) that post an invoice.
+    pub post_statuses: Vec<DocumentStatus>,
+    /// Normalized statuses that, once an order is posted, give a full credit note.
+    pub credit_statuses: Vec<DocumentStatus>,
+    /// The connection's own decisions for raw store statuses (a custom WooCommerce status
+    /// `shipped`, an Adobe Commerce `holded`), taking precedence over the normalized status.
+    pub statuses: BTreeMap<String, StatusDecision>,
     /// A change to an order already posted: credit it and post again, or hold it for review.
     pub on_posted_change: PostedChange,
     /// Journal by code; the sandbox's and Odoo's default sales journal when absent.
@@ -57,14 +63,52 @@ pub struct PostingSettings {
     pub discount_lines: bool,
 }
 
+/// What a document's status means for posting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusDecision {
+    /// Post it (or correct what was posted).
+    Post,
+    /// Credit in full what was posted.
+    Credit,
+    /// Not yet: nothing is posted.
+    Wait,
+}
+
+impl PostingSettings {
+    /// The decision for a document: the connection's word for its raw status if it has one,
+    /// else what its normalized status says.
+    pub fn decision(&self, status: DocumentStatus, raw: &str) -> StatusDecision {
+        let raw = raw.trim();
+        if let Some((_, d)) = self.statuses.iter().find(|(k, _)| k.eq_ignore_ascii_case(raw)) {
+            return *d;
+        }
+        if self.post_statuses.contains(&status) {
+            StatusDecision::Post
+        } else if self.credit_statuses.contains(&status) {
+            StatusDecision::Credit
+        } else {
+            StatusDecision::Wait
+        }
+    }
+
+    /// `processing, completed`: the statuses that post, as the rules name them.
+    pub fn posting_statuses(&self) -> String {
+        let mut names: Vec<String> = self.post_statuses.iter().map(|s| s.as_str().to_string()).collect();
+        names.extend(self.statuses.iter().filter(|(_, d)| **d == StatusDecision::Post).map(|(k, _)| k.clone()));
+        names.join(", ")
+    }
+}
+
 impl Default for PostingSettings {
     fn default() -> Self {
         PostingSettings {
             mode: PostingMode::Invoice,
             post: true,
             rounding_tolerance: Decimal::new(5, 2),
-            post_statuses: vec!["processing".into(), "completed".into()],
-            credit_statuses: vec!["cancelled".into(), "refunded".into()],
+            post_statuses: vec![DocumentStatus::Processing, DocumentStatus::Completed],
+            credit_statuses: vec![DocumentStatus::Cancelled, DocumentStatus::Refunded],
+            statuses: BTreeMap::new(),
             on_posted_change: PostedChange::CreditAndRepost,
             journal: None,
             payment_term: None,

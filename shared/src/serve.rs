@@ -19,8 +19,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::sync::Semaphore;
 
-use crate::stores::webhook::{Delivery, Reply, StoreRegistry};
-use crate::stores::woocommerce::{WooConnector, webhook::MAX_BODY_BYTES};
+use crate::stores::Stores;
+use crate::stores::webhook::{Delivery, Reply};
+use crate::stores::woocommerce::webhook::MAX_BODY_BYTES;
 
 /// An unsigned request can only be WooCommerce's creation ping, a few hundred bytes.
 pub const MAX_UNSIGNED_BODY_BYTES: usize = 4 * 1024;
@@ -46,7 +47,7 @@ impl Default for ServerLimits {
 }
 
 struct WebhookApp {
-    stores: StoreRegistry,
+    stores: Arc<Stores>,
     body_timeout: Duration,
     /// One permit per KiB of body being buffered.
     body_budget: Arc<Semaphore>,
@@ -114,7 +115,9 @@ async fn webhook(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let Some(source) = app.stores.webhook(&store) else { return reply(404, "no such store".into()) };
+    let Some(source) = app.stores.by_webhook_name(&store).map(|s| s.webhook()) else {
+        return reply(404, "no such store".into());
+    };
     let pipeline = &app.stores.pipeline;
     let headers = lower_case(&headers);
     let probe = Delivery { headers: &headers, body: &[] };
@@ -140,18 +143,13 @@ async fn webhook(
     from_reply(pipeline.handle(source, &connection, &Delivery { headers: &headers, body: &body }).await, false)
 }
 
-/// `POST /webhooks/woocommerce/{connection_id}`, with the default [`ServerLimits`].
-pub fn webhook_router(woocommerce_connector: Arc<WooConnector>) -> axum::Router {
-    webhook_router_with(woocommerce_connector, ServerLimits::default())
-}
-
-pub fn webhook_router_with(woocommerce_connector: Arc<WooConnector>, limits: ServerLimits) -> axum::Router {
-    let pipeline = woocommerce_connector.pipeline.clone();
-    stores_router(StoreRegistry::new(pipeline, vec![woocommerce_connector]), limits)
+/// The webhook routes for every store, with the default [`ServerLimits`].
+pub fn webhook_router(stores: Arc<Stores>) -> axum::Router {
+    stores_router(stores, ServerLimits::default())
 }
 
 /// `POST /webhooks/{store}/{connection_id}` for every store in `stores`.
-pub fn stores_router(stores: StoreRegistry, limits: ServerLimits) -> axum::Router {
+pub fn stores_router(stores: Arc<Stores>, limits: ServerLimits) -> axum::Router {
     let permits = (limits.body_budget_bytes / 1024).clamp(MAX_BODY_BYTES / 1024, Semaphore::MAX_PERMITS);
     let app = WebhookApp { stores, body_timeout: limits.body_timeout, body_budget: Arc::new(Semaphore::new(permits)) };
     axum::Router::new()

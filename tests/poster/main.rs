@@ -11,7 +11,10 @@ blackbox::on_both_families! {
     an_unmapped_sku_fails_explains_and_replays_once,
     statuses_customers_and_cancellations,
     journal_entries_balance_to_the_store_total,
-    versions_drafts_fifo_and_redrive;
+    versions_drafts_fifo_and_redrive,
+    an_older_version_delivered_late_is_stale_and_changes_nothing,
+    a_connection_s_own_status_words_decide_posting,
+    a_refund_credits_the_invoice_posted_for_its_order_and_shipping_by_amount;
     totals:
     an_adopted_draft_whose_odoo_total_differs_is_never_posted,
     a_draft_odoo_will_not_remove_is_reported_left_in_odoo_and_a_replay_never_posts_it,

@@ -302,6 +302,7 @@ pub async fn a_partial_refund_credits_exactly_its_lines(family: Family) {
     // The book comes back, with its shipping: 12.50 + 0.69 + 4.90 + 0.98 = 19.07.
     let refund = Refund {
         order_id: SourceId::parse("3001").unwrap(),
+        invoice_id: None,
         created_at: Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).unwrap(),
         currency: CurrencyCode::parse("EUR").unwrap(),
         reason: Some("damaged".into()),
@@ -349,6 +350,7 @@ pub async fn a_partial_refund_credits_exactly_its_lines(family: Family) {
     // so no second, full credit note.
     let mut refunded = order("3001", "81");
     refunded.source_status = "refunded".into();
+    refunded.status = DocumentStatus::Refunded;
     let report = h.post(&poster, &[&envelope("3001", Record::Order(refunded))]).await;
     assert!(
         matches!(&report.outcomes[0].1, RecordOutcome::Skipped(why) if why.contains("line by line")),
@@ -433,6 +435,7 @@ pub async fn statuses_customers_and_cancellations(family: Family) {
     // A pending order waits; once processing it posts.
     let mut pending = order("5001", "83");
     pending.source_status = "pending".into();
+    pending.status = DocumentStatus::Pending;
     let report = h.post(&poster, &[&envelope("5001", Record::Order(pending))]).await;
     assert!(
         matches!(&report.outcomes[0].1, RecordOutcome::Skipped(why) if why.contains("pending")),
@@ -444,6 +447,7 @@ pub async fn statuses_customers_and_cancellations(family: Family) {
     // Cancelled after posting: a full credit note, linked to the invoice.
     let mut cancelled = order("5001", "83");
     cancelled.source_status = "cancelled".into();
+    cancelled.status = DocumentStatus::Cancelled;
     let report = h.post(&poster, &[&envelope("5001", Record::Order(cancelled))]).await;
     let credit = posted(&report);
     assert_eq!(credit.len(), 1, "{:?}", report.outcomes);
@@ -527,6 +531,7 @@ pub async fn journal_entries_balance_to_the_store_total(family: Family) {
     // A refund of the book reverses exactly its share: credit receivable, debit revenue and tax.
     let refund = Refund {
         order_id: SourceId::parse("6001").unwrap(),
+        invoice_id: None,
         created_at: Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).unwrap(),
         currency: CurrencyCode::parse("EUR").unwrap(),
         reason: None,
@@ -692,4 +697,109 @@ pub async fn versions_drafts_fifo_and_redrive(family: Family) {
     let child = read_one(&h, "res.partner", children[0], &["type", "street", "country_id"]);
     assert_eq!(child.get("type"), Some(&Val::from("delivery")));
     assert_eq!(child.get("street"), Some(&Val::from("1 Quai de Bercy")));
+}
+
+/// A version older than one already applied (a poll that read a replica late, say) is stale:
+/// skipped with its reason, and the newer invoice stands.
+pub async fn an_older_version_delivered_late_is_stale_and_changes_nothing(family: Family) {
+    let h = Harness::start(family).await;
+    let poster = h.poster();
+    let newer = envelope("7101", Record::Order(order("7101", "86")));
+    let mut older = newer.clone();
+    older.source_updated_at -= chrono::Duration::hours(1);
+    if let Record::Order(doc) = &mut older.record {
+        doc.lines.remove(2);
+    }
+    let older =
+        Envelope::new(older.connection_id, older.source, older.source_id, older.source_updated_at, older.record);
+    assert_eq!(posted(&h.post(&poster, &[&newer]).await).len(), 1);
+    let report = h.post(&poster, &[&older]).await;
+    assert!(
+        matches!(&report.outcomes[0].1, RecordOutcome::Skipped(why) if why.starts_with("stale")),
+        "{:?}",
+        report.outcomes
+    );
+    assert_eq!(moves_for(&h, ":order:7101:").len(), 1, "no credit note, no second invoice");
+}
+
+/// The poster decides on the normalized status, and a connection may give its own decision for
+/// a raw store status (a custom `shipped` status that WooCommerce normalizes to pending).
+pub async fn a_connection_s_own_status_words_decide_posting(family: Family) {
+    let mut rules = blackbox::harness::rules();
+    rules["posting"]["statuses"] = serde_json::json!({ "shipped": "post", "on-hold": "wait" });
+    rules["posting"]["post_statuses"] = serde_json::json!(["processing", "completed", "on-hold"]);
+    let h = Harness::start_with(family, rules).await;
+    let poster = h.poster();
+    let with_status = |id: &str, status: DocumentStatus, raw: &str| {
+        let mut o = order(id, "86");
+        o.status = status;
+        o.source_status = raw.into();
+        envelope(id, Record::Order(o))
+    };
+    // Custom raw status mapped to "post" by the connection: posts although normalized pending.
+    let shipped = h.post(&poster, &[&with_status("7201", DocumentStatus::Pending, "shipped")]).await;
+    assert_eq!(posted(&shipped).len(), 1, "{:?}", shipped.outcomes);
+    // The raw word overrides the normalized list ("on-hold" posts by the list, waits by the word).
+    let held = h.post(&poster, &[&with_status("7202", DocumentStatus::OnHold, "on-hold")]).await;
+    assert!(
+        matches!(&held.outcomes[0].1, RecordOutcome::Skipped(why) if why.contains("status on-hold does not post")),
+        "{:?}",
+        held.outcomes
+    );
+    // A pending order with no word of the connection's waits, and the trail names the raw status.
+    let pending = h.post(&poster, &[&with_status("7203", DocumentStatus::Pending, "pending")]).await;
+    assert!(
+        matches!(&pending.outcomes[0].1, RecordOutcome::Skipped(why) if why.contains("status pending does not post (posting statuses: processing, completed, on_hold, shipped)")),
+        "{:?}",
+        pending.outcomes
+    );
+    assert_eq!(moves_for(&h, ":order:7202:").len() + moves_for(&h, ":order:7203:").len(), 0);
+}
+
+/// A store that books invoices (Adobe Commerce): the refund names only its order, and credits
+/// the invoice posted for it; its shipping is refunded as an amount, with no line id, and lands
+/// on the invoice's one shipping line.
+pub async fn a_refund_credits_the_invoice_posted_for_its_order_and_shipping_by_amount(family: Family) {
+    let h = Harness::start(family).await;
+    let poster = h.poster();
+    let mut doc = order("INV-3101", "81");
+    doc.order_id = Some(SourceId::parse("3101").unwrap());
+    let invoice = posted(&h.post(&poster, &[&envelope("inv-3101", Record::Invoice(doc))]).await)[0].id;
+
+    let refund = Refund {
+        order_id: SourceId::parse("3101").unwrap(),
+        invoice_id: None,
+        created_at: Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).unwrap(),
+        currency: CurrencyCode::parse("EUR").unwrap(),
+        reason: None,
+        lines: vec![RefundLine {
+            order_line_id: "2".into(),
+            sku: Some(Sku::parse("BOOK-1").unwrap()),
+            quantity: dec!(-1),
+            amount: dec!(-12.50),
+            taxes: tax("2", "-0.69"),
+        }],
+        shipping: dec!(-4.90),
+        shipping_line_id: None,
+        shipping_tax: dec!(-0.98),
+        unallocated: dec!(0),
+        amount: dec!(19.07),
+    };
+    let report = h.post(&poster, &[&envelope("r-3101", Record::Refund(refund.clone()))]).await;
+    let credit = posted(&report);
+    assert_eq!(credit.len(), 1, "{:?}", report.outcomes);
+    let m = read_one(&h, "account.move", credit[0].id, &["reversed_entry_id", "amount_total"]);
+    assert_eq!(m.get("reversed_entry_id").and_then(Val::many2one_id), Some(invoice));
+    assert_eq!(m.get("amount_total").and_then(Val::as_decimal), Some(dec!(19.07)));
+    let names: Vec<String> = product_lines(&h, credit[0].id)
+        .iter()
+        .map(|l| l.get("name").and_then(Val::as_str).unwrap().to_string())
+        .collect();
+    assert_eq!(names, vec!["Rust in Action".to_string(), "Flat rate".to_string()]);
+
+    // Naming the invoice works the same; an invoice never posted makes the refund wait.
+    let mut named = refund;
+    named.invoice_id = Some(SourceId::parse("inv-9999").unwrap());
+    let waiting = h.post(&poster, &[&envelope("r-3102", Record::Refund(named))]).await;
+    assert!(matches!(waiting.outcomes[0].1, RecordOutcome::Retry(_)), "{:?}", waiting.outcomes);
 }

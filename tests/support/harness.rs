@@ -38,6 +38,8 @@ pub struct Harness {
     pub odoo: Sandbox,
     pub queue: Arc<dyn Queue>,
     pub dlq: Arc<dyn Queue>,
+    /// The fetch stage's queue: what thin webhooks send.
+    pub fetches: Arc<dyn Queue>,
     pub connection: ConnectionId,
 }
 
@@ -75,7 +77,8 @@ impl Harness {
             .await
             .unwrap();
         let (queue, dlq) = family.queue_with_dlq(MAX_RECEIVES).await;
-        Harness { family, odoo, queue, dlq, connection }
+        let (fetches, _) = family.queue_with_dlq(MAX_RECEIVES).await;
+        Harness { family, odoo, queue, dlq, fetches, connection }
     }
 
     /// Points the connection at a sandbox store and stores all its secrets (Odoo's and the store's).
@@ -134,6 +137,7 @@ impl Harness {
             connections: self.family.connections(),
             secrets: self.family.secrets(),
             queue: self.queue.clone(),
+            fetch_queue: self.fetches.clone(),
             audit: self.family.audit(),
             state: self.family.state(),
         })
@@ -168,8 +172,20 @@ impl Harness {
         poster.handle_batch(&messages).await
     }
 
-    /// Receives everything on the queue and posts it, acknowledging what the poster did not fail.
+    /// Runs the fetch stage over what webhooks referenced, as a fresh fetch container would
+    /// (a connector of its own); returns how many references it finished.
+    pub async fn fetch_all(&self) -> usize {
+        let connector = Arc::new(self.connector());
+        let stores = Arc::new(shared::stores::Stores::new(connector.pipeline.clone(), vec![connector]));
+        let mut fetcher = shared::stores::fetch::Fetcher::new(stores);
+        fetcher.max_receives = MAX_RECEIVES;
+        shared::stores::fetch::drain_fetches(self.fetches.as_ref(), &fetcher).await.unwrap()
+    }
+
+    /// Runs the fetch stage, then receives everything on the queue and posts it, acknowledging
+    /// what the poster did not fail.
     pub async fn drain(&self, poster: &Poster) -> Vec<BatchReport> {
+        self.fetch_all().await;
         let mut reports = Vec::new();
         loop {
             let got = self.queue.receive(10, Duration::from_millis(200), Duration::from_secs(30)).await.unwrap();

@@ -93,7 +93,7 @@ pub async fn webhooks_and_the_poller_post_each_order_once(family: Family) {
             .await
             .unwrap();
     assert_eq!(
-        s.h.queue.approximate_depth().await.unwrap(),
+        s.h.fetches.approximate_depth().await.unwrap(),
         1,
         "the repeated delivery was not enqueued again: {trail:?}"
     );
@@ -157,7 +157,7 @@ pub async fn webhooks_and_the_poller_post_each_order_once(family: Family) {
         1
     );
 
-    // Deliveries out of order: the newer version arrives first; the older one is stale.
+    // Deliveries out of order: the newer version arrives first; the older one corrects nothing.
     let older = s.store.add_order(1003, 501, "processing", t0 + Duration::hours(7));
     let newer = s.store.add_order(1003, 501, "completed", t0 + Duration::hours(8));
     assert_eq!(s.store.deliver(&s.hook_url(), "order.updated", &newer, "d-5").await, 200);
@@ -181,7 +181,10 @@ pub async fn webhooks_and_the_poller_post_each_order_once(family: Family) {
             .by_source(&s.h.connection, EntityKind::Order, &shared::ids::SourceId::parse("1003").unwrap())
             .await
             .unwrap();
-    assert!(trail.iter().any(|a| a.stage == AuditStage::Skipped && a.message.starts_with("stale")), "{trail:?}");
+    // Each delivery is read from the store when it is fetched, so the older one brought the
+    // current version again, and it posted nothing.
+    assert_eq!(trail.iter().filter(|a| a.stage == AuditStage::Posted).count(), 1, "{trail:?}");
+    assert_eq!(trail.iter().filter(|a| a.stage == AuditStage::Received).count(), 2, "{trail:?}");
 }
 
 pub async fn bad_deliveries_get_their_status_and_enqueue_nothing(family: Family) {
@@ -262,6 +265,7 @@ pub async fn bad_deliveries_get_their_status_and_enqueue_nothing(family: Family)
     );
 
     assert_eq!(s.h.queue.approximate_depth().await.unwrap(), 0, "nothing was enqueued");
+    assert_eq!(s.h.fetches.approximate_depth().await.unwrap(), 0, "nothing was sent to the fetch stage");
     // Each kind of refusal is in the audit trail; unauthenticated ones once a minute per reason,
     // so the first bad signature has an entry and the two after it are only counted.
     let trail_of = |delivery: &str| {
@@ -293,7 +297,7 @@ pub async fn bad_deliveries_get_their_status_and_enqueue_nothing(family: Family)
         .await,
         200
     );
-    assert_eq!(s.h.queue.approximate_depth().await.unwrap(), 1);
+    assert_eq!(s.h.fetches.approximate_depth().await.unwrap(), 1);
 }
 
 pub async fn unauthenticated_requests_cannot_fill_the_audit_trail(family: Family) {
@@ -326,6 +330,7 @@ pub async fn unauthenticated_requests_cannot_fill_the_audit_trail(family: Family
         assert!(size < 1_000, "an entry of {size} bytes keeps what the sender chose");
     }
     assert_eq!(s.h.queue.approximate_depth().await.unwrap(), 0);
+    assert_eq!(s.h.fetches.approximate_depth().await.unwrap(), 0);
 }
 
 pub async fn a_long_delivery_id_is_deduplicated_by_its_hash_and_never_panics(family: Family) {
@@ -348,49 +353,62 @@ pub async fn a_long_delivery_id_is_deduplicated_by_its_hash_and_never_panics(fam
     let again = send().await.unwrap();
     assert_eq!(again.status().as_u16(), 200);
     assert_eq!(again.text().await.unwrap(), "duplicate delivery");
-    assert_eq!(s.h.queue.approximate_depth().await.unwrap(), 1, "queued once");
+    assert_eq!(s.h.fetches.approximate_depth().await.unwrap(), 1, "queued once");
 }
 
 pub async fn amounts_near_decimal_limits_are_refused_with_a_reason_not_a_panic(family: Family) {
     let s = Setup::start(family).await;
-    let http = reqwest::Client::new();
-    let mut order = serde_json::to_value(s.store.add_order(2103, 0, "processing", Utc::now())).unwrap();
+    // The store itself holds the extreme amounts: the fetch stage reads them.
+    let mut order = s.store.add_order(2103, 0, "processing", Utc::now());
     order["total"] = "79228162514264337593543950335".into(); // Decimal::MAX
     order["line_items"][0]["total"] = "79228162514264337593543950335".into();
     order["line_items"][0]["total_tax"] = "79228162514264337593543950335".into();
-    let body = serde_json::to_string(&order).unwrap();
-    let signed = shared::stores::woocommerce::signature::sign(&s.store.options().webhook_secret, body.as_bytes());
-    let response = http
-        .post(s.hook_url())
-        .header("x-wc-webhook-topic", "order.created")
-        .header("x-wc-webhook-signature", &signed)
-        .header("x-wc-webhook-delivery-id", "extreme")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200, "kept for review, so WooCommerce keeps the webhook");
+    s.store.set_order(order.clone());
+    assert_eq!(s.store.deliver(&s.hook_url(), "order.created", &order, "extreme").await, 200);
+    assert_eq!(s.h.fetch_all().await, 1, "read once and given up, not retried");
     assert_eq!(s.h.queue.approximate_depth().await.unwrap(), 0);
-    let source = shared::ids::SourceId::parse("webhook-extreme").unwrap();
+    assert_eq!(s.h.fetches.approximate_depth().await.unwrap(), 0);
+    let source = shared::ids::SourceId::parse("2103").unwrap();
     let trail = s.h.family.audit().by_source(&s.h.connection, EntityKind::Order, &source).await.unwrap();
     assert!(
         trail.iter().any(|a| a.stage == AuditStage::Rejected && a.message.contains("more than a store can charge")),
         "{trail:?}"
     );
-    // The server is alive and still takes good deliveries.
-    let good = serde_json::to_string(&s.store.add_order(2104, 0, "processing", Utc::now())).unwrap();
-    let signed = shared::stores::woocommerce::signature::sign(&s.store.options().webhook_secret, good.as_bytes());
-    let status = http
-        .post(s.hook_url())
-        .header("x-wc-webhook-topic", "order.created")
-        .header("x-wc-webhook-signature", signed)
-        .body(good)
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status.as_u16(), 200);
+    // The stage is alive and still reads good orders.
+    let good = s.store.add_order(2104, 0, "processing", Utc::now());
+    assert_eq!(s.store.deliver(&s.hook_url(), "order.created", &good, "good").await, 200);
+    assert_eq!(s.h.fetch_all().await, 1);
     assert_eq!(s.h.queue.approximate_depth().await.unwrap(), 1);
+}
+
+/// The webhook answers before any call to the store; the fetch stage then reads the order, its
+/// categories and its refunds, once each, and the poster books an invoice and a credit note.
+pub async fn a_webhook_makes_no_store_call_and_the_fetch_stage_reads_once(family: Family) {
+    let s = Setup::start(family).await;
+    let t0 = Utc::now() - Duration::hours(1);
+    s.store.add_order(3001, 0, "processing", t0);
+    s.store.refund_line(3001, 0, 9301, t0 + Duration::minutes(1));
+    let order = s.store.order(3001);
+    let before = s.store.requests();
+    assert_eq!(s.store.deliver(&s.hook_url(), "order.updated", &order, "thin-1").await, 200);
+    assert_eq!(s.store.requests(), before, "the webhook called the store before it answered");
+    assert_eq!(s.h.queue.approximate_depth().await.unwrap(), 0, "no record before the fetch stage");
+    assert_eq!(s.h.fetch_all().await, 1);
+    assert_eq!(s.store.requests_to("/wp-json/wc/v3/orders/3001"), 1);
+    assert_eq!(s.store.requests_to("/wp-json/wc/v3/orders/3001/refunds"), 1);
+    assert_eq!(s.store.requests_to("/wp-json/wc/v3/products/categories"), 1);
+    assert_eq!(s.h.queue.approximate_depth().await.unwrap(), 2, "the order and its refund");
+    s.h.drain(&s.h.poster()).await;
+    let invoices = s.invoices_for(3001);
+    assert_eq!(invoices.len(), 1);
+    let credits = s.h.odoo.search(
+        "account.move",
+        Val::list([Val::list([Val::from("reversed_entry_id"), Val::from("="), Val::Int(invoices[0])])]),
+    );
+    assert_eq!(credits.len(), 1, "the refund came through the fetch stage, exactly once");
+    let source = shared::ids::SourceId::parse("3001").unwrap();
+    let trail = s.h.family.audit().by_source(&s.h.connection, EntityKind::Order, &source).await.unwrap();
+    assert!(trail.iter().any(|a| a.stage == AuditStage::Received && a.message.contains("read from the store next")));
 }
 
 pub async fn a_poll_of_unchanged_customers_costs_one_page_and_queues_nothing(family: Family) {

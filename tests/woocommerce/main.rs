@@ -11,6 +11,7 @@ blackbox::on_both_families! {
     unauthenticated_requests_cannot_fill_the_audit_trail,
     a_long_delivery_id_is_deduplicated_by_its_hash_and_never_panics,
     amounts_near_decimal_limits_are_refused_with_a_reason_not_a_panic,
+    a_webhook_makes_no_store_call_and_the_fetch_stage_reads_once,
     a_poll_of_unchanged_customers_costs_one_page_and_queues_nothing,
     a_revoked_key_on_one_connection_does_not_stop_the_next_connections_poll,
 }

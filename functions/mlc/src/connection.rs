@@ -4,13 +4,16 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
 use clap::Subcommand;
+use shared::aws::DeployedAdmin;
 use shared::checks::{self, Finding, SECRET_ODOO_KEY, SECRET_ODOO_LOGIN};
 use shared::ids::ConnectionId;
 use shared::local::LocalStack;
 use shared::ports::*;
 use shared::records::SourceSystem;
 use shared::rules::MappingRules;
+use shared::stores::Stores;
 use shared::stores::woocommerce::webhook::{SECRET_KEY, SECRET_SECRET, SECRET_WEBHOOK};
+use std::sync::Arc;
 
 use crate::ProblemsFound;
 use crate::output;
@@ -45,20 +48,54 @@ pub enum ConnectionCommand {
         /// How long the audit trail keeps entries: 30, 60 (days) or never.
         #[arg(long, default_value = "60")]
         audit_retention: String,
+        /// Registers the store's webhooks for the connection (WooCommerce: order.created,
+        /// order.updated, customer.created, customer.updated), signed with MLC_WOO_WEBHOOK_SECRET
+        /// or, when unset, a secret generated once and stored encrypted. Run again, it changes
+        /// nothing; a webhook the store disabled is re-activated.
+        #[arg(long, requires = "webhook_base_url")]
+        register_webhooks: bool,
+        /// Where the store reaches the webhook endpoint: `mlc serve`'s public URL, or the stack
+        /// output WebhookBaseUrl.
+        #[arg(long, env = "MLC_WEBHOOK_BASE_URL")]
+        webhook_base_url: Option<String>,
+        /// With --aws: the poll schedule's expression.
+        #[arg(long, default_value = "rate(15 minutes)")]
+        schedule: String,
+        /// On the deployed stack named by its outputs: MLC_CONNECTIONS_TABLE, MLC_STATE_TABLE,
+        /// MLC_AUDIT_TABLE, MLC_QUEUE_URL, MLC_FETCH_QUEUE_URL, MLC_SECRETS_PREFIX,
+        /// MLC_SCHEDULER_ROLE_ARN and MLC_WOOCOMMERCE_POLLER_ARN; the connection's poll schedule
+        /// is created too.
+        #[arg(long)]
+        aws: bool,
     },
     /// Lists connections.
     ///
     /// Example: mlc connection list
-    List,
+    List {
+        #[arg(long)]
+        aws: bool,
+    },
     /// Pings both sides for real: Odoo's version, the login, read access to the models posting
     /// needs; the store's authentication and one read. Says what works and what does not.
     ///
     /// Example: mlc connection test shop
-    Test { id: Option<String> },
-    /// Removes a connection and its secrets (its audit trail stays until it expires).
+    Test {
+        id: Option<String>,
+        #[arg(long)]
+        aws: bool,
+    },
+    /// Removes a connection, its secrets, the webhooks it registered in the store and (with
+    /// --aws) its poll schedule. Its audit trail stays until it expires.
     ///
     /// Example: mlc connection remove shop
-    Remove { id: String },
+    Remove {
+        id: String,
+        /// Leave the store's webhooks in place (when the store cannot be reached).
+        #[arg(long)]
+        keep_webhooks: bool,
+        #[arg(long)]
+        aws: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -66,20 +103,71 @@ pub enum MappingsCommand {
     /// Saves mapping rules from a JSON file as the connection's next version.
     ///
     /// Example: mlc mappings set rules.json
-    Set { file: std::path::PathBuf },
+    Set {
+        file: std::path::PathBuf,
+        /// On the deployed stack (see `mlc connection add --help` for its outputs).
+        #[arg(long)]
+        aws: bool,
+    },
     /// Prints the connection's current mapping rules.
     ///
     /// Example: mlc mappings show
-    Show,
+    Show {
+        #[arg(long)]
+        aws: bool,
+    },
     /// Pre-flight before going live: lists SKUs, categories and tax rates of the store that no
     /// rule maps, and accounts, taxes and cost centers the rules name that Odoo lacks.
     ///
     /// Example: mlc mappings check
-    Check,
+    Check {
+        #[arg(long)]
+        aws: bool,
+    },
+}
+
+/// Where connections live: this machine's state, or a deployed stack.
+struct Place {
+    connections: Arc<dyn ConnectionStore>,
+    secrets: Arc<dyn SecretStore>,
+    stores: Arc<Stores>,
+    aws: Option<DeployedAdmin>,
+    label: String,
+}
+
+impl Place {
+    async fn open(dir: &Path, aws: bool, create: bool) -> Result<Place> {
+        if aws {
+            let admin = DeployedAdmin::from_env().await?;
+            return Ok(Place {
+                connections: admin.connections.clone(),
+                secrets: admin.secrets.clone(),
+                stores: admin.stores.clone(),
+                aws: Some(admin),
+                label: "the deployed stack (connections table and Secrets Manager)".into(),
+            });
+        }
+        let stack = LocalStack::open(dir, create)?;
+        Ok(Place {
+            connections: stack.store.clone(),
+            secrets: stack.secrets.clone(),
+            stores: stack.stores(),
+            aws: None,
+            label: format!("{} (secrets encrypted)", dir.display()),
+        })
+    }
+
+    async fn pick(&self, name: Option<&str>) -> Result<Connection> {
+        pick_in(self.connections.as_ref(), name).await
+    }
 }
 
 pub async fn pick(stack: &LocalStack, name: Option<&str>) -> Result<Connection> {
-    let all = stack.store.connections().await?;
+    pick_in(stack.store.as_ref(), name).await
+}
+
+async fn pick_in(connections: &dyn ConnectionStore, name: Option<&str>) -> Result<Connection> {
+    let all = connections.connections().await?;
     match name {
         Some(n) => {
             let id = ConnectionId::parse(n)?;
@@ -110,6 +198,10 @@ pub async fn run(dir: &Path, command: ConnectionCommand, json: bool) -> Result<(
             odoo_login,
             allow_private_network,
             audit_retention,
+            register_webhooks,
+            webhook_base_url,
+            schedule,
+            aws,
         } => {
             let id = ConnectionId::parse(&id)?;
             let retention = match audit_retention.as_str() {
@@ -122,16 +214,6 @@ pub async fn run(dir: &Path, command: ConnectionCommand, json: bool) -> Result<(
                     );
                 }
             };
-            // The text is not echoed: a mistyped URL may still hold a password.
-            let url = |what: &str, text: &str, secrets: &str| -> Result<url::Url> {
-                let u = url::Url::parse(text)
-                    .map_err(|e| shared::Error::bad_input(format!("{what} is not a URL ({e})")))?;
-                shared::http::guard::refuse_credentials_in_url(&u, what, secrets)?;
-                if !matches!(u.scheme(), "http" | "https") {
-                    return Err(shared::Error::bad_input(format!("{what} {u} must be http(s)")).into());
-                }
-                Ok(u)
-            };
             let connection = Connection {
                 id: id.clone(),
                 source: SourceSystem::Woocommerce,
@@ -142,41 +224,61 @@ pub async fn run(dir: &Path, command: ConnectionCommand, json: bool) -> Result<(
                 allow_private_network,
                 paused: false,
             };
-            let wanted = [
-                ("MLC_ODOO_API_KEY", SECRET_ODOO_KEY),
-                ("MLC_WOO_CONSUMER_KEY", SECRET_KEY),
-                ("MLC_WOO_CONSUMER_SECRET", SECRET_SECRET),
-                ("MLC_WOO_WEBHOOK_SECRET", SECRET_WEBHOOK),
-            ];
-            let missing: Vec<&str> =
-                wanted.iter().filter(|(env, _)| env_secret(env).is_none()).map(|(env, _)| *env).collect();
-            if !missing.is_empty() {
-                return Err(shared::Error::bad_input(format!(
-                    "set {} in the environment (secrets are never taken from the command line)",
-                    missing.join(", ")
-                ))
-                .into());
+            let place = Place::open(dir, aws, true).await?;
+            let stored = place.secrets.get(&id).await?;
+            let (bundle, fresh_secret) = secrets_from_env(odoo_login, register_webhooks, stored.as_ref())?;
+            place.secrets.put(&id, &bundle).await?;
+            place.connections.put_connection(&connection).await?;
+            let mut done = serde_json::json!({ "connection": connection });
+            if let Some(admin) = &place.aws {
+                let store = place.stores.for_connection(&connection)?;
+                admin.schedules(store.webhook().name())?.ensure(&id, &schedule).await?;
+                done["schedule"] = schedule.clone().into();
             }
-            let mut bundle = SecretBundle::new().with(SECRET_ODOO_LOGIN, odoo_login);
-            for (env, name) in wanted {
-                bundle = bundle.with(name, env_secret(env).expect("checked above"));
+            if register_webhooks {
+                let store = place.stores.for_connection(&connection)?;
+                let registrar = store.registrar().ok_or_else(|| {
+                    shared::Error::bad_input(format!("{} webhooks are registered by hand", store.webhook().title()))
+                })?;
+                let base = webhook_base_url.as_deref().unwrap_or_default().trim_end_matches('/');
+                let delivery = format!("{base}/webhooks/{}/{id}", store.webhook().name());
+                url("--webhook-base-url", &delivery, "nowhere: the endpoint needs no credentials")?;
+                let registration = registrar.register(&connection, &bundle, &delivery, fresh_secret).await?;
+                done["webhooks"] = serde_json::to_value(&registration)?;
+                done["delivery_url"] = delivery.into();
             }
-            let stack = LocalStack::open(dir, true)?;
-            stack.secrets.put(&id, &bundle).await?;
-            stack.store.put_connection(&connection).await?;
             if json {
-                return output::json(&connection);
+                return output::json(&done);
             }
-            println!("connection {id} saved (secrets encrypted in {})", dir.display());
+            println!("connection {id} saved in {}", place.label);
+            if !done["schedule"].is_null() {
+                println!("poll schedule {} runs {schedule}", shared::aws::PollSchedules::name(&id));
+            }
+            if let Some(w) = done.get("webhooks") {
+                let list = |k: &str| {
+                    w[k].as_array().map(|a| a.iter().filter_map(|t| t.as_str()).collect::<Vec<_>>().join(", "))
+                };
+                for (what, key) in [
+                    ("created", "created"),
+                    ("re-activated", "reactivated"),
+                    ("unchanged", "unchanged"),
+                    ("replaced", "replaced"),
+                ] {
+                    if let Some(l) = list(key).filter(|l| !l.is_empty()) {
+                        println!("webhooks {what}: {l}");
+                    }
+                }
+                println!("webhooks deliver to {}", done["delivery_url"].as_str().unwrap_or_default());
+            }
             println!("next: `mlc connection test {id}`, then `mlc mappings set rules.json` and `mlc mappings check`");
             Ok(())
         }
-        ConnectionCommand::List => {
-            let stack = LocalStack::open(dir, false)?;
+        ConnectionCommand::List { aws } => {
+            let place = Place::open(dir, aws, false).await?;
             let mut rows = Vec::new();
             let mut out = Vec::new();
-            for c in stack.store.connections().await? {
-                let rules = stack.store.latest_rules(&c.id).await?.map(|r| r.version);
+            for c in place.connections.connections().await? {
+                let rules = place.connections.latest_rules(&c.id).await?.map(|r| r.version);
                 rows.push(vec![
                     c.id.to_string(),
                     c.source.as_str().to_string(),
@@ -198,27 +300,110 @@ pub async fn run(dir: &Path, command: ConnectionCommand, json: bool) -> Result<(
             output::table(&["ID", "STORE", "STORE URL", "ODOO URL", "DATABASE", "RULES", "STATE"], &rows);
             Ok(())
         }
-        ConnectionCommand::Test { id } => {
-            let stack = LocalStack::open(dir, false)?;
-            let connection = pick(&stack, id.as_deref()).await?;
-            let secrets = stack.secrets.get(&connection.id).await?.unwrap_or_default();
-            let findings = checks::test_connection(&connection, &secrets).await;
+        ConnectionCommand::Test { id, aws } => {
+            let place = Place::open(dir, aws, false).await?;
+            let connection = place.pick(id.as_deref()).await?;
+            let secrets = place.secrets.get(&connection.id).await?.unwrap_or_default();
+            let mut findings = checks::test_connection(&place.stores, &connection, &secrets).await;
+            if let Some(admin) = &place.aws {
+                findings.push(schedule_finding(admin, &place.stores, &connection).await);
+            }
             report(&format!("connection {}", connection.id), &findings, json)
         }
-        ConnectionCommand::Remove { id } => {
-            let stack = LocalStack::open(dir, false)?;
+        ConnectionCommand::Remove { id, keep_webhooks, aws } => {
+            let place = Place::open(dir, aws, false).await?;
             let id = ConnectionId::parse(&id)?;
-            if stack.store.connection(&id).await?.is_none() {
+            let Some(connection) = place.connections.connection(&id).await? else {
                 return Err(shared::Error::bad_input(format!("there is no connection {id}")).into());
+            };
+            let store = place.stores.for_connection(&connection)?;
+            let mut removed_hooks = 0;
+            if let (Some(registrar), false) = (store.registrar(), keep_webhooks) {
+                let secrets = place.secrets.get(&id).await?.unwrap_or_default();
+                removed_hooks = registrar.unregister(&connection, &secrets).await.map_err(|e| {
+                    anyhow::Error::new(e).context(
+                        "could not delete the connection's webhooks in the store; nothing was removed (use --keep-webhooks to remove it anyway)",
+                    )
+                })?;
             }
-            stack.store.delete_connection(&id).await?;
-            stack.secrets.delete(&id).await?;
+            if let Some(admin) = &place.aws {
+                admin.schedules(store.webhook().name())?.remove(&id).await?;
+            }
+            place.connections.delete_connection(&id).await?;
+            place.secrets.delete(&id).await?;
             if json {
-                return output::json(&serde_json::json!({ "removed": id }));
+                return output::json(&serde_json::json!({ "removed": id, "webhooks_deleted": removed_hooks }));
             }
-            println!("connection {id} and its secrets removed; its audit trail stays until it expires");
+            println!(
+                "connection {id}, its secrets{} and {removed_hooks} webhook(s) in the store removed; its audit trail stays until it expires",
+                if place.aws.is_some() { ", its poll schedule" } else { "" }
+            );
             Ok(())
         }
+    }
+}
+
+/// A URL the merchant typed, refused when it carries credentials (the text is not echoed: a
+/// mistyped URL may still hold a password).
+fn url(what: &str, text: &str, secrets: &str) -> Result<url::Url> {
+    let u = url::Url::parse(text).map_err(|e| shared::Error::bad_input(format!("{what} is not a URL ({e})")))?;
+    shared::http::guard::refuse_credentials_in_url(&u, what, secrets)?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(shared::Error::bad_input(format!("{what} {u} must be http(s)")).into());
+    }
+    Ok(u)
+}
+
+/// The connection's secrets from the environment. The webhook secret may be left out when the
+/// webhooks are registered here: the one stored before is kept, or a new one is made (`true`).
+fn secrets_from_env(odoo_login: String, register: bool, stored: Option<&SecretBundle>) -> Result<(SecretBundle, bool)> {
+    let wanted = [
+        ("MLC_ODOO_API_KEY", SECRET_ODOO_KEY),
+        ("MLC_WOO_CONSUMER_KEY", SECRET_KEY),
+        ("MLC_WOO_CONSUMER_SECRET", SECRET_SECRET),
+        ("MLC_WOO_WEBHOOK_SECRET", SECRET_WEBHOOK),
+    ];
+    let optional = |env: &str| register && env == "MLC_WOO_WEBHOOK_SECRET";
+    let missing: Vec<&str> =
+        wanted.iter().filter(|(env, _)| env_secret(env).is_none() && !optional(env)).map(|(env, _)| *env).collect();
+    if !missing.is_empty() {
+        return Err(shared::Error::bad_input(format!(
+            "set {} in the environment (secrets are never taken from the command line)",
+            missing.join(", ")
+        ))
+        .into());
+    }
+    let mut bundle = SecretBundle::new().with(SECRET_ODOO_LOGIN, odoo_login);
+    let mut fresh = false;
+    for (env, name) in wanted {
+        let value = match env_secret(env) {
+            Some(v) => v,
+            None => match stored.and_then(|s| s.get(name)) {
+                Some(kept) => kept.expose().to_string(),
+                None => {
+                    fresh = true;
+                    Secret::generate().expose().to_string()
+                }
+            },
+        };
+        bundle = bundle.with(name, value);
+    }
+    Ok((bundle, fresh))
+}
+
+/// `connection test --aws`: the connection's poll schedule exists and runs its store's poller.
+async fn schedule_finding(admin: &DeployedAdmin, stores: &Stores, connection: &Connection) -> Finding {
+    let name = shared::aws::PollSchedules::name(&connection.id);
+    let schedules = match stores.for_connection(connection).map(|s| admin.schedules(s.webhook().name())) {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) | Err(e) => return Finding::problem("schedule", e.to_string()),
+    };
+    match schedules.get(&connection.id).await {
+        Ok(Some((expression, _))) => Finding::ok("schedule", format!("poll schedule {name} runs {expression}")),
+        Ok(None) => {
+            Finding::problem("schedule", format!("no poll schedule {name}: `mlc connection add --aws` makes it"))
+        }
+        Err(e) => Finding::problem("schedule", format!("cannot read the poll schedule {name}: {e}")),
     }
 }
 
@@ -242,17 +427,21 @@ fn report(subject: &str, findings: &[Finding], json: bool) -> Result<()> {
 }
 
 pub async fn mappings(dir: &Path, name: Option<&str>, command: MappingsCommand, json: bool) -> Result<()> {
-    let stack = LocalStack::open(dir, false)?;
-    let connection = pick(&stack, name).await?;
+    let aws = match &command {
+        MappingsCommand::Set { aws, .. } | MappingsCommand::Show { aws } | MappingsCommand::Check { aws } => *aws,
+    };
+    let place = Place::open(dir, aws, false).await?;
+    let connection = place.pick(name).await?;
+    let store = place.connections.as_ref();
     match command {
-        MappingsCommand::Set { file } => {
+        MappingsCommand::Set { file, .. } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             let value: serde_json::Value = serde_json::from_str(&text)
                 .map_err(|e| shared::Error::bad_input(format!("{} is not valid JSON: {e}", file.display())))?;
             MappingRules::from_json(&value)
                 .map_err(|e| shared::Error::bad_input(format!("{}: {e}", file.display())))?;
-            let current = stack.store.latest_rules(&connection.id).await?.map(|r| r.version);
-            match stack.store.save_rules(&connection.id, current, &value).await? {
+            let current = store.latest_rules(&connection.id).await?.map(|r| r.version);
+            match store.save_rules(&connection.id, current, &value).await? {
                 SaveRules::Saved { version } => {
                     if json {
                         return output::json(&serde_json::json!({ "connection": connection.id, "version": version }));
@@ -268,8 +457,8 @@ pub async fn mappings(dir: &Path, name: Option<&str>, command: MappingsCommand, 
                 }
             }
         }
-        MappingsCommand::Show => {
-            let rules = stack.store.latest_rules(&connection.id).await?.ok_or_else(|| {
+        MappingsCommand::Show { .. } => {
+            let rules = store.latest_rules(&connection.id).await?.ok_or_else(|| {
                 shared::Error::bad_input(format!(
                     "{} has no mapping rules yet: `mlc mappings set rules.json`",
                     connection.id
@@ -285,16 +474,16 @@ pub async fn mappings(dir: &Path, name: Option<&str>, command: MappingsCommand, 
             }
             output::json(&rules.rules)
         }
-        MappingsCommand::Check => {
-            let rules = stack.store.latest_rules(&connection.id).await?.ok_or_else(|| {
+        MappingsCommand::Check { .. } => {
+            let rules = store.latest_rules(&connection.id).await?.ok_or_else(|| {
                 shared::Error::bad_input(format!(
                     "{} has no mapping rules yet: `mlc mappings set rules.json`",
                     connection.id
                 ))
             })?;
             let rules = MappingRules::from_json(&rules.rules)?;
-            let secrets = stack.secrets.get(&connection.id).await?.unwrap_or_default();
-            let report = checks::check_mappings(&connection, &secrets, &rules).await?;
+            let secrets = place.secrets.get(&connection.id).await?.unwrap_or_default();
+            let report = checks::check_mappings(&place.stores, &connection, &secrets, &rules).await?;
             if !json {
                 println!(
                     "checked {} products, {} categories and {} tax rates of the store against the rules and Odoo\n",

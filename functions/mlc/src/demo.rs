@@ -2,19 +2,18 @@
 //! Odoo, both on loopback — on the embedded adapters (SQLite, the encrypted secrets file).
 
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use chrono::{Duration as Span, Utc};
 use odoo_sandbox::{Sandbox, SandboxOptions};
 use rust_decimal::Decimal;
 use shared::ids::{ConnectionId, SourceId};
-use shared::local::{LocalStack, drain};
+use shared::local::LocalStack;
 use shared::odoo::Val;
 use shared::ports::*;
 use shared::poster::{PosterSettings, RecordOutcome};
 use shared::records::{EntityKind, SourceSystem};
-use shared::stores::woocommerce::PollSettings;
+use shared::stores::poll::{PollSettings, Poller};
 use shared::trail::{TrailStart, trail};
 use woo_sandbox::{SandboxStore, StoreOptions};
 
@@ -40,7 +39,7 @@ pub async fn run(dir: &Path) -> Result<()> {
     let odoo = Sandbox::start(SandboxOptions::default()).await.context("starting the Odoo sandbox")?;
     let store = SandboxStore::start(StoreOptions::default()).await.context("starting the WooCommerce sandbox")?;
     let stack = LocalStack::open(dir, true)?;
-    let (state, secrets, queue) = (stack.store.clone(), stack.secrets.clone(), stack.queue.clone());
+    let (state, secrets) = (stack.store.clone(), stack.secrets.clone());
     println!("  embedded state in {}", dir.display());
     println!("  Odoo sandbox (v19, JSON-2) at {}", odoo.url());
     println!("  WooCommerce sandbox at {}\n", store.url());
@@ -73,8 +72,8 @@ pub async fn run(dir: &Path) -> Result<()> {
     let version = state.latest_rules(&id).await?.map(|r| r.version);
     state.save_rules(&id, version, &rules()).await?;
 
-    let connector = Arc::new(stack.woocommerce());
-    let (hooks, server) = shared::serve::on_loopback(shared::serve::webhook_router(connector.clone())).await?;
+    let stores = stack.stores();
+    let (hooks, server) = shared::serve::on_loopback(shared::serve::webhook_router(stores.clone())).await?;
     let hook = format!("{hooks}/webhooks/woocommerce/{CONNECTION}");
     let poster = stack.poster(PosterSettings::default());
 
@@ -104,18 +103,19 @@ pub async fn run(dir: &Path) -> Result<()> {
         delivered + 1
     );
 
-    let report = connector
-        .poll(&connection, &PollSettings { start: t0 - Span::hours(1), ..PollSettings::default() }, Utc::now())
-        .await?;
+    let settings = PollSettings { start: t0 - Span::hours(1), ..PollSettings::default() };
+    let store_poll = stores.for_connection(&connection)?.poll();
+    let report =
+        Poller::new(stores.pipeline.clone()).poll(store_poll, &connection, &settings, Utc::now(), &|_| {}).await?;
     println!(
         "3. The poller read {} orders and {} customers in {} window(s), {} page(s)",
         report.orders, report.customers, report.windows, report.pages
     );
 
-    let outcomes = drain(queue.as_ref(), &poster).await?;
+    let outcomes = stack.drain_all(&poster).await?;
     store.refund_line(1001, 0, 9001, Utc::now() - Span::minutes(5));
     store.deliver(&hook, "order.updated", &store.order(1001), "delivery-refund").await;
-    let more = drain(queue.as_ref(), &poster).await?;
+    let more = stack.drain_all(&poster).await?;
     println!("4. Order 1001 was partly refunded in the store; the update was delivered and posted\n");
     server.abort();
 

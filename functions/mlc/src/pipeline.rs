@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use shared::local::{self, DrainReport, LocalStack, ServeSettings};
 use shared::poster::PosterSettings;
 use shared::poster::plan::LineKind;
-use shared::stores::woocommerce::PollSettings;
+use shared::stores::poll::{PollSettings, Poller};
 
 use crate::connection::pick;
 use crate::output;
@@ -93,7 +93,8 @@ pub async fn sync(
         settings.start = date.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
         settings.backfill = Some(date.to_string());
     }
-    let connector = stack.woocommerce();
+    let stores = stack.stores();
+    let store = stores.for_connection(&connection)?;
     let bar = if json || from.is_none() { ProgressBar::hidden() } else { ProgressBar::new(0) };
     bar.set_style(
         ProgressStyle::with_template("{spinner} {prefix:9} [{bar:30}] {percent:>3}%  {msg}")
@@ -101,11 +102,11 @@ pub async fn sync(
             .progress_chars("=> "),
     );
     let started = std::time::Instant::now();
-    let report = connector
-        .poll_with_progress(&connection, &settings, Utc::now(), &|p| {
+    let report = Poller::new(stores.pipeline.clone())
+        .poll(store.poll(), &connection, &settings, Utc::now(), &|p| {
             bar.set_length(p.span as u64);
             bar.set_position(p.covered.max(0) as u64);
-            bar.set_prefix(p.stream.trim_start_matches("woocommerce:").to_string());
+            bar.set_prefix(p.stream.split_once(':').map_or(p.stream, |(_, s)| s).to_string());
             bar.set_message(format!(
                 "{} orders, {} customers, {} pages",
                 p.report.orders, p.report.customers, p.report.pages
@@ -124,7 +125,7 @@ pub async fn sync(
     let posted = match worker {
         Some(_lock) => {
             let poster = stack.poster(poster);
-            Some(DrainReport::of(&local::drain(stack.queue.as_ref(), &poster).await?))
+            Some(DrainReport::of(&stack.drain_all(&poster).await?))
         }
         None => None,
     };

@@ -129,3 +129,103 @@ async fn failed_list_and_replay_work_on_a_deployed_stack() {
 fn uuid_like() -> String {
     format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
 }
+
+/// `mlc connection add --aws` writes the connections table and Secrets Manager and creates the
+/// connection's schedule (target: the poller, role: the scheduler's); the schedule's input, handed
+/// to the poller's handler, polls the store; `remove --aws` deletes the schedule and the secrets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_add_on_a_deployed_stack_creates_its_schedule_and_remove_deletes_it() {
+    let family = Family::aws().await;
+    let Family::Aws(aws) = &family else { unreachable!() };
+    let config = moto_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let name = format!("mlc-{}", uuid_like());
+    let (queue_url, _) = create_fifo_queues(&sqs, &name, 5).await;
+    let (fetch_url, _) = create_fifo_queues(&sqs, &format!("{name}-fetch"), 5).await;
+    let store = woo_sandbox::SandboxStore::start(woo_sandbox::StoreOptions::default()).await.unwrap();
+    store.add_order(8001, 0, "processing", chrono::Utc::now() - chrono::Duration::hours(1));
+    let (poller, role) = (
+        "arn:aws:lambda:us-east-1:123456789012:function:ml-connector-WooCommercePollerFunction",
+        "arn:aws:iam::123456789012:role/ml-connector-PollSchedulerRole",
+    );
+    let s = store.options();
+    let env = [
+        ("MLC_CONNECTIONS_TABLE", aws.connections_table.as_str()),
+        ("MLC_STATE_TABLE", aws.state_table.as_str()),
+        ("MLC_AUDIT_TABLE", aws.audit_table.as_str()),
+        ("MLC_QUEUE_URL", queue_url.as_str()),
+        ("MLC_FETCH_QUEUE_URL", fetch_url.as_str()),
+        ("MLC_SECRETS_PREFIX", aws.secrets_prefix.as_str()),
+        ("MLC_SCHEDULER_ROLE_ARN", role),
+        ("MLC_WOOCOMMERCE_POLLER_ARN", poller),
+        ("MLC_ODOO_API_KEY", "odoo-key-1"),
+        ("MLC_WOO_CONSUMER_KEY", s.consumer_key.as_str()),
+        ("MLC_WOO_CONSUMER_SECRET", s.consumer_secret.as_str()),
+        ("MLC_WOO_WEBHOOK_SECRET", s.webhook_secret.as_str()),
+    ];
+    let id = format!("shop-{}", &uuid_like()[..8]);
+    let add = [
+        "connection",
+        "add",
+        &id,
+        "--aws",
+        "--store-url",
+        store.url(),
+        "--odoo",
+        "http://127.0.0.1:9",
+        "--odoo-database",
+        "acme",
+        "--odoo-login",
+        "finance@acme.example",
+        "--allow-private-network",
+        "--schedule",
+        "rate(10 minutes)",
+    ];
+    let (code, stdout, stderr) = mlc(&env, &add);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("rate(10 minutes)"), "{stdout}");
+
+    let connection_id = ConnectionId::parse(&id).unwrap();
+    let saved = family.connections().connection(&connection_id).await.unwrap().expect("in the connections table");
+    assert_eq!(saved.store_url.as_str().trim_end_matches('/'), store.url().trim_end_matches('/'));
+    let secrets = family.secrets().get(&connection_id).await.unwrap().expect("in Secrets Manager");
+    assert_eq!(secrets.get("woo_consumer_key").map(|k| k.expose().to_string()), Some(s.consumer_key.clone()));
+
+    let schedules = shared::aws::PollSchedules::new(aws_sdk_scheduler::Client::new(&config), poller, role, "default");
+    let schedule = schedules.describe(&connection_id).await.unwrap().expect("the schedule exists");
+    assert_eq!(
+        (schedule.expression.as_str(), schedule.target_arn.as_str(), schedule.role_arn.as_str()),
+        ("rate(10 minutes)", poller, role)
+    );
+    // What Scheduler would invoke the poller with, handed to the poller's handler.
+    let input: serde_json::Value = serde_json::from_str(&schedule.input).unwrap();
+    assert_eq!(input["connection_id"], id.as_str());
+    let deps = shared::stores::webhook::StoreDeps {
+        connections: family.connections(),
+        secrets: family.secrets(),
+        queue: std::sync::Arc::new(shared::aws::SqsQueue::new(sqs.clone(), &queue_url)),
+        fetch_queue: std::sync::Arc::new(shared::aws::SqsQueue::new(sqs.clone(), &fetch_url)),
+        audit: family.audit(),
+        state: family.state(),
+    };
+    let connector = shared::stores::woocommerce::WooConnector::new(deps);
+    let settings = shared::stores::poll::PollSettings {
+        start: chrono::Utc::now() - chrono::Duration::days(1),
+        ..Default::default()
+    };
+    let report = connector.poll_scheduled(&input, &settings, chrono::Utc::now()).await.unwrap();
+    assert_eq!(report[id.as_str()]["orders"], 1, "{report}");
+
+    let (code, stdout, stderr) = mlc(&env, &["connection", "test", &id, "--aws", "--json"]);
+    let findings: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_default();
+    assert!(
+        findings.as_array().is_some_and(|f| f.iter().any(|f| f["side"] == "schedule" && f["ok"] == true)),
+        "{code} {stdout}{stderr}"
+    );
+
+    let (code, stdout, stderr) = mlc(&env, &["connection", "remove", &id, "--aws"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(schedules.describe(&connection_id).await.unwrap(), None, "the schedule is gone");
+    assert!(family.connections().connection(&connection_id).await.unwrap().is_none());
+    assert!(family.secrets().get(&connection_id).await.unwrap().is_none());
+}

@@ -61,6 +61,9 @@ struct Data {
     throttled_until: Option<std::time::Instant>,
     early: u64,
     throttled: u64,
+    /// Registered webhooks by id (`secret` kept, as WooCommerce stores it).
+    webhooks: BTreeMap<i64, Value>,
+    next_webhook: i64,
 }
 
 struct Shared {
@@ -134,6 +137,8 @@ impl SandboxStore {
             .route("/wp-json/wc/v3/products", get(list_products))
             .route("/wp-json/wc/v3/products/categories", get(list_categories))
             .route("/wp-json/wc/v3/taxes", get(list_taxes))
+            .route("/wp-json/wc/v3/webhooks", get(list_webhooks).post(create_webhook))
+            .route("/wp-json/wc/v3/webhooks/{id}", axum::routing::put(update_webhook).delete(delete_webhook))
             .fallback(|| async {
                 error(404, "rest_no_route", "No route was found matching the URL and request method.")
             })
@@ -316,6 +321,12 @@ impl SandboxStore {
         refund
     }
 
+    /// Replaces an order as the store holds it (any JSON, for tests of what the store may send).
+    pub fn set_order(&self, order: Value) {
+        let id = order["id"].as_i64().expect("an order with an id");
+        self.shared.data.lock().expect("lock").orders.insert(id, order);
+    }
+
     pub fn order(&self, id: i64) -> Value {
         self.shared.data.lock().expect("lock").orders[&id].clone()
     }
@@ -323,6 +334,32 @@ impl SandboxStore {
     /// Delivers a webhook as WooCommerce does: JSON body, `X-WC-Webhook-*` headers, signature of
     /// the exact bytes. Returns the HTTP status the receiver answered.
     pub async fn deliver(&self, url: &str, topic: &str, payload: &Value, delivery_id: &str) -> u16 {
+        self.deliver_signed(url, &self.shared.options.webhook_secret, topic, payload, delivery_id).await
+    }
+
+    /// Delivers `topic` as the store would: to every active registered webhook of that topic,
+    /// each signed with its own secret. Returns each receiver's status.
+    pub async fn deliver_to_registered(&self, topic: &str, payload: &Value, delivery_id: &str) -> Vec<u16> {
+        let hooks: Vec<(String, String)> = self
+            .webhooks_with_secrets()
+            .into_iter()
+            .filter(|w| w["topic"] == topic && w["status"] == "active")
+            .map(|w| {
+                (w["delivery_url"].as_str().unwrap_or_default().into(), w["secret"].as_str().unwrap_or_default().into())
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for (url, secret) in hooks {
+            statuses.push(self.deliver_signed(&url, &secret, topic, payload, delivery_id).await);
+        }
+        statuses
+    }
+
+    fn webhooks_with_secrets(&self) -> Vec<Value> {
+        self.shared.data.lock().expect("lock").webhooks.values().cloned().collect()
+    }
+
+    async fn deliver_signed(&self, url: &str, secret: &str, topic: &str, payload: &Value, delivery_id: &str) -> u16 {
         let body = serde_json::to_string(payload).expect("json");
         let (resource, event) = topic.split_once('.').unwrap_or((topic, ""));
         let response = self
@@ -334,7 +371,7 @@ impl SandboxStore {
             .header("x-wc-webhook-topic", topic)
             .header("x-wc-webhook-resource", resource)
             .header("x-wc-webhook-event", event)
-            .header("x-wc-webhook-signature", sign(&self.shared.options.webhook_secret, body.as_bytes()))
+            .header("x-wc-webhook-signature", sign(secret, body.as_bytes()))
             .header("x-wc-webhook-id", "7")
             .header("x-wc-webhook-delivery-id", delivery_id)
             .body(body)
@@ -381,6 +418,16 @@ fn query_pairs(raw: &Option<String>) -> Vec<(String, String)> {
 
 /// Checks OAuth 1.0a as WooCommerce does over plain HTTP; on success returns the non-OAuth params.
 fn authorize(shared: &Shared, path: &str, raw: &Option<String>) -> Result<HashMap<String, String>, Box<Response>> {
+    authorize_as(shared, "GET", path, raw)
+}
+
+/// As [`authorize`], for a request with `method` (the method is part of the signed base string).
+fn authorize_as(
+    shared: &Shared,
+    http_method: &str,
+    path: &str,
+    raw: &Option<String>,
+) -> Result<HashMap<String, String>, Box<Response>> {
     {
         let mut d = shared.data.lock().expect("lock");
         d.requests += 1;
@@ -427,7 +474,7 @@ fn authorize(shared: &Shared, path: &str, raw: &Option<String>) -> Result<HashMa
     }
     let base = format!("{}{path}", shared.home.lock().expect("lock"));
     let method = get("oauth_signature_method").unwrap_or_default();
-    let expected = oauth_signature("GET", &base, &pairs, &shared.options.consumer_secret, &method);
+    let expected = oauth_signature(http_method, &base, &pairs, &shared.options.consumer_secret, &method);
     if expected.is_none() || get("oauth_signature") != expected {
         return Err(Box::new(error(
             401,
@@ -607,4 +654,127 @@ async fn list_categories(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery, _h
     };
     let items = s.data.lock().expect("lock").categories.clone();
     paged(&s, "/wp-json/wc/v3/products/categories", items, &params)
+}
+
+/// The webhooks the store holds, as `GET /webhooks` lists them (the secret is not listed).
+impl SandboxStore {
+    pub fn webhooks(&self) -> Vec<Value> {
+        self.webhooks_with_secrets().iter().map(listed).collect()
+    }
+
+    /// Sets a webhook's status as the store would after failed deliveries (`disabled`).
+    pub fn set_webhook_status(&self, id: i64, status: &str) {
+        if let Some(w) = self.shared.data.lock().expect("lock").webhooks.get_mut(&id) {
+            w["status"] = status.into();
+        }
+    }
+}
+
+fn json_response(status: StatusCode, v: &Value) -> Response {
+    (status, [("content-type", "application/json")], v.to_string()).into_response()
+}
+
+fn listed(hook: &Value) -> Value {
+    let mut shown = hook.clone();
+    if let Some(o) = shown.as_object_mut() {
+        o.remove("secret");
+    }
+    shown
+}
+
+async fn list_webhooks(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
+    let params = match authorize(&s, "/wp-json/wc/v3/webhooks", &q) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let hooks: Vec<Value> = s.data.lock().expect("lock").webhooks.values().map(listed).collect();
+    paged(&s, "/wp-json/wc/v3/webhooks", hooks, &params)
+}
+
+const TOPICS: [&str; 13] = [
+    "order.created",
+    "order.updated",
+    "order.deleted",
+    "order.restored",
+    "customer.created",
+    "customer.updated",
+    "customer.deleted",
+    "product.created",
+    "product.updated",
+    "product.deleted",
+    "product.restored",
+    "coupon.created",
+    "coupon.updated",
+];
+
+async fn create_webhook(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery, body: String) -> Response {
+    if let Err(r) = authorize_as(&s, "POST", "/wp-json/wc/v3/webhooks", &q) {
+        return *r;
+    }
+    let Ok(given) = serde_json::from_str::<Value>(&body) else {
+        return error(400, "rest_invalid_json", "Invalid JSON body passed.");
+    };
+    let topic = given["topic"].as_str().unwrap_or_default();
+    let url = given["delivery_url"].as_str().unwrap_or_default();
+    if !TOPICS.contains(&topic) {
+        return error(400, "rest_invalid_param", "Invalid parameter(s): topic");
+    }
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return error(400, "rest_invalid_param", "Invalid parameter(s): delivery_url");
+    }
+    let mut d = s.data.lock().expect("lock");
+    d.next_webhook += 1;
+    let id = d.next_webhook;
+    let (resource, event) = topic.split_once('.').unwrap_or_default();
+    let hook = json!({
+        "id": id,
+        "name": given["name"].as_str().unwrap_or("Webhook"),
+        "status": given["status"].as_str().unwrap_or("active"),
+        "topic": topic,
+        "resource": resource,
+        "event": event,
+        "delivery_url": url,
+        "secret": given["secret"].as_str().unwrap_or_default(),
+        "date_created_gmt": gmt(Utc::now()),
+    });
+    d.webhooks.insert(id, hook.clone());
+    json_response(StatusCode::CREATED, &listed(&hook))
+}
+
+async fn update_webhook(
+    State(s): State<Arc<Shared>>,
+    Path(id): Path<i64>,
+    RawQuery(q): RawQuery,
+    body: String,
+) -> Response {
+    if let Err(r) = authorize_as(&s, "PUT", &format!("/wp-json/wc/v3/webhooks/{id}"), &q) {
+        return *r;
+    }
+    let Ok(given) = serde_json::from_str::<Value>(&body) else {
+        return error(400, "rest_invalid_json", "Invalid JSON body passed.");
+    };
+    let mut d = s.data.lock().expect("lock");
+    let Some(hook) = d.webhooks.get_mut(&id) else {
+        return error(404, "woocommerce_rest_webhook_invalid_id", "Invalid ID.");
+    };
+    for field in ["status", "name", "delivery_url", "secret"] {
+        if let Some(v) = given.get(field) {
+            hook[field] = v.clone();
+        }
+    }
+    json_response(StatusCode::OK, &listed(hook))
+}
+
+async fn delete_webhook(State(s): State<Arc<Shared>>, Path(id): Path<i64>, RawQuery(q): RawQuery) -> Response {
+    let params = match authorize_as(&s, "DELETE", &format!("/wp-json/wc/v3/webhooks/{id}"), &q) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    if params.get("force").map(String::as_str) != Some("true") {
+        return error(501, "woocommerce_rest_trash_not_supported", "Webhooks do not support trashing.");
+    }
+    match s.data.lock().expect("lock").webhooks.remove(&id) {
+        Some(hook) => json_response(StatusCode::OK, &listed(&hook)),
+        None => error(404, "woocommerce_rest_webhook_invalid_id", "Invalid ID."),
+    }
 }

@@ -8,7 +8,7 @@ mod secrets;
 mod sqs;
 
 pub use dynamo::{DynamoAudit, DynamoConnections, DynamoState, keys};
-pub use schedules::PollSchedules;
+pub use schedules::{PollSchedules, Schedule};
 pub use secrets::SecretsManagerStore;
 pub use sqs::{Redriven, SqsQueue, redrive_dead_letters};
 
@@ -112,5 +112,60 @@ impl DeployedStack {
             queue: SqsQueue::new(sqs.clone(), queue),
             dead_letters: SqsQueue::new(sqs, dlq),
         })
+    }
+}
+
+/// A deployed stack as `mlc connection … --aws` and `mlc mappings … --aws` manage it: the
+/// connections table, Secrets Manager, the per-connection poll schedules, and the stores on the
+/// stack's adapters (for checks). Named by the stack's outputs in the environment.
+pub struct DeployedAdmin {
+    pub connections: std::sync::Arc<DynamoConnections>,
+    pub secrets: std::sync::Arc<SecretsManagerStore>,
+    pub stores: std::sync::Arc<crate::stores::Stores>,
+    scheduler: aws_sdk_scheduler::Client,
+    role_arn: String,
+    group: String,
+}
+
+impl DeployedAdmin {
+    fn var(name: &str) -> Result<String, Error> {
+        std::env::var(name).ok().filter(|v| !v.trim().is_empty()).ok_or_else(|| {
+            Error::bad_input(format!("{name} is not set: export the stack's outputs (see `mlc connection --help`)"))
+        })
+    }
+
+    pub async fn from_env() -> Result<DeployedAdmin, Error> {
+        let config = load_config().await;
+        let dynamo = aws_sdk_dynamodb::Client::new(&config);
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let connections =
+            std::sync::Arc::new(DynamoConnections::new(dynamo.clone(), Self::var("MLC_CONNECTIONS_TABLE")?));
+        let secrets = std::sync::Arc::new(SecretsManagerStore::new(
+            aws_sdk_secretsmanager::Client::new(&config),
+            Self::var("MLC_SECRETS_PREFIX")?,
+        ));
+        let deps = crate::stores::webhook::StoreDeps {
+            connections: connections.clone(),
+            secrets: secrets.clone(),
+            queue: std::sync::Arc::new(SqsQueue::new(sqs.clone(), Self::var("MLC_QUEUE_URL")?)),
+            fetch_queue: std::sync::Arc::new(SqsQueue::new(sqs, Self::var("MLC_FETCH_QUEUE_URL")?)),
+            audit: std::sync::Arc::new(DynamoAudit::new(dynamo.clone(), Self::var("MLC_AUDIT_TABLE")?)),
+            state: std::sync::Arc::new(DynamoState::new(dynamo, Self::var("MLC_STATE_TABLE")?)),
+        };
+        Ok(DeployedAdmin {
+            connections,
+            secrets,
+            stores: std::sync::Arc::new(crate::stores::Stores::standard(deps)),
+            scheduler: aws_sdk_scheduler::Client::new(&config),
+            role_arn: Self::var("MLC_SCHEDULER_ROLE_ARN")?,
+            group: std::env::var("MLC_SCHEDULE_GROUP").unwrap_or_else(|_| "default".into()),
+        })
+    }
+
+    /// The schedules that run `store`'s poller (its ARN in `MLC_<STORE>_POLLER_ARN`, the stack
+    /// output `<Store>PollerFunctionArn`).
+    pub fn schedules(&self, store: &str) -> Result<PollSchedules, Error> {
+        let poller = Self::var(&format!("MLC_{}_POLLER_ARN", store.to_ascii_uppercase()))?;
+        Ok(PollSchedules::new(self.scheduler.clone(), poller, self.role_arn.clone(), self.group.clone()))
     }
 }

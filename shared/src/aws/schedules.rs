@@ -7,6 +7,15 @@ use super::{classify, error_code};
 use crate::error::{Error, Result};
 use crate::ids::ConnectionId;
 
+/// One connection's schedule: when, which function, as which role, with what input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    pub expression: String,
+    pub target_arn: String,
+    pub role_arn: String,
+    pub input: String,
+}
+
 #[derive(Clone)]
 pub struct PollSchedules {
     client: aws_sdk_scheduler::Client,
@@ -74,12 +83,22 @@ impl PollSchedules {
 
     /// The connection's schedule expression and input, if it has a schedule.
     pub async fn get(&self, connection: &ConnectionId) -> Result<Option<(String, String)>> {
+        Ok(self.describe(connection).await?.map(|s| (s.expression, s.input)))
+    }
+
+    /// The connection's schedule as Scheduler holds it.
+    pub async fn describe(&self, connection: &ConnectionId) -> Result<Option<Schedule>> {
         let name = Self::name(connection);
         match self.client.get_schedule().name(&name).group_name(&self.group).send().await {
-            Ok(out) => Ok(Some((
-                out.schedule_expression.unwrap_or_default(),
-                out.target.and_then(|t| t.input).unwrap_or_default(),
-            ))),
+            Ok(out) => {
+                let target = out.target;
+                Ok(Some(Schedule {
+                    expression: out.schedule_expression.unwrap_or_default(),
+                    target_arn: target.as_ref().map(|t| t.arn.clone()).unwrap_or_default(),
+                    role_arn: target.as_ref().map(|t| t.role_arn.clone()).unwrap_or_default(),
+                    input: target.and_then(|t| t.input).unwrap_or_default(),
+                }))
+            }
             Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(None),
             Err(e) => Err(classify(&format!("reading schedule {name}"), e)),
         }

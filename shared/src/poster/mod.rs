@@ -227,8 +227,14 @@ impl Poster {
                     Err(e) => outcomes[i] = Some(RecordOutcome::Retry(format!("unreadable message: {e}"))),
                 }
             }
-            for (i, outcome) in self.process_wave(envelopes).await {
-                outcomes[i] = Some(outcome);
+            // A refund credits what its order became: orders of the same wave post first, so an
+            // order and its refund delivered together post in one batch.
+            let (refunds, others): (Vec<_>, Vec<_>) =
+                envelopes.into_iter().partition(|(_, e)| matches!(e.record, crate::records::Record::Refund(_)));
+            for part in [others, refunds] {
+                for (i, outcome) in self.process_wave(part).await {
+                    outcomes[i] = Some(outcome);
+                }
             }
             for &i in &wave {
                 if matches!(outcomes[i], Some(RecordOutcome::Retry(_))) {
@@ -332,7 +338,7 @@ impl Poster {
         let plan = plan::plan_sales_document(doc, ctx.connection.store_url.host_str(), &ctx.rules, ctx.odoo.as_ref())
             .map_err(|e| Error::permanent(anyhow::anyhow!("it would fail: {e}")))?;
         let status = doc.source_status.to_lowercase();
-        let posts = ctx.rules.posting.post_statuses.iter().any(|s| s.eq_ignore_ascii_case(&status));
+        let posts = ctx.rules.posting.decision(doc.status, &doc.source_status) == crate::rules::StatusDecision::Post;
         let link =
             self.deps.state.link_by_source(&envelope.connection_id, envelope.kind(), &envelope.source_id).await?;
         Ok(Preview {

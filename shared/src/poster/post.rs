@@ -13,6 +13,7 @@ use crate::ids::{ConnectionId, OdooRef, SourceId};
 use crate::odoo::{OdooError, Val};
 use crate::ports::{AuditStage, Link};
 use crate::records::{Address, Customer, CustomerRef, EntityKind, Envelope, Record, Refund, SalesDocument};
+use crate::rules::StatusDecision;
 use crate::rules::{PostedChange, PostingMode};
 
 const MOVE: &str = "account.move";
@@ -84,8 +85,11 @@ impl Poster {
     async fn route_document(&self, ctx: &Context, work: Work, doc: SalesDocument) -> Routed {
         let retention = ctx.connection.audit_retention;
         let e = &work.envelope;
+        // The decision is on the normalized status (and the connection's word for the raw one);
+        // the raw status is what the trail names.
         let status = doc.source_status.to_lowercase();
         let posting = &ctx.rules.posting;
+        let decision = posting.decision(doc.status, &doc.source_status);
         // Deliveries arrive out of order: a version older than one already applied is stale.
         let version = crate::ports::Watermark { at: e.source_updated_at, cursor: None };
         match self
@@ -128,7 +132,7 @@ impl Poster {
                     format!("order {} has no lines and a total of {}: nothing to post", doc.number, doc.totals.total),
                 )
                 .await)
-        } else if posting.post_statuses.iter().any(|s| s.eq_ignore_ascii_case(&status)) {
+        } else if decision == StatusDecision::Post {
             match link {
                 None => return Routed::Create(Box::new(work)),
                 Some(link) => match self.change_existing(ctx, &work, &doc, link).await {
@@ -137,7 +141,7 @@ impl Poster {
                     Err(err) => Err(err),
                 },
             }
-        } else if posting.credit_statuses.iter().any(|s| s.eq_ignore_ascii_case(&status)) {
+        } else if decision == StatusDecision::Credit {
             let refunded = self.flag(&e.connection_id, "refunded", &e.source_id).await;
             match link {
                 Some(_) if matches!(refunded, Ok(true)) => Ok(self
@@ -153,7 +157,7 @@ impl Poster {
                 .skip(
                     ctx,
                     &work,
-                    format!("status {status} does not post (posting statuses: {})", posting.post_statuses.join(", ")),
+                    format!("status {status} does not post (posting statuses: {})", posting.posting_statuses()),
                 )
                 .await)
         };
@@ -321,6 +325,49 @@ impl Poster {
             })
             .await?;
         Ok(odoo)
+    }
+
+    /// The document a refund credits: the invoice it names, else its order, else the invoice
+    /// posted for its order (stores that book invoices, not orders).
+    async fn refund_target(
+        &self,
+        connection: &ConnectionId,
+        refund: &Refund,
+    ) -> Result<Option<(EntityKind, SourceId, Link)>> {
+        let state = &self.deps.state;
+        if let Some(invoice) = &refund.invoice_id {
+            let link = state.link_by_source(connection, EntityKind::Invoice, invoice).await?;
+            return Ok(link.map(|l| (EntityKind::Invoice, invoice.clone(), l)));
+        }
+        if let Some(link) = state.link_by_source(connection, EntityKind::Order, &refund.order_id).await? {
+            return Ok(Some((EntityKind::Order, refund.order_id.clone(), link)));
+        }
+        let alias = state.watermark(connection, &format!("invoice-for-order:{}", refund.order_id)).await?;
+        let Some(invoice) = alias.and_then(|w| w.cursor).and_then(|c| SourceId::parse(c).ok()) else { return Ok(None) };
+        let link = state.link_by_source(connection, EntityKind::Invoice, &invoice).await?;
+        Ok(link.map(|l| (EntityKind::Invoice, invoice, l)))
+    }
+
+    /// The one shipping line a posted document has, by its store line id.
+    async fn only_shipping_line(
+        &self,
+        connection: &ConnectionId,
+        kind: EntityKind,
+        target: &SourceId,
+    ) -> Result<String> {
+        let lines = self.deps.state.watermark(connection, &format!("shipping-lines:{kind}:{target}")).await?;
+        let ids: Vec<String> =
+            lines.and_then(|w| w.cursor).map(|c| c.split(',').map(String::from).collect()).unwrap_or_default();
+        match ids.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => Err(Error::permanent(anyhow::anyhow!(
+                "the refund returns shipping, but {kind} {target} has no shipping line in Odoo"
+            ))),
+            _ => Err(Error::permanent(anyhow::anyhow!(
+                "the refund returns shipping without saying which of {kind} {target}'s {} shipping lines",
+                ids.len()
+            ))),
+        }
     }
 
     /// Per-order facts kept as watermarks (present = set): `refunded` (a refund was credited line
@@ -957,6 +1004,22 @@ impl Poster {
                 updated_at: now,
             })
             .await?;
+        // Facts a later refund needs: which invoice an order became (for stores that book
+        // invoices), and the document's shipping lines (for a shipping refund by amount).
+        if let crate::records::Record::Invoice(doc) = &e.record
+            && let Some(order) = &doc.order_id
+        {
+            let alias = crate::ports::Watermark { at: e.source_updated_at, cursor: Some(e.source_id.to_string()) };
+            state.advance_watermark(&e.connection_id, &format!("invoice-for-order:{order}"), &alias).await?;
+        }
+        let shipping: Vec<&str> =
+            plan.lines.iter().filter_map(|l| l.store_line.as_deref()?.strip_prefix("ship:")).collect();
+        if !shipping.is_empty() {
+            let mark = crate::ports::Watermark { at: now, cursor: Some(shipping.join(",")) };
+            state
+                .advance_watermark(&e.connection_id, &format!("shipping-lines:{}:{}", e.kind(), e.source_id), &mark)
+                .await?;
+        }
         for (line, odoo_line) in plan.lines.iter().zip(line_ids) {
             let Some(store_line) = &line.store_line else { continue };
             let link = Link {
@@ -1025,16 +1088,16 @@ impl Poster {
         let e = &work.envelope;
         let state = &self.deps.state;
         let client = &ctx.odoo.client;
-        let Some(order) = state.link_by_source(&e.connection_id, EntityKind::Order, &refund.order_id).await? else {
+        let Some((kind, target, order)) = self.refund_target(&e.connection_id, refund).await? else {
             return Err(Error::retryable(anyhow::anyhow!(
                 "order {} is not in Odoo yet; the refund waits for it",
                 refund.order_id
             )));
         };
-        if self.flag(&e.connection_id, "credited", &refund.order_id).await? {
-            return Ok(self.skip(ctx, work, format!("order {} was already credited in full", refund.order_id)).await);
+        if self.flag(&e.connection_id, "credited", &target).await? {
+            return Ok(self.skip(ctx, work, format!("{kind} {target} was already credited in full")).await);
         }
-        self.set_flag(&e.connection_id, "refunded", &refund.order_id).await?;
+        self.set_flag(&e.connection_id, "refunded", &target).await?;
         let original = client.read(MOVE, &[order.odoo.id], &["partner_id", "state", "name"]).await?.remove(0);
         let partner = original
             .get("partner_id")
@@ -1062,9 +1125,12 @@ impl Poster {
             ));
         }
         if !refund.shipping.is_zero() {
-            let shipping_line = refund.shipping_line_id.as_ref().ok_or_else(|| {
-                Error::permanent(anyhow::anyhow!("the refund returns shipping but does not say which shipping line"))
-            })?;
+            // A store that refunds shipping as an amount (no line id) refunds the document's
+            // shipping line when it has exactly one; with several it must say which.
+            let shipping_line = match &refund.shipping_line_id {
+                Some(line) => line.clone(),
+                None => self.only_shipping_line(&e.connection_id, kind, &target).await?,
+            };
             wanted.push((
                 format!("ship:{shipping_line}"),
                 LineKind::Shipping,
@@ -1077,12 +1143,11 @@ impl Poster {
         let mut odoo_lines = Vec::new();
         for (store_line, ..) in &wanted {
             let link = state
-                .link_by_source(&e.connection_id, EntityKind::Order, &line_source(&refund.order_id, store_line)?)
+                .link_by_source(&e.connection_id, kind, &line_source(&target, store_line)?)
                 .await?
                 .ok_or_else(|| {
                     Error::permanent(anyhow::anyhow!(
-                        "order {} has no line {store_line} in Odoo ({original_name})",
-                        refund.order_id
+                        "{kind} {target} has no line {store_line} in Odoo ({original_name})"
                     ))
                 })?;
             odoo_lines.push(link.odoo.id);
@@ -1166,8 +1231,8 @@ impl Poster {
             // The order's own trail says it was credited, so tracing the order finds the refund.
             let entry = crate::ports::AuditEntry {
                 connection_id: e.connection_id.clone(),
-                kind: EntityKind::Order,
-                source_id: refund.order_id.clone(),
+                kind,
+                source_id: target.clone(),
                 trace_id: e.trace_id,
                 at: Utc::now(),
                 stage: AuditStage::Posted,

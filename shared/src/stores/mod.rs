@@ -1,7 +1,139 @@
-//! Store connectors, one module each, on the shared seam: the webhook pipeline ([`webhook`]) is
-//! written once, and so is the poll loop ([`poll`]); each store implements
-//! [`webhook::WebhookSource`] and [`poll::PollSource`] for what is its own.
+//! Store connectors, one module each, on the shared seam. The webhook pipeline ([`webhook`]), the
+//! fetch stage ([`fetch`]) and the poll loop ([`poll`]) are written once; each store implements
+//! [`Store`]: its webhook scheme, its fetches, its listings and its checks. [`Stores`] is the one
+//! registry, keyed on the connection's source system; adding a store adds one entry there.
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::checks::Finding;
+use crate::error::Result;
+use crate::ports::{Connection, SecretBundle};
+use crate::records::SourceSystem;
+
+pub mod fetch;
 pub mod poll;
 pub mod webhook;
 pub mod woocommerce;
+
+use fetch::FetchSource;
+use poll::PollSource;
+use webhook::{StoreDeps, WebhookPipeline, WebhookSource};
+
+/// One tax rate the store charges, for `mlc mappings check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogueTaxRate {
+    pub id: String,
+    pub name: String,
+    pub rate: String,
+}
+
+/// One product as mapping rules see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogueProduct {
+    pub sku: Option<String>,
+    pub name: String,
+    pub category_path: Vec<String>,
+}
+
+/// What the store sells and charges, for `mlc mappings check`: every category path, product
+/// and tax rate, so each can be checked against the rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Catalogue {
+    pub tax_rates: Vec<CatalogueTaxRate>,
+    pub categories: Vec<Vec<String>>,
+    pub products: Vec<CatalogueProduct>,
+}
+
+/// A store's part of `mlc connection test` and `mlc mappings check`.
+#[async_trait]
+pub trait StoreChecks: Send + Sync {
+    /// Does the store answer, accept the credentials and let us read what we need? One
+    /// sentence per step, each `side = "store"`.
+    async fn health(&self, connection: &Connection, secrets: &SecretBundle) -> Vec<Finding>;
+    /// The whole catalogue and the tax rates.
+    async fn catalogue(&self, connection: &Connection, secrets: &SecretBundle) -> Result<Catalogue>;
+}
+
+/// What registering a connection's webhooks did, topic by topic.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Registration {
+    pub created: Vec<String>,
+    pub reactivated: Vec<String>,
+    pub unchanged: Vec<String>,
+    /// Deleted because they were made with a secret we no longer hold, or doubled.
+    pub replaced: Vec<String>,
+}
+
+/// A store whose webhooks the product can register itself (`--register-webhooks`).
+#[async_trait]
+pub trait WebhookRegistrar: Send + Sync {
+    /// The name of the webhook secret in the connection's secrets.
+    fn secret_name(&self) -> &'static str;
+    /// Makes the store deliver the connection's topics to `delivery_url`, signed with the secret
+    /// in `secrets`. `fresh_secret`: the secret was just made, so webhooks already there are
+    /// replaced. A second run with the same secret changes nothing.
+    async fn register(
+        &self,
+        connection: &Connection,
+        secrets: &SecretBundle,
+        delivery_url: &str,
+        fresh_secret: bool,
+    ) -> Result<Registration>;
+    /// Deletes the connection's webhooks in the store; returns how many.
+    async fn unregister(&self, connection: &Connection, secrets: &SecretBundle) -> Result<usize>;
+}
+
+/// Everything a store is to the product.
+pub trait Store: Send + Sync {
+    fn source(&self) -> SourceSystem;
+    fn webhook(&self) -> &dyn WebhookSource;
+    fn fetch(&self) -> &dyn FetchSource;
+    fn poll(&self) -> &dyn PollSource;
+    fn checks(&self) -> &dyn StoreChecks;
+    /// `None` where webhooks are set up by hand (or by an app install).
+    fn registrar(&self) -> Option<&dyn WebhookRegistrar>;
+}
+
+/// The registry: every store this build knows, behind one webhook pipeline.
+pub struct Stores {
+    pub pipeline: Arc<WebhookPipeline>,
+    stores: Vec<Arc<dyn Store>>,
+}
+
+impl Stores {
+    /// Every store, on `deps`: the one list a new store joins.
+    pub fn standard(deps: StoreDeps) -> Stores {
+        let woocommerce = woocommerce::WooConnector::new(deps);
+        let pipeline = woocommerce.pipeline.clone();
+        Stores::new(pipeline, vec![Arc::new(woocommerce)])
+    }
+
+    pub fn new(pipeline: Arc<WebhookPipeline>, stores: Vec<Arc<dyn Store>>) -> Stores {
+        Stores { pipeline, stores }
+    }
+
+    pub fn by_source(&self, source: SourceSystem) -> Option<&dyn Store> {
+        self.stores.iter().find(|s| s.source() == source).map(|s| s.as_ref())
+    }
+
+    /// The store for a connection, or why there is none.
+    pub fn for_connection(&self, connection: &Connection) -> Result<&dyn Store> {
+        self.by_source(connection.source).ok_or_else(|| {
+            crate::Error::bad_input(format!(
+                "connection {} is a {} connection, which this build does not support",
+                connection.id, connection.source
+            ))
+        })
+    }
+
+    /// The store whose webhooks live at `/webhooks/{name}/…`.
+    pub fn by_webhook_name(&self, name: &str) -> Option<&dyn Store> {
+        self.stores.iter().find(|s| s.webhook().name() == name).map(|s| s.as_ref())
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &dyn Store> {
+        self.stores.iter().map(|s| s.as_ref())
+    }
+}

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use serde_json::json;
 
-use crate::error::{Error, ErrorClass, Result};
+use crate::error::{ErrorClass, Result};
 use crate::ids::{ConnectionId, IdempotencyKey, SourceId, TraceId};
 use crate::ports::*;
 use crate::records::{EntityKind, Envelope};
@@ -27,15 +27,13 @@ use crate::refusals::{KEPT_HEADER_BYTES, Refusal, RefusalBudget, bounded, bounde
 pub struct StoreDeps {
     pub connections: Arc<dyn ConnectionStore>,
     pub secrets: Arc<dyn SecretStore>,
+    /// The poster's queue.
     pub queue: Arc<dyn RecordQueue>,
+    /// The fetch stage's queue (`crate::stores::fetch`): what thin webhooks send.
+    pub fetch_queue: Arc<dyn RecordQueue>,
     pub audit: Arc<dyn AuditLog>,
     pub state: Arc<dyn SyncState>,
 }
-
-/// How long a delivery may spend on the store's REST API before the webhook answers anyway
-/// (WooCommerce gives up after 60 s; BigCommerce expects an answer within seconds). What is not
-/// queued then is left to the poller.
-pub const STORE_BUDGET: Duration = Duration::from_secs(8);
 
 /// Whether a request comes from the store, by the store's own scheme.
 pub enum Check {
@@ -51,6 +49,11 @@ pub enum Check {
 pub enum Accepted {
     Queue {
         envelopes: Vec<Envelope>,
+        message: String,
+    },
+    /// References to records the fetch stage reads from the store before they are queued.
+    Fetch {
+        requests: Vec<crate::stores::fetch::FetchRequest>,
         message: String,
     },
     /// Nothing to queue (a topic only noted, or ignored), and why.
@@ -125,8 +128,8 @@ pub trait WebhookSource: Send + Sync {
     fn check(&self, secrets: Option<&SecretBundle>, delivery: &Delivery) -> Check;
     /// The delivery's topic once verified, or what is missing (a bad request).
     fn topic(&self, delivery: &Delivery) -> std::result::Result<String, String>;
-    /// Turns a verified delivery into records to queue (it may call the store's REST API,
-    /// within the pipeline's budget).
+    /// Turns a verified delivery into records to queue, or references for the fetch stage. It
+    /// never calls the store: the webhook answers before any REST call is made.
     async fn accept(
         &self,
         connection: &Connection,
@@ -153,14 +156,12 @@ pub trait WebhookSource: Send + Sync {
 /// The pipeline, shared by every store's webhook (in a Lambda, and in `mlc serve`).
 pub struct WebhookPipeline {
     pub deps: StoreDeps,
-    /// See [`STORE_BUDGET`].
-    pub store_budget: Duration,
     refusals: RefusalBudget,
 }
 
 impl WebhookPipeline {
     pub fn new(deps: StoreDeps) -> Self {
-        WebhookPipeline { deps, store_budget: STORE_BUDGET, refusals: RefusalBudget::default() }
+        WebhookPipeline { deps, refusals: RefusalBudget::default() }
     }
 
     async fn connection(&self, connection_id: &str) -> std::result::Result<Connection, Outcome> {
@@ -262,27 +263,22 @@ impl WebhookPipeline {
         } else {
             format!("webhook {topic} (delivery {delivery_id})")
         };
-        let accepted = match tokio::time::timeout(
-            self.store_budget,
-            store.accept(&connection, &topic, &reference, delivery),
-        )
-        .await
-        {
-            Ok(accepted) => accepted,
-            Err(_) => Err(Error::permanent(anyhow::anyhow!(
-                "the store's REST API did not answer within {} s; nothing was queued from this delivery, and the poller reads the record on its next run",
-                self.store_budget.as_secs()
-            ))),
-        };
-        let queued = match accepted {
+        let queued = match store.accept(&connection, &topic, &reference, delivery).await {
             Ok(Accepted::Queue { envelopes, message }) => {
-                self.send(&envelopes).await.map(|()| (envelopes, Outcome::Queued(message)))
+                self.send(&envelopes).await.map(|()| (envelopes, Vec::new(), Outcome::Queued(message)))
             }
-            Ok(Accepted::Noted(message)) => Ok((Vec::new(), Outcome::Noted(message))),
+            Ok(Accepted::Fetch { mut requests, message }) => {
+                requests.iter_mut().for_each(|r| r.via = via.clone());
+                let messages: Vec<OutgoingMessage> = requests.iter().map(|r| r.message(&reference)).collect();
+                self.send_to(self.deps.fetch_queue.as_ref(), messages)
+                    .await
+                    .map(|()| (Vec::new(), requests, Outcome::Queued(message)))
+            }
+            Ok(Accepted::Noted(message)) => Ok((Vec::new(), Vec::new(), Outcome::Noted(message))),
             Err(e) => Err(e),
         };
         match queued {
-            Ok((envelopes, outcome)) => {
+            Ok((envelopes, requests, outcome)) => {
                 // Queued: its audit entries and the delivery's claim are written together.
                 let complete = async {
                     if let Some(token) = &claim {
@@ -290,7 +286,11 @@ impl WebhookPipeline {
                             self.deps.state.complete(token, "enqueued", Some(Duration::from_secs(7 * 86_400))).await;
                     }
                 };
-                tokio::join!(self.record_enqueued(store.title(), &connection, &envelopes, &via), complete);
+                tokio::join!(
+                    self.record_enqueued(store.title(), &connection, &envelopes, &via),
+                    self.record_to_fetch(store.title(), &connection, &requests),
+                    complete
+                );
                 outcome
             }
             Err(e) => {
@@ -331,11 +331,28 @@ impl WebhookPipeline {
     }
 
     async fn send(&self, envelopes: &[Envelope]) -> Result<()> {
-        for chunk in envelopes.chunks(10) {
-            let messages: Vec<OutgoingMessage> = chunk.iter().map(OutgoingMessage::for_envelope).collect();
-            self.deps.queue.send_batch(&messages).await?;
+        self.send_to(self.deps.queue.as_ref(), envelopes.iter().map(OutgoingMessage::for_envelope).collect()).await
+    }
+
+    async fn send_to(&self, queue: &dyn RecordQueue, messages: Vec<OutgoingMessage>) -> Result<()> {
+        for chunk in messages.chunks(10) {
+            queue.send_batch(chunk).await?;
         }
         Ok(())
+    }
+
+    /// One Received entry per reference sent to the fetch stage.
+    async fn record_to_fetch(
+        &self,
+        title: &str,
+        connection: &Connection,
+        requests: &[crate::stores::fetch::FetchRequest],
+    ) {
+        let entries = requests.iter().map(|r| {
+            let message = format!("received from {title} by {}; read from the store next", r.via);
+            self.audit(connection, r.kind, &r.id, AuditStage::Received, message, json!({ "via": r.via }))
+        });
+        futures_util::future::join_all(entries).await;
     }
 
     /// One Enqueued entry per queued envelope, saying how it came, so a record seen twice can be
@@ -419,21 +436,5 @@ impl WebhookPipeline {
                 .await;
             }
         }
-    }
-}
-
-/// Every store's webhook by its path segment, behind one pipeline: what `mlc serve` routes.
-pub struct StoreRegistry {
-    pub pipeline: Arc<WebhookPipeline>,
-    stores: Vec<Arc<dyn WebhookSource>>,
-}
-
-impl StoreRegistry {
-    pub fn new(pipeline: Arc<WebhookPipeline>, stores: Vec<Arc<dyn WebhookSource>>) -> Self {
-        StoreRegistry { pipeline, stores }
-    }
-
-    pub fn webhook(&self, name: &str) -> Option<&dyn WebhookSource> {
-        self.stores.iter().find(|s| s.name() == name).map(|s| s.as_ref())
     }
 }

@@ -157,7 +157,7 @@ async fn serve_closes_idle_half_requests_and_refuses_oversize_bodies_unread() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_webhook_answers_within_its_budget_when_the_store_hangs_and_leaves_the_order_to_the_poller() {
+async fn a_webhook_answers_at_once_when_the_store_hangs_and_the_reference_stays_queued() {
     let w = World::start().await;
     let (hung, _keeper) = hung_odoo(); // the same never-answering listener, as the store this time
     let added = w.add_connection(&format!("http://{hung}"), &w.odoo.options().api_key.clone()).await;
@@ -169,10 +169,14 @@ async fn a_webhook_answers_within_its_budget_when_the_store_hangs_and_leaves_the
     let status = w.store.deliver(&hook, "order.created", &order, "d-hang").await;
     let took = started.elapsed();
     assert_eq!(status, 200);
-    assert!(took < Duration::from_secs(12), "WooCommerce gives up at 60 s; this took {took:?}");
+    assert!(took < Duration::from_secs(2), "the webhook waited on the store: {took:?}");
+    // The fetch stage is stuck on the hung store; shutdown does not wait for it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stopping = std::time::Instant::now();
     signal(&run.child, "TERM");
     let mut child = run.child;
     assert!(child.wait().unwrap().success());
-    let trace = w.mlc(&["trace", "webhook-d-hang"]).await;
-    assert!(trace.stdout.contains("did not answer within 8 s") && trace.stdout.contains("poller"), "{}", trace.all());
+    assert!(stopping.elapsed() < Duration::from_secs(10), "shutdown waited {:?}", stopping.elapsed());
+    let trace = w.mlc(&["trace", "6200"]).await;
+    assert!(trace.stdout.contains("read from the store next"), "{}", trace.all());
 }

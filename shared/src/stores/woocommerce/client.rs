@@ -94,8 +94,19 @@ impl WooClient {
 
     /// The GET request for `path` with `query`, authenticated as the store's scheme requires.
     pub fn request(&self, path: &str, query: &[(String, String)]) -> reqwest::RequestBuilder {
+        self.request_with(reqwest::Method::GET, path, query)
+    }
+
+    /// A request with any method, authenticated as the store's scheme requires (OAuth signs the
+    /// method and every query parameter; a JSON body is not signed).
+    pub fn request_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(String, String)],
+    ) -> reqwest::RequestBuilder {
         let url = self.url(path);
-        let mut request = self.http.get(&url);
+        let mut request = self.http.request(method.clone(), &url);
         if self.base.scheme() == "https" {
             request = request.query(query).basic_auth(&self.key, Some(self.secret.expose()));
         } else {
@@ -103,15 +114,24 @@ impl WooClient {
             let mut params: Vec<(String, String)> = query.to_vec();
             params.extend(signer.protocol_params(&oauth1::nonce(), chrono::Utc::now().timestamp()));
             let target = url::Url::parse(&url).expect("the store URL with a path is a URL");
-            let signature = signer.signature("GET", &target, &params);
+            let signature = signer.signature(method.as_str(), &target, &params);
             params.push(("oauth_signature".into(), signature));
             request = request.query(&params);
         }
         request
     }
 
-    async fn attempt(&self, path: &str, query: &[(String, String)]) -> Result<Attempt> {
-        let request = self.request(path, query);
+    async fn attempt(
+        &self,
+        method: &reqwest::Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<Attempt> {
+        let mut request = self.request_with(method.clone(), path, query);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
         self.pages.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let response = match request.send().await {
             Ok(r) => r,
@@ -128,13 +148,13 @@ impl WooClient {
             .text()
             .await
             .map_err(|e| Error::retryable(anyhow::anyhow!("WooCommerce {path}: {}", e.without_url())))?;
-        if status == 200 {
+        if (200..300).contains(&status) {
             return Ok(Attempt::Done(headers, body));
         }
         let parsed: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
         let code = parsed["code"].as_str().unwrap_or("").to_string();
         let message = parsed["message"].as_str().map(String::from).unwrap_or_else(|| format!("HTTP {status}"));
-        let what = format!("WooCommerce {path}: {message} ({code}, HTTP {status})");
+        let what = format!("WooCommerce {method} {path}: {message} ({code}, HTTP {status})");
         Ok(match status {
             429 | 500..=599 => Attempt::Retry(Error::retryable(anyhow::anyhow!(what)), server_wait(&headers)),
             400 => return Err(Error::bad_input(what)),
@@ -144,11 +164,25 @@ impl WooClient {
 
     /// GET with retries of throttling and server errors.
     async fn get(&self, path: &str, query: &[(String, String)]) -> Result<(reqwest::header::HeaderMap, String)> {
+        self.send(reqwest::Method::GET, path, query, None).await
+    }
+
+    /// Any request, retried on throttling and server errors. Writes are retried only when
+    /// refused (429): a 5xx or a lost answer to a write may have been applied, so it is the
+    /// caller's to look before trying again.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<(reqwest::header::HeaderMap, String)> {
         let mut retry = 0;
+        let read = method == reqwest::Method::GET;
         loop {
-            match self.attempt(path, query).await? {
+            match self.attempt(&method, path, query, body).await? {
                 Attempt::Done(h, b) => return Ok((h, b)),
-                Attempt::Retry(err, after) if retry + 1 < self.retry.attempts => {
+                Attempt::Retry(err, after) if retry + 1 < self.retry.attempts && (read || after.is_some()) => {
                     let wait = self.retry.delay(retry, after);
                     tracing::warn!(error = %err, wait_ms = wait.as_millis() as u64, "WooCommerce asked us to slow down or failed; retrying");
                     tokio::time::sleep(wait).await;
@@ -186,6 +220,12 @@ impl WooClient {
             }
             page += 1;
         }
+    }
+
+    /// An order as the store serves it, unparsed (so its `refunds` list can be read as given).
+    pub async fn order_json(&self, id: i64) -> Result<serde_json::Value> {
+        let (_, body) = self.get(&format!("/orders/{id}"), &[]).await?;
+        serde_json::from_str(&body).map_err(|e| Error::bad_input(format!("WooCommerce order {id}: {e}")))
     }
 
     pub async fn order(&self, id: i64) -> Result<WooOrder> {

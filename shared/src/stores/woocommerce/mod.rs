@@ -1,9 +1,11 @@
-//! WooCommerce: REST API v3 client, webhook verification and handling, normalization, polling.
-//! The shape every store module follows.
+//! WooCommerce: REST API v3 client, webhook verification and handling, the fetch stage's reads,
+//! normalization, polling, checks and webhook registration. The shape every store module follows.
 
+pub mod checks;
 pub mod client;
 pub mod normalize;
 pub mod poller;
+pub mod registration;
 pub mod signature;
 pub mod webhook;
 

@@ -450,6 +450,7 @@ pub fn refund(order_id: i64, currency: &str, r: &WooRefund) -> Result<(SourceId,
     let unallocated = if unallocated.is_zero() { Decimal::ZERO } else { unallocated };
     let refund = Refund {
         order_id: SourceId::parse(order_id.to_string())?,
+        invoice_id: None,
         created_at: created,
         currency,
         reason: opt(&r.reason),

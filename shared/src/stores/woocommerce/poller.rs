@@ -11,9 +11,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 
-use super::normalize::{self, WooCustomer, WooOrder};
+use super::normalize::{self, WooCustomer};
 use super::webhook::WooConnector;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ports::Connection;
 use crate::records::{Envelope, Record, SourceSystem};
 use crate::stores::poll::{Listed, PollProgress, PollSource, Poller};
@@ -57,12 +57,8 @@ impl PollSource for WooConnector {
         ];
         let mut listed = Listed::default();
         for item in client.all("/orders", &query).await? {
-            // An order lists its refunds (`refunds: [{id, total}]`); only those with some cost a
-            // request for their lines.
-            let with_refunds = item["refunds"].as_array().is_none_or(|r| !r.is_empty());
-            let order: WooOrder =
-                serde_json::from_value(item).map_err(|e| Error::bad_input(format!("not an order: {e}")))?;
-            match self.order_envelopes(connection, &order, with_refunds).await {
+            let id = item["id"].as_i64().unwrap_or_default();
+            match self.listed_order_envelopes(connection, item).await {
                 Ok(list) => {
                     listed.newest = listed.newest.max(list.first().map(|e| e.source_updated_at));
                     listed.envelopes.extend(list);
@@ -70,7 +66,7 @@ impl PollSource for WooConnector {
                 }
                 // One bad order must not stop the others: it is explained in the log.
                 Err(e) if e.class() == crate::ErrorClass::BadInput => {
-                    tracing::warn!(order = order.id, error = %e, "order skipped by the poller");
+                    tracing::warn!(order = id, error = %e, "order skipped by the poller");
                 }
                 Err(e) => return Err(e),
             }

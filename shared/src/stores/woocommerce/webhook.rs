@@ -18,7 +18,9 @@ use crate::http::RetryPolicy;
 use crate::ids::ConnectionId;
 use crate::ports::*;
 use crate::records::{EntityKind, Envelope, Record, SourceSystem};
+use crate::stores::fetch::{FetchRequest, FetchSource};
 use crate::stores::webhook::{Accepted, Check, Delivery, StoreDeps, WebhookPipeline, WebhookSource};
+use crate::stores::{Store, StoreChecks};
 
 /// Larger bodies are refused with 413 before anything else is done with them.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -93,7 +95,21 @@ impl WooConnector {
         Ok(client)
     }
 
-    /// Normalizes an order (and its refunds when it has any) into envelopes.
+    /// An order as the store lists it, normalized with its refunds: the poller's and the fetch
+    /// stage's one way to read an order. An order lists its refunds (`refunds: [{id, total}]`);
+    /// only one with some (or one that does not say) costs a request for their lines.
+    pub async fn listed_order_envelopes(
+        &self,
+        connection: &Connection,
+        item: serde_json::Value,
+    ) -> Result<Vec<Envelope>> {
+        let with_refunds = item["refunds"].as_array().is_none_or(|r| !r.is_empty());
+        let order: WooOrder =
+            serde_json::from_value(item).map_err(|e| Error::bad_input(format!("not an order: {e}")))?;
+        self.order_envelopes(connection, &order, with_refunds).await
+    }
+
+    /// Normalizes an order (and its refunds when asked) into envelopes.
     pub async fn order_envelopes(
         &self,
         connection: &Connection,
@@ -210,13 +226,22 @@ impl WebhookSource for WooConnector {
             serde_json::from_slice(delivery.body).map_err(|e| Error::bad_input(format!("malformed JSON: {e}")))?;
         match topic {
             "order.created" | "order.updated" | "order.restored" => {
-                // Refunds are fetched only for an order that lists some (most list none).
-                let has_refunds = value["refunds"].as_array().is_some_and(|r| !r.is_empty());
-                let order: WooOrder =
-                    serde_json::from_value(value).map_err(|e| Error::bad_input(format!("not an order: {e}")))?;
-                let envelopes = self.order_envelopes(connection, &order, has_refunds).await?;
-                let message = format!("queued {} record(s)", envelopes.len());
-                Ok(Accepted::Queue { envelopes, message })
+                // Only the id is taken: the fetch stage reads the order, its categories and its
+                // refunds from the store, after the webhook has answered.
+                let id = value["id"]
+                    .as_i64()
+                    .filter(|&id| id > 0)
+                    .ok_or_else(|| Error::bad_input("an order without a positive id"))?;
+                let request = FetchRequest {
+                    connection_id: connection.id.clone(),
+                    source: SourceSystem::Woocommerce,
+                    kind: EntityKind::Order,
+                    id: id.to_string(),
+                    via: String::new(),
+                    received_at: chrono::Utc::now(),
+                    hints: serde_json::Value::Null,
+                };
+                Ok(Accepted::Fetch { requests: vec![request], message: format!("order {id} queued to read") })
             }
             "customer.created" | "customer.updated" => {
                 let customer: WooCustomer =
@@ -241,5 +266,46 @@ impl WebhookSource for WooConnector {
                 Ok(Accepted::Noted("ignored".into()))
             }
         }
+    }
+}
+
+#[async_trait]
+impl FetchSource for WooConnector {
+    async fn fetch(&self, connection: &Connection, request: &FetchRequest) -> Result<Vec<Envelope>> {
+        let id: i64 =
+            request.id.parse().map_err(|_| Error::bad_input(format!("order id {:?} is not a number", request.id)))?;
+        match request.kind {
+            EntityKind::Order => {
+                let item = self.client(connection).await?.order_json(id).await?;
+                self.listed_order_envelopes(connection, item).await
+            }
+            other => Err(Error::bad_input(format!("WooCommerce {other} records are not read by the fetch stage"))),
+        }
+    }
+}
+
+impl Store for WooConnector {
+    fn source(&self) -> SourceSystem {
+        SourceSystem::Woocommerce
+    }
+
+    fn webhook(&self) -> &dyn WebhookSource {
+        self
+    }
+
+    fn fetch(&self) -> &dyn FetchSource {
+        self
+    }
+
+    fn poll(&self) -> &dyn crate::stores::poll::PollSource {
+        self
+    }
+
+    fn checks(&self) -> &dyn StoreChecks {
+        self
+    }
+
+    fn registrar(&self) -> Option<&dyn crate::stores::WebhookRegistrar> {
+        Some(self)
     }
 }

@@ -1,0 +1,90 @@
+//! `mlc connection add --register-webhooks` against the WooCommerce sandbox: the four topics
+//! once, signed with a secret made here and stored encrypted; a second run changes nothing; a
+//! webhook the store disabled is reported by `connection test` and re-activated; the store's
+//! deliveries with that secret are accepted; `remove` deletes them.
+
+use super::*;
+
+const TOPICS: [&str; 4] = ["customer.created", "customer.updated", "order.created", "order.updated"];
+
+impl World {
+    async fn add_registering(&self, base: &str) -> Run {
+        let (odoo_url, db, login) =
+            (self.odoo.url().to_string(), self.odoo.options().database.clone(), self.odoo.options().login.clone());
+        self.mlc_with(
+            &[
+                "connection",
+                "add",
+                "shop",
+                "--store-url",
+                self.store.url(),
+                "--odoo-url",
+                &odoo_url,
+                "--odoo-database",
+                &db,
+                "--odoo-login",
+                &login,
+                "--allow-private-network",
+                "--register-webhooks",
+                "--webhook-base-url",
+                base,
+                "--json",
+            ],
+            // No webhook secret given: one is made once and kept.
+            &[("MLC_WOO_WEBHOOK_SECRET", "")],
+        )
+        .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_webhooks_creates_the_four_topics_once_and_remove_deletes_them() {
+    let w = World::start().await;
+    let first = w.add_connection(w.store.url(), &w.odoo.options().api_key.clone()).await;
+    assert_eq!(first.code, 0, "{}", first.all());
+    let run = serve(&w, "0");
+
+    let added = w.add_registering(&run.url).await;
+    assert_eq!(added.code, 0, "{}", added.all());
+    let hooks = w.store.webhooks();
+    let mut topics: Vec<&str> = hooks.iter().map(|h| h["topic"].as_str().unwrap()).collect();
+    topics.sort();
+    assert_eq!(topics, TOPICS);
+    let url = format!("{}/webhooks/woocommerce/shop", run.url);
+    assert!(hooks.iter().all(|h| h["delivery_url"] == url.as_str() && h["status"] == "active"), "{hooks:?}");
+    let ids: Vec<i64> = hooks.iter().map(|h| h["id"].as_i64().unwrap()).collect();
+
+    // A second run changes nothing: the same four, kept.
+    let again = w.add_registering(&run.url).await;
+    assert_eq!(again.code, 0, "{}", again.all());
+    let report: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
+    assert_eq!(report["webhooks"]["unchanged"].as_array().unwrap().len(), 4, "{report}");
+    assert!(report["webhooks"]["created"].as_array().unwrap().is_empty(), "{report}");
+    assert_eq!(w.store.webhooks().iter().map(|h| h["id"].as_i64().unwrap()).collect::<Vec<_>>(), ids);
+
+    // The store's deliveries, signed with the secret made and stored here, are accepted.
+    let order = w.store.add_order(8101, 0, "processing", Utc::now());
+    assert_eq!(w.store.deliver_to_registered("order.created", &order, "reg-1").await, vec![200]);
+
+    // The store disables one after failed deliveries: `test` says so, a new run re-activates it.
+    w.store.set_webhook_status(ids[0], "disabled");
+    let test = w.mlc(&["connection", "test", "shop"]).await;
+    assert_eq!(test.code, 3, "{}", test.all());
+    assert!(test.stdout.contains("is disabled"), "{}", test.stdout);
+    let fixed = w.add_registering(&run.url).await;
+    let report: serde_json::Value = serde_json::from_str(&fixed.stdout).unwrap();
+    assert_eq!(report["webhooks"]["reactivated"].as_array().unwrap().len(), 1, "{report}");
+    let test = w.mlc(&["connection", "test", "shop"]).await;
+    assert_eq!(test.code, 0, "{}", test.all());
+    assert_eq!(test.stdout.matches("is active").count(), 4, "{}", test.stdout);
+
+    signal(&run.child, "TERM");
+    let mut child = run.child;
+    assert!(child.wait().unwrap().success());
+    let trace = w.mlc(&["trace", "8101"]).await;
+    assert!(trace.stdout.contains("delivery reg-1"), "{}", trace.all());
+
+    let removed = w.mlc(&["connection", "remove", "shop"]).await;
+    assert_eq!(removed.code, 0, "{}", removed.all());
+    assert!(w.store.webhooks().is_empty(), "{:?}", w.store.webhooks());
+}
