@@ -31,17 +31,6 @@ fn scale() -> usize {
     }
 }
 
-fn rules() -> serde_json::Value {
-    serde_json::json!({
-        "accounts": { "shipping": "410000", "rounding": "400000" },
-        "taxes": [ { "store_rate": "1", "odoo_tax": "VAT 20%" }, { "store_rate": "2", "odoo_tax": "VAT 5.5%" } ],
-        "lines": [
-            { "name": "apparel", "when": { "category": "Apparel" }, "account": "400100" },
-            { "name": "books", "when": { "category": "Books" }, "account": "400200" }
-        ]
-    })
-}
-
 struct Setup {
     h: Harness,
     store: Arc<SandboxStore>,
@@ -52,7 +41,7 @@ struct Setup {
 
 impl Setup {
     async fn start(family: Family) -> Setup {
-        let h = Harness::start_with(family, rules()).await;
+        let h = Harness::start_with(family, blackbox::harness::store_rules()).await;
         let store = Arc::new(SandboxStore::start(StoreOptions::default()).await.unwrap());
         h.attach_store(&store).await;
         let mut connector = h.connector();

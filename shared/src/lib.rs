@@ -11,6 +11,7 @@ pub mod lambda;
 pub mod local;
 pub mod money;
 pub mod odoo;
+pub mod operations;
 pub mod ports;
 pub mod poster;
 pub mod records;

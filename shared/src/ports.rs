@@ -135,6 +135,9 @@ pub struct Connection {
     /// A paused connection accepts webhooks but posts nothing until resumed.
     #[serde(default)]
     pub paused: bool,
+    /// What only its store has (see [`crate::stores::StoreSettings`]).
+    #[serde(default)]
+    pub settings: crate::stores::StoreSettings,
 }
 
 /// A saved version of a connection's mapping rules. The rules' shape belongs to the poster; the

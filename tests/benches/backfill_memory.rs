@@ -56,6 +56,7 @@ async fn main() {
                 audit_retention: Retention::Days30,
                 allow_private_network: true,
                 paused: false,
+                settings: Default::default(),
             })
             .await
             .unwrap();

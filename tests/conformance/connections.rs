@@ -16,6 +16,7 @@ fn connection(id: &str) -> Connection {
         audit_retention: Retention::Days30,
         allow_private_network: false,
         paused: false,
+        settings: Default::default(),
     }
 }
 

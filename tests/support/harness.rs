@@ -33,6 +33,19 @@ pub fn rules() -> serde_json::Value {
     })
 }
 
+/// Rules for orders from the sandbox store, mapped by its categories (no cost centers): what the
+/// end-to-end and chaos suites post with.
+pub fn store_rules() -> serde_json::Value {
+    serde_json::json!({
+        "accounts": { "shipping": "410000", "rounding": "400000" },
+        "taxes": [ { "store_rate": "1", "odoo_tax": "VAT 20%" }, { "store_rate": "2", "odoo_tax": "VAT 5.5%" } ],
+        "lines": [
+            { "name": "apparel", "when": { "category": "Apparel" }, "account": "400100" },
+            { "name": "books", "when": { "category": "Books" }, "account": "400200" }
+        ]
+    })
+}
+
 pub struct Harness {
     pub family: Family,
     pub odoo: Sandbox,
@@ -66,6 +79,7 @@ impl Harness {
                 audit_retention: Retention::Days30,
                 allow_private_network: true,
                 paused: false,
+                settings: Default::default(),
             })
             .await
             .unwrap();
@@ -182,25 +196,14 @@ impl Harness {
         shared::stores::fetch::drain_fetches(self.fetches.as_ref(), &fetcher).await.unwrap()
     }
 
-    /// Runs the fetch stage, then receives everything on the queue and posts it, acknowledging
-    /// what the poster did not fail.
+    /// Runs the fetch stage, then posts what is queued with the product's own drain loop
+    /// (`shared::local::drain`), as `mlc sync` does; the outcomes come back as one report.
     pub async fn drain(&self, poster: &Poster) -> Vec<BatchReport> {
         self.fetch_all().await;
-        let mut reports = Vec::new();
-        loop {
-            let got = self.queue.receive(10, Duration::from_millis(200), Duration::from_secs(30)).await.unwrap();
-            if got.is_empty() {
-                return reports;
-            }
-            let messages: Vec<IncomingMessage> = got.iter().map(IncomingMessage::from).collect();
-            let report = poster.handle_batch(&messages).await;
-            let failed = report.failed_message_ids();
-            for m in &got {
-                if !failed.contains(&m.message_id) {
-                    self.queue.delete(&m.receipt).await.unwrap();
-                }
-            }
-            reports.push(report);
+        let outcomes = shared::local::drain(self.queue.as_ref(), poster).await.unwrap();
+        if outcomes.is_empty() {
+            return Vec::new();
         }
+        vec![BatchReport { outcomes: outcomes.into_iter().map(|o| (String::new(), o)).collect() }]
     }
 }

@@ -296,6 +296,7 @@ pub async fn local_woo_connection(
         audit_retention: Retention::Days30,
         allow_private_network: true,
         paused: false,
+        settings: Default::default(),
     };
     stack.store.put_connection(&connection).await.unwrap();
     let s = store.options();

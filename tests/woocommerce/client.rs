@@ -17,7 +17,45 @@ fn config(url: &str, key: &str, secret: &str) -> WooConfig {
         allow_private_network: true,
         retry: RetryPolicy { attempts: 3, base_delay: Duration::from_millis(10), max_delay: Duration::from_millis(50) },
         timeout: Duration::from_secs(5),
+        page_size: 100,
     }
+}
+
+/// A connection's typed WooCommerce settings reach the client: smaller pages, more of them.
+#[tokio::test]
+async fn the_connection_s_page_size_sets_how_many_items_each_request_asks_for() {
+    let store = SandboxStore::start(StoreOptions::default()).await.unwrap();
+    let t = chrono::Utc::now() - chrono::Duration::hours(1);
+    for id in 1..=25 {
+        store.add_customer(id, &format!("c{id}@example.com"), "C", "D", t);
+    }
+    let connection: shared::ports::Connection = serde_json::from_value(serde_json::json!({
+        "id": "shop", "source": "woocommerce", "store_url": store.url(), "odoo_url": "https://acme.odoo.com",
+        "settings": { "store": "woocommerce", "page_size": 10 }
+    }))
+    .unwrap();
+    let settings = shared::stores::woocommerce::WooSettings::of(&connection);
+    assert_eq!(settings.page_size, 10);
+    let o = store.options();
+    let client = WooClient::connect(WooConfig {
+        page_size: settings.page_size,
+        ..config(store.url(), &o.consumer_key, &o.consumer_secret)
+    })
+    .await
+    .unwrap();
+    assert_eq!(client.all("/customers", &[]).await.unwrap().len(), 25);
+    assert_eq!(store.requests_to("/wp-json/wc/v3/customers"), 3);
+    // An older connection without settings gets the defaults; an unknown setting is refused.
+    let old: shared::ports::Connection = serde_json::from_value(serde_json::json!({
+        "id": "shop", "source": "woocommerce", "store_url": store.url(), "odoo_url": "https://acme.odoo.com"
+    }))
+    .unwrap();
+    assert_eq!(shared::stores::woocommerce::WooSettings::of(&old).page_size, 100);
+    let typo = serde_json::from_value::<shared::ports::Connection>(serde_json::json!({
+        "id": "shop", "source": "woocommerce", "store_url": store.url(), "odoo_url": "https://acme.odoo.com",
+        "settings": { "store": "woocommerce", "pagesize": 10 }
+    }));
+    assert!(typo.is_err());
 }
 
 #[tokio::test]

@@ -11,8 +11,9 @@ use shared::local::LocalStack;
 use shared::ports::*;
 use shared::records::SourceSystem;
 use shared::rules::MappingRules;
-use shared::stores::Stores;
+use shared::stores::woocommerce::WooSettings;
 use shared::stores::woocommerce::webhook::{SECRET_KEY, SECRET_SECRET, SECRET_WEBHOOK};
+use shared::stores::{StoreSettings, Stores};
 use std::sync::Arc;
 
 use crate::ProblemsFound;
@@ -58,6 +59,10 @@ pub enum ConnectionCommand {
         /// output WebhookBaseUrl.
         #[arg(long, env = "MLC_WEBHOOK_BASE_URL")]
         webhook_base_url: Option<String>,
+        /// WooCommerce: items per page when the poller lists (1 to 100; smaller for hosts that
+        /// time out on 100 orders).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100))]
+        page_size: u32,
         /// With --aws: the poll schedule's expression.
         #[arg(long, default_value = "rate(15 minutes)")]
         schedule: String,
@@ -200,6 +205,7 @@ pub async fn run(dir: &Path, command: ConnectionCommand, json: bool) -> Result<(
             audit_retention,
             register_webhooks,
             webhook_base_url,
+            page_size,
             schedule,
             aws,
         } => {
@@ -223,6 +229,7 @@ pub async fn run(dir: &Path, command: ConnectionCommand, json: bool) -> Result<(
                 audit_retention: retention,
                 allow_private_network,
                 paused: false,
+                settings: StoreSettings::Woocommerce(WooSettings { page_size }),
             };
             let place = Place::open(dir, aws, true).await?;
             let stored = place.secrets.get(&id).await?;

@@ -55,6 +55,7 @@ pub async fn run(dir: &Path) -> Result<()> {
         audit_retention: Retention::Days30,
         allow_private_network: true,
         paused: false,
+        settings: Default::default(),
     };
     state.put_connection(&connection).await?;
     let (o, s) = (odoo.options(), store.options());

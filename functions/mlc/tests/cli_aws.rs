@@ -45,6 +45,7 @@ async fn failed_list_and_replay_work_on_a_deployed_stack() {
         audit_retention: Retention::Days30,
         allow_private_network: false,
         paused: false,
+        settings: Default::default(),
     };
     family.connections().put_connection(&connection).await.unwrap();
     let envelope = samples::envelope("shop", "1100", Record::Order(samples::order()));
@@ -222,6 +223,21 @@ async fn connection_add_on_a_deployed_stack_creates_its_schedule_and_remove_dele
         findings.as_array().is_some_and(|f| f.iter().any(|f| f["side"] == "schedule" && f["ok"] == true)),
         "{code} {stdout}{stderr}"
     );
+
+    // Mapping rules go to the deployed connections table, versioned.
+    let rules_file = std::env::temp_dir().join(format!("{id}-rules.json"));
+    let rules = serde_json::json!({
+        "accounts": { "shipping": "410000", "rounding": "400000" },
+        "lines": [ { "name": "all", "when": {}, "account": "400000" } ]
+    });
+    std::fs::write(&rules_file, rules.to_string()).unwrap();
+    let file = rules_file.to_str().unwrap();
+    let (code, stdout, stderr) = mlc(&env, &["mappings", "set", file, "--aws", "--connection", &id]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(family.connections().latest_rules(&connection_id).await.unwrap().map(|r| r.version), Some(1));
+    let (code, stdout, stderr) = mlc(&env, &["mappings", "show", "--aws", "--connection", &id, "--json"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&stdout).unwrap(), rules);
 
     let (code, stdout, stderr) = mlc(&env, &["connection", "remove", &id, "--aws"]);
     assert_eq!(code, 0, "{stdout}{stderr}");

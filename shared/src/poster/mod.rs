@@ -7,8 +7,12 @@
 //! when a claim had to be taken over from a worker that died; and links from store ids to Odoo
 //! ids recorded once the move exists.
 
-mod post;
-pub use post::{redrive, replay};
+mod customers;
+mod moves;
+mod partners;
+mod refunds;
+mod routing;
+pub use crate::operations::{redrive, replay};
 pub mod plan;
 pub mod session;
 

@@ -21,6 +21,17 @@ use fetch::FetchSource;
 use poll::PollSource;
 use webhook::{StoreDeps, WebhookPipeline, WebhookSource};
 
+/// The settings only one store has, typed per store, on the connection (`settings`), so a new
+/// store adds its own variant instead of shared fields. Absent in older connections: the store's
+/// defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "store", rename_all = "snake_case")]
+pub enum StoreSettings {
+    #[default]
+    Defaults,
+    Woocommerce(woocommerce::WooSettings),
+}
+
 /// One tax rate the store charges, for `mlc mappings check`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CatalogueTaxRate {

@@ -25,6 +25,7 @@ pub async fn woo_client(
     let secret = crate::checks::secret(secrets, SECRET_SECRET, "store")?;
     WooClient::connect(WooConfig {
         store_url: connection.store_url.clone(),
+        page_size: super::WooSettings::of(connection).page_size,
         consumer_key: key.expose().to_string(),
         consumer_secret: secret.clone(),
         allow_private_network: connection.allow_private_network,

@@ -15,7 +15,8 @@ use crate::http::oauth1;
 use crate::http::retry::{RetryPolicy, server_wait};
 use crate::ports::Secret;
 
-pub const PER_PAGE: u32 = 100;
+/// WooCommerce refuses `per_page` over 100.
+pub const MAX_PAGE_SIZE: u32 = 100;
 
 pub struct WooConfig {
     /// The store's home URL exactly as WordPress knows it (OAuth signs it).
@@ -25,6 +26,8 @@ pub struct WooConfig {
     pub allow_private_network: bool,
     pub retry: RetryPolicy,
     pub timeout: Duration,
+    /// Items per page (1 to [`MAX_PAGE_SIZE`]).
+    pub page_size: u32,
 }
 
 pub struct WooClient {
@@ -33,6 +36,7 @@ pub struct WooClient {
     key: String,
     secret: Secret,
     retry: RetryPolicy,
+    page_size: u32,
     /// Category id → (name, parent id), loaded once.
     categories: tokio::sync::OnceCell<HashMap<i64, (String, i64)>>,
     /// Product id → category path, for a while: a webhook for an order of known products then
@@ -78,6 +82,7 @@ impl WooClient {
             key: config.consumer_key,
             secret: config.consumer_secret,
             retry: config.retry,
+            page_size: config.page_size.clamp(1, MAX_PAGE_SIZE),
             categories: tokio::sync::OnceCell::new(),
             product_paths: std::sync::Mutex::new(HashMap::new()),
             pages: std::sync::atomic::AtomicU64::new(0),
@@ -195,7 +200,7 @@ impl WooClient {
 
     pub async fn page(&self, path: &str, query: &[(String, String)], page: u64) -> Result<Page> {
         let mut q = query.to_vec();
-        q.push(("per_page".into(), PER_PAGE.to_string()));
+        q.push(("per_page".into(), self.page_size.to_string()));
         q.push(("page".into(), page.to_string()));
         let (headers, body) = self.get(path, &q).await?;
         let items: Vec<serde_json::Value> = serde_json::from_str(&body)

@@ -83,6 +83,7 @@ impl WooConnector {
         let client = Arc::new(
             WooClient::connect(WooConfig {
                 store_url: connection.store_url.clone(),
+                page_size: super::WooSettings::of(connection).page_size,
                 consumer_key: get(SECRET_KEY)?.expose().to_string(),
                 consumer_secret: get(SECRET_SECRET)?,
                 allow_private_network: connection.allow_private_network,

@@ -1,0 +1,70 @@
+//! Operations on what did not post: replaying failed records and redriving dead letters.
+
+use chrono::Utc;
+use serde_json::json;
+
+use crate::error::Result;
+use crate::ids::SourceId;
+use crate::ports::AuditStage;
+use crate::records::{EntityKind, Envelope};
+
+/// Replays failed records: sends each back onto the queue (the poster's claim makes a record
+/// already posted a no-op) and forgets it once queued.
+pub async fn replay(
+    failed: &dyn crate::ports::FailedRecords,
+    queue: &dyn crate::ports::RecordQueue,
+    audit: &dyn crate::ports::AuditLog,
+    connection: &crate::ports::Connection,
+    only: Option<(EntityKind, &SourceId)>,
+) -> Result<usize> {
+    let retention = connection.audit_retention;
+    let connection = &connection.id;
+    let records = match only {
+        Some((kind, source)) => failed.get_failed(connection, kind, source).await?.into_iter().collect(),
+        None => failed.failed(connection).await?,
+    };
+    let mut replayed = 0;
+    for r in records {
+        let envelope = Envelope::from_json(&r.body)?;
+        let mut message = crate::ports::OutgoingMessage::for_envelope(&envelope);
+        // A fresh deduplication id: the original one may still be inside the queue's window.
+        message.deduplication_id = format!("replay:{}", uuid::Uuid::new_v4().simple());
+        queue.send_batch(&[message]).await?;
+        failed.remove_failed(connection, r.kind, &r.source_id).await?;
+        let entry = crate::ports::AuditEntry {
+            connection_id: connection.clone(),
+            kind: r.kind,
+            source_id: r.source_id.clone(),
+            trace_id: envelope.trace_id,
+            at: Utc::now(),
+            stage: AuditStage::Replayed,
+            odoo: None,
+            message: format!("replayed after: {}", r.reason),
+            details: json!({}),
+        };
+        audit.append(&entry, retention).await?;
+        replayed += 1;
+    }
+    Ok(replayed)
+}
+
+/// Moves every message of a dead-letter queue back onto the main queue.
+pub async fn redrive(dlq: &dyn crate::ports::QueueConsumer, queue: &dyn crate::ports::RecordQueue) -> Result<usize> {
+    let mut moved = 0;
+    loop {
+        let batch = dlq.receive(10, std::time::Duration::ZERO, std::time::Duration::from_secs(30)).await?;
+        if batch.is_empty() {
+            return Ok(moved);
+        }
+        for m in batch {
+            let message = crate::ports::OutgoingMessage {
+                group_id: m.group_id.clone(),
+                deduplication_id: format!("redrive:{}", uuid::Uuid::new_v4().simple()),
+                body: m.body.clone(),
+            };
+            queue.send_batch(&[message]).await?;
+            dlq.delete(&m.receipt).await?;
+            moved += 1;
+        }
+    }
+}

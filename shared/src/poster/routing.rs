@@ -1,0 +1,261 @@
+//! Where each record goes: documents by their status decision (create, change, credit in
+//! full, wait), refunds and customers to their own paths; stale versions and empty orders skipped.
+
+use chrono::Utc;
+use serde_json::json;
+
+use super::moves::MOVE;
+use super::{Context, Poster, RecordOutcome, Routed, Work, line_source, marker};
+use crate::error::{ErrorClass, Result};
+use crate::ids::{ConnectionId, OdooRef, SourceId};
+use crate::odoo::{OdooError, Val};
+use crate::ports::{AuditStage, Link};
+use crate::records::{Record, SalesDocument};
+use crate::rules::PostedChange;
+use crate::rules::StatusDecision;
+
+impl Poster {
+    pub(super) async fn route(&self, ctx: &Context, work: Work) -> Routed {
+        let retention = ctx.connection.audit_retention;
+        let result: Result<RecordOutcome> = match work.envelope.record.clone() {
+            Record::Order(doc) | Record::Invoice(doc) => return self.route_document(ctx, work, doc).await,
+            Record::Refund(refund) => self.post_refund(ctx, &work, &refund).await,
+            Record::Customer(customer) => self.upsert_customer(ctx, &work, &customer).await,
+            other => Ok(self.skip(ctx, &work, format!("{} records are not posted to accounting", other.kind())).await),
+        };
+        match result {
+            Ok(outcome) => Routed::Done(work.idx, outcome),
+            Err(err) => Routed::Done(work.idx, self.fail(&work.envelope, retention, Some(&work.token), err).await),
+        }
+    }
+
+    pub(super) async fn route_document(&self, ctx: &Context, work: Work, doc: SalesDocument) -> Routed {
+        let retention = ctx.connection.audit_retention;
+        let e = &work.envelope;
+        // The decision is on the normalized status (and the connection's word for the raw one);
+        // the raw status is what the trail names.
+        let status = doc.source_status.to_lowercase();
+        let posting = &ctx.rules.posting;
+        let decision = posting.decision(doc.status, &doc.source_status);
+        // Deliveries arrive out of order: a version older than one already applied is stale.
+        let version = crate::ports::Watermark { at: e.source_updated_at, cursor: None };
+        match self
+            .deps
+            .state
+            .advance_watermark(&e.connection_id, &format!("version:{}:{}", e.kind(), e.source_id), &version)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                return Routed::Done(
+                    work.idx,
+                    self.skip(
+                        ctx,
+                        &work,
+                        format!(
+                            "stale: a newer version of {} {} (than {}) was already applied",
+                            e.kind(),
+                            e.source_id,
+                            e.source_updated_at
+                        ),
+                    )
+                    .await,
+                );
+            }
+            Err(err) => return Routed::Done(work.idx, self.fail(e, retention, Some(&work.token), err).await),
+        }
+        let link = match self.deps.state.link_by_source(&e.connection_id, e.kind(), &e.source_id).await {
+            Ok(link) => link,
+            Err(err) => return Routed::Done(work.idx, self.fail(e, retention, Some(&work.token), err).await),
+        };
+        let empty =
+            doc.lines.is_empty() && doc.shipping.is_empty() && doc.fees.is_empty() && doc.totals.total.is_zero();
+        let result = if empty && link.is_none() {
+            // Nothing to book (a `-0` total with no lines): no empty draft is left in Odoo.
+            Ok(self
+                .skip(
+                    ctx,
+                    &work,
+                    format!("order {} has no lines and a total of {}: nothing to post", doc.number, doc.totals.total),
+                )
+                .await)
+        } else if decision == StatusDecision::Post {
+            match link {
+                None => return Routed::Create(Box::new(work)),
+                Some(link) => match self.change_existing(ctx, &work, &doc, link).await {
+                    Ok(true) => return Routed::Create(Box::new(work)),
+                    Ok(false) => Ok(RecordOutcome::Parked("held for review".into())),
+                    Err(err) => Err(err),
+                },
+            }
+        } else if decision == StatusDecision::Credit {
+            let refunded = self.flag(&e.connection_id, "refunded", &e.source_id).await;
+            match link {
+                Some(_) if matches!(refunded, Ok(true)) => Ok(self
+                    .skip(ctx, &work, format!("status {status}: its refunds were already credited line by line"))
+                    .await),
+                Some(link) => self.credit_in_full(ctx, &work, link).await,
+                None => Ok(self
+                    .skip(ctx, &work, format!("status {status}: nothing was posted, so nothing to credit"))
+                    .await),
+            }
+        } else {
+            Ok(self
+                .skip(
+                    ctx,
+                    &work,
+                    format!("status {status} does not post (posting statuses: {})", posting.posting_statuses()),
+                )
+                .await)
+        };
+        match result {
+            Ok(outcome) => Routed::Done(work.idx, outcome),
+            Err(err) => Routed::Done(work.idx, self.fail(e, retention, Some(&work.token), err).await),
+        }
+    }
+
+    pub(super) async fn skip(&self, ctx: &Context, work: &Work, why: String) -> RecordOutcome {
+        let _ = self
+            .deps
+            .state
+            .complete(&work.token, &json!({ "skipped": why }).to_string(), self.settings.keep_outcome_for)
+            .await;
+        self.audit(&work.envelope, ctx.connection.audit_retention, AuditStage::Skipped, None, why.clone(), json!({}))
+            .await;
+        RecordOutcome::Skipped(why)
+    }
+
+    /// A new version of an order already in Odoo. Returns true when a new move must be created.
+    pub(super) async fn change_existing(
+        &self,
+        ctx: &Context,
+        work: &Work,
+        doc: &SalesDocument,
+        link: Link,
+    ) -> Result<bool> {
+        let client = &ctx.odoo.client;
+        let rows = match client.read(MOVE, &[link.odoo.id], &["state", "name", "invoice_origin"]).await {
+            Ok(rows) => rows,
+            Err(OdooError::MissingRecord { .. }) => return Ok(true), // deleted in Odoo: post it again
+            Err(e) => return Err(e.into()),
+        };
+        if rows.first().and_then(|r| r.get("invoice_origin")).and_then(Val::as_str)
+            == Some(marker(&work.envelope).as_str())
+        {
+            // The linked move is this very version's (an earlier attempt failed after creating
+            // it, or its answer was lost): the create path adopts it, posting it if need be.
+            return Ok(true);
+        }
+        let state = rows.first().and_then(|r| r.get("state")).and_then(Val::as_str).unwrap_or_default().to_string();
+        let name = rows.first().and_then(|r| r.get("name")).and_then(Val::as_str).unwrap_or_default().to_string();
+        match state.as_str() {
+            "draft" => {
+                // Still a draft: drop it and create the new version in its place.
+                client.execute(crate::odoo::Call::new(MOVE, "unlink").ids(&[link.odoo.id])).await?;
+                Ok(true)
+            }
+            "posted" => match ctx.rules.posting.on_posted_change {
+                PostedChange::HoldForReview => {
+                    let why = format!(
+                        "order {} changed after {name} was posted; held for review (on_posted_change = hold_for_review)",
+                        doc.number
+                    );
+                    let _ = self
+                        .park(
+                            &work.envelope,
+                            ctx.connection.audit_retention,
+                            Some(&work.token),
+                            ErrorClass::Permanent,
+                            why,
+                        )
+                        .await;
+                    Ok(false)
+                }
+                PostedChange::CreditAndRepost => {
+                    let credit = self.reverse(ctx, work, &link, "order changed in the store").await?;
+                    self.audit(
+                        &work.envelope,
+                        ctx.connection.audit_retention,
+                        AuditStage::Posted,
+                        Some(credit.clone()),
+                        format!("credited {name} because the order changed; posting the new version"),
+                        json!({}),
+                    )
+                    .await;
+                    Ok(true)
+                }
+            },
+            _ => Ok(true), // cancelled in Odoo: post the new version
+        }
+    }
+
+    /// Reverses a posted move into a posted credit note, linked from the order.
+    pub(super) async fn reverse(&self, ctx: &Context, work: &Work, link: &Link, reason: &str) -> Result<OdooRef> {
+        let client = &ctx.odoo.client;
+        let credit = client.reverse_moves(&[link.odoo.id], reason, None).await?;
+        if ctx.rules.posting.post {
+            client.call_method(MOVE, "action_post", &credit).await?;
+        }
+        let odoo = OdooRef::new(MOVE, credit[0]);
+        let source = line_source(&work.envelope.source_id, &format!("credit:{}", link.odoo.id))?;
+        self.deps
+            .state
+            .put_link(&Link {
+                connection_id: link.connection_id.clone(),
+                kind: link.kind,
+                source_id: source,
+                odoo: odoo.clone(),
+                updated_at: Utc::now(),
+            })
+            .await?;
+        Ok(odoo)
+    }
+
+    /// Per-order facts kept as watermarks (present = set): `refunded` (a refund was credited line
+    /// by line) and `credited` (the order was credited in full), so the two never both happen.
+    pub(super) async fn flag(&self, connection: &ConnectionId, name: &str, order: &SourceId) -> Result<bool> {
+        Ok(self.deps.state.watermark(connection, &format!("{name}:{order}")).await?.is_some())
+    }
+
+    pub(super) async fn set_flag(&self, connection: &ConnectionId, name: &str, order: &SourceId) -> Result<()> {
+        self.deps
+            .state
+            .advance_watermark(
+                connection,
+                &format!("{name}:{order}"),
+                &crate::ports::Watermark { at: Utc::now(), cursor: None },
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn credit_in_full(&self, ctx: &Context, work: &Work, link: Link) -> Result<RecordOutcome> {
+        let rows = ctx.odoo.client.read(MOVE, &[link.odoo.id], &["state", "name"]).await?;
+        let state = rows.first().and_then(|r| r.get("state")).and_then(Val::as_str).unwrap_or_default().to_string();
+        let name = rows.first().and_then(|r| r.get("name")).and_then(Val::as_str).unwrap_or_default().to_string();
+        if state != "posted" {
+            return Ok(self.skip(ctx, work, format!("{name} is {state}, not posted: nothing to credit")).await);
+        }
+        let credit = self.reverse(ctx, work, &link, "order cancelled or refunded in the store").await?;
+        self.set_flag(&work.envelope.connection_id, "credited", &work.envelope.source_id).await?;
+        let credit_name = ctx.odoo.client.read(MOVE, &[credit.id], &["name"]).await?[0]
+            .get("name")
+            .and_then(Val::as_str)
+            .unwrap_or_default()
+            .to_string();
+        self.deps
+            .state
+            .complete(&work.token, &json!({ "credit_note": credit.id }).to_string(), self.settings.keep_outcome_for)
+            .await?;
+        self.audit(
+            &work.envelope,
+            ctx.connection.audit_retention,
+            AuditStage::Posted,
+            Some(credit.clone()),
+            format!("order cancelled: credited {name} in full with {credit_name}"),
+            json!({ "credited": link.odoo.id }),
+        )
+        .await;
+        Ok(RecordOutcome::Posted { odoo: credit, name: credit_name })
+    }
+}
