@@ -91,4 +91,54 @@ async fn the_webhook_and_poller_handle_their_sample_events() {
     let got = queue.receive(10, std::time::Duration::from_secs(1), std::time::Duration::from_secs(30)).await.unwrap();
     let ids: Vec<String> = got.iter().map(|m| Envelope::from_json(&m.body).unwrap().source_id.to_string()).collect();
     assert!(ids.contains(&"5001".to_string()), "{ids:?}");
+
+    // BigCommerce's webhook sample (re-signed now: a signature is valid for 5 minutes) becomes
+    // a fetch reference, and its poller's sample polls the connection it names.
+    let bc_store = bc_sandbox::BigCommerceSandbox::start(bc_sandbox::BcOptions {
+        client_secret: "ml-connector-test-client-secret".into(),
+        ..bc_sandbox::BcOptions::default()
+    })
+    .await
+    .unwrap();
+    let bc_id = shared::ids::ConnectionId::parse("acme-bc").unwrap();
+    let mut bc = h.family.connections().connection(&h.connection).await.unwrap().unwrap();
+    bc.id = bc_id.clone();
+    bc.source = shared::records::SourceSystem::Bigcommerce;
+    bc.settings = shared::stores::StoreSettings::Bigcommerce(shared::stores::bigcommerce::BcSettings {
+        store_hash: bc_store.options().store_hash.clone(),
+        api_base: Some(bc_store.api_base().parse().unwrap()),
+    });
+    h.family.connections().put_connection(&bc).await.unwrap();
+    let secrets = shared::ports::SecretBundle::new()
+        .with("bc_access_token", &bc_store.options().access_token)
+        .with("bc_client_secret", "ml-connector-test-client-secret");
+    h.family.secrets().put(&bc_id, &secrets).await.unwrap();
+    let connector = shared::lambda::bc_connector_from_env().await.expect("configured from the environment");
+    let mut request: ApiGatewayV2httpRequest =
+        serde_json::from_str(&event("bigcommerce-webhook/order-created.json")).unwrap();
+    let now = Utc::now().timestamp();
+    let id = request.headers["webhook-id"].to_str().unwrap().to_string();
+    let signed = bc_sandbox::signing::webhook_signature(
+        "ml-connector-test-client-secret",
+        &id,
+        now,
+        request.body.as_deref().unwrap(),
+    );
+    request.headers.insert("webhook-timestamp", now.to_string().parse().unwrap());
+    request.headers.insert("webhook-signature", signed.parse().unwrap());
+    let response = shared::lambda::handle_webhook(connector.pipeline(), &connector, &request).await;
+    assert_eq!(response.status_code, 200, "{:?}", response.body);
+    let referenced = fetches.receive(10, wait.0, wait.1).await.unwrap();
+    assert_eq!(referenced.len(), 1);
+    let reference: shared::stores::fetch::FetchRequest = serde_json::from_str(&referenced[0].body).unwrap();
+    assert_eq!((reference.connection_id.as_str(), reference.id.as_str()), ("acme-bc", "250"));
+
+    bc_store.add_order(250, 0, 11, Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap(), 2);
+    let input: serde_json::Value = serde_json::from_str(&event("bigcommerce-poller/schedule.json")).unwrap();
+    let poller = shared::stores::poll::Poller::new(connector.pipeline().clone());
+    let report = poller
+        .poll_scheduled(&connector, &input, &settings, Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(report["acme-bc"]["orders"], 1, "{report}");
 }

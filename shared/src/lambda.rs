@@ -157,3 +157,32 @@ pub fn apigw_response(response: &WebhookResponse) -> ApiGatewayV2httpResponse {
     }
     out
 }
+
+// -- BigCommerce ------------------------------------------------------------------------------
+
+use crate::stores::bigcommerce::BcConnector;
+use crate::stores::webhook::{Delivery, Reply, WebhookSource};
+
+/// The BigCommerce connector on the AWS adapters.
+pub async fn bc_connector_from_env() -> Result<BcConnector> {
+    Ok(BcConnector::new(store_deps_from_env().await?))
+}
+
+/// One HTTP API request through the shared pipeline, for a store's webhook function.
+pub async fn handle_webhook(
+    pipeline: &crate::stores::webhook::WebhookPipeline,
+    store: &dyn WebhookSource,
+    request: &ApiGatewayV2httpRequest,
+) -> ApiGatewayV2httpResponse {
+    let (connection_id, headers, body) = webhook_parts(request);
+    let reply = pipeline.handle(store, &connection_id, &Delivery { headers: &headers, body: &body }).await;
+    apigw_reply(&reply)
+}
+
+pub fn apigw_reply(reply: &Reply) -> ApiGatewayV2httpResponse {
+    apigw_response(&WebhookResponse {
+        status: reply.status,
+        content_type: reply.content_type,
+        body: reply.body.clone(),
+    })
+}

@@ -144,6 +144,18 @@ impl Harness {
         }
     }
 
+    /// What every store's connector needs, on this harness's family and queues.
+    pub fn store_deps(&self) -> shared::stores::webhook::StoreDeps {
+        shared::stores::webhook::StoreDeps {
+            connections: self.family.connections(),
+            secrets: self.family.secrets(),
+            queue: self.queue.clone(),
+            fetch_queue: self.fetches.clone(),
+            audit: self.family.audit(),
+            state: self.family.state(),
+        }
+    }
+
     /// A WooCommerce connector on this harness's state and queue, as a fresh webhook or poller
     /// container would build it (the store's default retry policy; callers set their own).
     pub fn connector(&self) -> shared::stores::woocommerce::WooConnector {
@@ -189,8 +201,7 @@ impl Harness {
     /// Runs the fetch stage over what webhooks referenced, as a fresh fetch container would
     /// (a connector of its own); returns how many references it finished.
     pub async fn fetch_all(&self) -> usize {
-        let connector = Arc::new(self.connector());
-        let stores = Arc::new(shared::stores::Stores::new(connector.pipeline.clone(), vec![connector]));
+        let stores = Arc::new(shared::stores::Stores::standard(self.store_deps()));
         let mut fetcher = shared::stores::fetch::Fetcher::new(stores);
         fetcher.max_receives = MAX_RECEIVES;
         shared::stores::fetch::drain_fetches(self.fetches.as_ref(), &fetcher).await.unwrap()

@@ -116,10 +116,23 @@ impl Poster {
             }
             pending.push((*idx, key));
         }
-        if to_create.is_empty() {
-            return Ok(found);
+        let (taken, claims) = self.claim_creations(ctx, &mut to_create).await?;
+        let created = if to_create.is_empty() { Ok(Vec::new()) } else { self.create_partners(ctx, &to_create).await };
+        // Bound now (or failed): the next worker to claim finds the binding, or the orphan.
+        for token in &claims {
+            let _ = self.deps.state.release(token).await;
         }
-        let ids = self.create_partners(ctx, &to_create).await?;
+        let ids = created?;
+        for (key, id) in &taken {
+            if !key.starts_with("guest:") {
+                ctx.odoo.remember_partner(key, *id);
+            }
+        }
+        for (idx, key) in &pending {
+            if let Some((_, id)) = taken.iter().find(|(k, _)| k == key) {
+                found.insert(*idx, *id);
+            }
+        }
         let created: HashMap<&str, i64> = to_create.iter().zip(&ids).map(|(p, id)| (p.key.as_str(), *id)).collect();
         for (k, id) in &created {
             if !k.starts_with("guest:") {
@@ -132,6 +145,62 @@ impl Poster {
             }
         }
         Ok(found)
+    }
+
+    /// One worker at a time creates a registered customer: it claims the customer's external id
+    /// first. Two workers creating the same customer at once would leave one partner too many if
+    /// the process died between the loser's create and its clean-up. A worker that finds the
+    /// claim held waits for the holder's binding and takes that partner (returned as `taken`).
+    async fn claim_creations(
+        &self,
+        ctx: &Context,
+        to_create: &mut Vec<NewPartner>,
+    ) -> std::result::Result<(Vec<(String, i64)>, Vec<crate::ports::ClaimToken>), OdooError> {
+        let (conn, client) = (&ctx.connection.id, &ctx.odoo.client);
+        let state_error = |e: crate::Error| OdooError::transient(format!("claiming a customer's creation: {e}"));
+        let (mut taken, mut claims) = (Vec::new(), Vec::new());
+        let mut i = 0;
+        while i < to_create.len() {
+            let Some(xmlid) = to_create[i].xmlid.clone() else {
+                i += 1;
+                continue;
+            };
+            let key = crate::ids::IdempotencyKey::parse(format!("partner:{conn}:{xmlid}"))
+                .map_err(|e| OdooError::protocol(e.to_string()))?;
+            let (mut acquired, mut bound) = (None, None);
+            for _ in 0..80 {
+                if let crate::ports::Claim::Acquired(token) =
+                    self.deps.state.claim(&key, std::time::Duration::from_secs(30)).await.map_err(state_error)?
+                {
+                    acquired = Some(token);
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(125)).await;
+                if let Some(id) = partners_by_xmlid(client, std::slice::from_ref(&xmlid)).await?.get(&xmlid) {
+                    bound = Some(*id);
+                    break;
+                }
+            }
+            let ours = acquired.is_some();
+            if let Some(token) = acquired {
+                // Someone may have bound it just before we took the claim.
+                bound = partners_by_xmlid(client, std::slice::from_ref(&xmlid)).await?.get(&xmlid).copied();
+                claims.push(token);
+            }
+            match bound {
+                Some(id) => taken.push((to_create.remove(i).key, id)),
+                None if ours => i += 1,
+                None => {
+                    for token in &claims {
+                        let _ = self.deps.state.release(token).await;
+                    }
+                    return Err(OdooError::transient(format!(
+                        "another worker is still creating customer {xmlid}; this record is tried again"
+                    )));
+                }
+            }
+        }
+        Ok((taken, claims))
     }
 
     /// Registered customers not bound yet: a partner with their store id and email that no

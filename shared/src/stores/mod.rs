@@ -12,6 +12,7 @@ use crate::error::Result;
 use crate::ports::{Connection, SecretBundle};
 use crate::records::SourceSystem;
 
+pub mod bigcommerce;
 pub mod fetch;
 pub mod poll;
 pub mod webhook;
@@ -30,6 +31,7 @@ pub enum StoreSettings {
     #[default]
     Defaults,
     Woocommerce(woocommerce::WooSettings),
+    Bigcommerce(bigcommerce::BcSettings),
 }
 
 /// One tax rate the store charges, for `mlc mappings check`.
@@ -118,7 +120,8 @@ impl Stores {
     pub fn standard(deps: StoreDeps) -> Stores {
         let woocommerce = woocommerce::WooConnector::new(deps);
         let pipeline = woocommerce.pipeline.clone();
-        Stores::new(pipeline, vec![Arc::new(woocommerce)])
+        let bigcommerce = bigcommerce::BcConnector::on(pipeline.clone());
+        Stores::new(pipeline, vec![Arc::new(woocommerce), Arc::new(bigcommerce)])
     }
 
     pub fn new(pipeline: Arc<WebhookPipeline>, stores: Vec<Arc<dyn Store>>) -> Stores {
