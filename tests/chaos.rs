@@ -275,7 +275,8 @@ async fn duplicates_reordering_and_poller_overlap(family: Family, n: usize) {
         p.await.unwrap();
     }
     assert_eq!(s.h.queue.approximate_depth().await.unwrap(), 0);
-    assert!(s.h.family.failed().failed(&s.h.connection).await.unwrap().is_empty());
+    let failed = s.h.family.failed().failed(&s.h.connection).await.unwrap();
+    assert!(failed.is_empty(), "{:?}", failed.iter().map(|f| (&f.source_id, &f.reason)).collect::<Vec<_>>());
     s.assert_exactly_once(&orders, &customers);
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use bc_sandbox::{BcOptions, BigCommerceSandbox};
+use bc_sandbox::{BcOptions, BigCommerceSandbox, OrderStyle as BcStyle};
 use blackbox::Family;
 use blackbox::harness::Harness;
 use chrono::{Duration, Utc};
@@ -77,6 +77,21 @@ impl Setup {
             .unwrap()
     }
 
+    /// The names of a move's product-kind lines (products, shipping), in order.
+    fn product_lines(&self, move_id: i64) -> Vec<String> {
+        let domain = Val::list([
+            Val::list([Val::from("move_id"), Val::from("="), Val::Int(move_id)]),
+            Val::list([Val::from("display_type"), Val::from("="), Val::from("product")]),
+        ]);
+        let ids = self.h.odoo.search("account.move.line", domain);
+        self.h
+            .odoo
+            .read("account.move.line", &ids, &["name"])
+            .iter()
+            .map(|l| l.get("name").and_then(Val::as_str).unwrap_or_default().to_string())
+            .collect()
+    }
+
     async fn poll(&self, from: chrono::DateTime<Utc>) {
         let connection = self.h.family.connections().connection(&self.h.connection).await.unwrap().unwrap();
         let settings = PollSettings { start: from, window: Duration::hours(6), backfill: None, ..Default::default() };
@@ -139,41 +154,53 @@ pub async fn orders_by_webhook_and_by_poll_each_post_once_and_refunds_credit_the
     s.h.drain(&poster).await;
     assert!(s.moves(":order:2004:", "out_invoice").is_empty());
 
-    // A refund of one line and of the shipping: 10.00 + 2.00 tax, and 6.00 of shipping with its
-    // tax. One credit note with exactly those lines.
+    // A refund of one line: 10.00 + 2.00 tax; then one of the shipping only: 6.00 with its tax.
+    // Each is one credit note with exactly its lines.
     let line = first["id"].as_i64().unwrap() * 1000;
-    let items = json!([
-        { "item_type": "PRODUCT", "item_id": line, "quantity": 1, "requested_amount": "12.00" },
-        { "item_type": "SHIPPING", "item_id": 20010, "requested_amount": "6.00" }
-    ]);
-    s.store.add_refund(2001, 1, items, "18.00", "3.00", Utc::now());
-    let refund = json!({ "type": "order", "id": 2001, "refund": { "refund_id": 1 } });
-    assert_eq!(s.store.deliver(&s.hooks, "store/order/refund/created", refund, "msg_4").await, 200);
+    let item = json!([{ "item_type": "PRODUCT", "item_id": line, "quantity": 1, "requested_amount": "12.00" }]);
+    s.store.add_refund(2001, 1, item, "12.00", "2.00", Utc::now());
+    let shipping = json!([{ "item_type": "SHIPPING", "item_id": 20010, "requested_amount": "6.00" }]);
+    s.store.add_refund(2001, 2, shipping, "6.00", "1.00", Utc::now());
+    for (n, refund_id) in [(4, 1), (5, 2)] {
+        let refund = json!({ "type": "order", "id": 2001, "refund": { "refund_id": refund_id } });
+        assert_eq!(s.store.deliver(&s.hooks, "store/order/refund/created", refund, &format!("msg_{n}")).await, 200);
+    }
+    let reports = s.h.drain(&poster).await;
+    let failed = s.h.family.failed().failed(&s.h.connection).await.unwrap();
+    assert!(failed.is_empty(), "{failed:?} {reports:?}");
+    for (refund, total, lines) in [("2001-r1", "12.00", vec!["Item 0"]), ("2001-r2", "6.00", vec!["Flat Rate"])] {
+        let credits = s.moves(&format!(":refund:{refund}:"), "out_refund");
+        assert_eq!(credits.len(), 1, "refund {refund}: {reports:?}");
+        assert_eq!(s.total(credits[0]), total.parse::<Decimal>().unwrap(), "refund {refund}");
+        assert_eq!(s.product_lines(credits[0]), lines, "refund {refund}: exactly its lines");
+    }
+
+    // Tax-inclusive pricing: the inc-tax figures are the actual ones (the ex-tax ones are
+    // estimates, 3 cents off here). Another display currency: booked in what the shopper paid.
+    let inclusive = BcStyle { tax_inclusive: true, ..BcStyle::default() };
+    let gross = s.store.add_order_with(2005, 0, 11, t0 + Duration::minutes(8), 2, inclusive);
+    let foreign = BcStyle { display_currency: "GBP", currency: "USD", ..BcStyle::default() };
+    let usd = s.store.add_order_with(2006, 0, 11, t0 + Duration::minutes(9), 1, foreign);
+    for id in [2005, 2006] {
+        let data = json!({ "type": "order", "id": id });
+        assert_eq!(s.store.deliver(&s.hooks, "store/order/created", data, &format!("msg_o{id}")).await, 200);
+    }
     s.h.drain(&poster).await;
-    let credits = s.moves(":refund:", "out_refund");
-    assert_eq!(credits.len(), 1);
-    assert_eq!(s.total(credits[0]), Decimal::new(1800, 2));
-    let names: Vec<String> =
-        s.h.odoo
-            .search(
-                "account.move.line",
-                Val::list([
-                    Val::list([Val::from("move_id"), Val::from("="), Val::Int(credits[0])]),
-                    Val::list([Val::from("display_type"), Val::from("in"), Val::list([Val::from("product")])]),
-                ]),
-            )
-            .iter()
-            .map(|id| {
-                s.h.odoo
-                    .read("account.move.line", &[*id], &["name"])
-                    .remove(0)
-                    .get("name")
-                    .and_then(Val::as_str)
-                    .unwrap_or_default()
-                    .to_string()
-            })
-            .collect();
-    assert_eq!(names, vec!["Item 0".to_string(), "Flat Rate".to_string()], "exactly the refunded lines");
+    let found = s.moves(":order:2005:", "out_invoice");
+    assert_eq!(found.len(), 1);
+    assert_eq!(s.total(found[0]), order_total(&gross));
+    let net = s.h.odoo.read("account.move", &found[0..1], &["amount_untaxed"]).remove(0);
+    assert_eq!(
+        net.get("amount_untaxed").and_then(Val::as_decimal),
+        Some(Decimal::new(2500, 2)),
+        "20.00 + 5.00 net, not the estimates"
+    );
+    let found = s.moves(":order:2006:", "out_invoice");
+    assert_eq!(found.len(), 1);
+    assert_eq!(s.total(found[0]), order_total(&usd));
+    let currency = s.h.odoo.read("account.move", &found[0..1], &["currency_id"]).remove(0);
+    let name = currency.get("currency_id").and_then(|c| c.as_list().and_then(|l| l.get(1).cloned()));
+    assert_eq!(name.as_ref().and_then(Val::as_str), Some("USD"));
 
     // A callback signed with another secret is refused and queues nothing.
     let forged =
@@ -185,4 +212,53 @@ pub async fn orders_by_webhook_and_by_poll_each_post_once_and_refunds_credit_the
         401
     );
     assert_eq!(s.h.fetches.approximate_depth().await.unwrap(), 0);
+}
+
+/// BigCommerce deactivates a hook after failed deliveries: the poller's watchdog re-enables it,
+/// audits it, and reads again from when it stopped, so an order only the hook would have
+/// brought (older than the poller's overlap) is posted once.
+pub async fn a_deactivated_hook_is_re_enabled_and_the_gap_backfilled(family: Family) {
+    let s = Setup::start(family).await;
+    let poster = s.h.poster();
+    let connection = s.h.family.connections().connection(&s.h.connection).await.unwrap().unwrap();
+    let store = s.stores.for_connection(&connection).unwrap();
+    let secrets = s.h.family.secrets().get(&s.h.connection).await.unwrap().unwrap();
+    let registrar = store.registrar().expect("BigCommerce hooks are registered by the product");
+    let made = registrar.register(&connection, &secrets, &s.hooks, false).await.unwrap();
+    assert_eq!(made.created.len(), 7);
+    let again = registrar.register(&connection, &secrets, &s.hooks, false).await.unwrap();
+    assert_eq!((again.created.len(), again.unchanged.len()), (0, 7), "a second run changes nothing");
+
+    // The poller is current up to now; then the order hook went down two hours ago and an
+    // order from then was never delivered.
+    let now = Utc::now();
+    s.store.add_order(3001, 0, 11, now - Duration::minutes(1), 1);
+    s.poll(now - Duration::hours(6)).await;
+    s.h.drain(&poster).await;
+    let stopped = now - Duration::hours(2);
+    let hook = s.store.hooks().into_iter().find(|h| h["scope"] == "store/order/created").unwrap();
+    s.store.deactivate_hook(hook["id"].as_i64().unwrap(), stopped);
+    let missed = s.store.add_order(3002, 0, 11, stopped + Duration::minutes(10), 1);
+
+    s.poll(now - Duration::hours(6)).await;
+    s.h.drain(&poster).await;
+    let hook = s.store.hooks().into_iter().find(|h| h["scope"] == "store/order/created").unwrap();
+    assert_eq!(hook["is_active"], true, "re-enabled");
+    let found = s.moves(":order:3002:", "out_invoice");
+    assert_eq!(found.len(), 1, "the gap was backfilled");
+    assert_eq!(s.total(found[0]), order_total(&missed));
+    let trail =
+        s.h.family
+            .audit()
+            .by_source(
+                &s.h.connection,
+                shared::records::EntityKind::Order,
+                &shared::ids::SourceId::parse("hook-store-order-created").unwrap(),
+            )
+            .await
+            .unwrap();
+    assert!(trail.iter().any(|a| a.message.contains("re-enabled")), "{trail:?}");
+    // Removing the connection's hooks leaves none.
+    assert_eq!(registrar.unregister(&connection, &secrets).await.unwrap(), 7);
+    assert!(s.store.hooks().is_empty());
 }

@@ -131,7 +131,7 @@ impl BigCommerceSandbox {
             .route("/v3/orders/payment_actions/refunds", get(list_refunds))
             .route("/v3/customers", get(list_customers))
             .route("/v3/hooks", get(list_hooks).post(create_hook))
-            .route("/v3/hooks/{id}", axum::routing::put(update_hook))
+            .route("/v3/hooks/{id}", axum::routing::put(update_hook).delete(delete_hook))
             .with_state(shared.clone());
         let app = axum::Router::new().nest(&format!("/stores/{hash}"), api).fallback(|| async {
             (
@@ -182,6 +182,22 @@ impl BigCommerceSandbox {
     /// An order of `lines` product lines at 10.0000 each (20% tax, exclusive), shipping 5.0000,
     /// with one shipping address. Status id 11 is Awaiting Fulfillment.
     pub fn add_order(&self, id: i64, customer_id: i64, status_id: i64, modified: DateTime<Utc>, lines: usize) -> Value {
+        self.add_order_with(id, customer_id, status_id, modified, lines, OrderStyle::default())
+    }
+
+    /// As [`add_order`](Self::add_order), in another style: tax-inclusive pricing (the ex-tax
+    /// figures are then BigCommerce's estimates, a few cents off, as they can be), or another
+    /// display and transactional currency.
+    pub fn add_order_with(
+        &self,
+        id: i64,
+        customer_id: i64,
+        status_id: i64,
+        modified: DateTime<Utc>,
+        lines: usize,
+        style: OrderStyle,
+    ) -> Value {
+        let estimate = if style.tax_inclusive { Decimal::new(3, 2) } else { Decimal::ZERO };
         let unit = Decimal::new(10, 0);
         let rate = Decimal::new(20, 2);
         let products: Vec<Value> = (0..lines)
@@ -190,8 +206,8 @@ impl BigCommerceSandbox {
                 json!({
                     "id": line_id, "order_id": id, "product_id": 100 + (n % 5) as i64, "variant_id": 200 + (n % 5) as i64,
                     "name": format!("Item {}", n % 5), "sku": format!("BC-{}", n % 5), "quantity": 1,
-                    "base_price": money(unit), "price_ex_tax": money(unit), "price_inc_tax": money(unit * (Decimal::ONE + rate)),
-                    "price_tax": money(unit * rate), "total_ex_tax": money(unit), "total_inc_tax": money(unit * (Decimal::ONE + rate)),
+                    "base_price": money(unit), "price_ex_tax": money(unit + estimate), "price_inc_tax": money(unit * (Decimal::ONE + rate)),
+                    "price_tax": money(unit * rate), "total_ex_tax": money(unit + estimate), "total_inc_tax": money(unit * (Decimal::ONE + rate)),
                     "total_tax": money(unit * rate), "applied_discounts": [], "parent_order_product_id": null,
                     "quantity_shipped": 0, "quantity_refunded": 0, "refund_amount": "0.0000", "is_refunded": false
                 })
@@ -215,9 +231,9 @@ impl BigCommerceSandbox {
             "wrapping_cost_ex_tax": "0.0000", "wrapping_cost_inc_tax": "0.0000", "wrapping_cost_tax": "0.0000",
             "total_ex_tax": money(subtotal + shipping), "total_inc_tax": money(subtotal + shipping + tax), "total_tax": money(tax),
             "items_total": lines, "items_shipped": 0, "discount_amount": "0.0000", "coupon_discount": "0.0000", "refunded_amount": "0.0000",
-            "is_tax_inclusive_pricing": false, "payment_method": "Credit Card", "payment_status": "captured",
-            "currency_code": "EUR", "default_currency_code": "EUR", "store_default_currency_code": "EUR",
-            "currency_exchange_rate": "1.0000000000", "is_deleted": false, "channel_id": 1, "external_id": null,
+            "is_tax_inclusive_pricing": style.tax_inclusive, "payment_method": "Credit Card", "payment_status": "captured",
+            "currency_code": style.display_currency, "default_currency_code": style.currency, "store_default_currency_code": "EUR",
+            "currency_exchange_rate": if style.display_currency == style.currency { "1.0000000000" } else { "1.1700000000" }, "is_deleted": false, "channel_id": 1, "external_id": null,
             "billing_address": address,
             "products": { "url": format!("{base}/products"), "resource": format!("/orders/{id}/products") },
             "shipping_addresses": { "url": format!("{base}/shipping_addresses"), "resource": format!("/orders/{id}/shipping_addresses") },
@@ -304,10 +320,12 @@ impl BigCommerceSandbox {
         self.shared.data.lock().expect("lock").hooks.values().cloned().collect()
     }
 
-    /// Deactivates a hook, as BigCommerce does after about 48 hours of failed deliveries.
-    pub fn deactivate_hook(&self, id: i64) {
+    /// Deactivates a hook, as BigCommerce does after about 48 hours of failed deliveries, at
+    /// `at` (its `updated_at`).
+    pub fn deactivate_hook(&self, id: i64, at: DateTime<Utc>) {
         if let Some(h) = self.shared.data.lock().expect("lock").hooks.get_mut(&id) {
             h["is_active"] = false.into();
+            h["updated_at"] = at.timestamp().into();
         }
     }
 
@@ -334,6 +352,21 @@ impl BigCommerceSandbox {
             .send()
             .await;
         response.map(|r| r.status().as_u16()).unwrap_or(0)
+    }
+}
+
+/// How an order is priced and in which currencies.
+pub struct OrderStyle {
+    pub tax_inclusive: bool,
+    /// `currency_code`: what the storefront showed.
+    pub display_currency: &'static str,
+    /// `default_currency_code`: what the shopper paid in.
+    pub currency: &'static str,
+}
+
+impl Default for OrderStyle {
+    fn default() -> Self {
+        OrderStyle { tax_inclusive: false, display_currency: "EUR", currency: "EUR" }
     }
 }
 
@@ -517,13 +550,15 @@ async fn list_refunds(State(s): State<Arc<Shared>>, headers: HeaderMap, RawQuery
         Err(r) => return *r,
     };
     let d = s.data.lock().expect("lock");
-    let orders: Option<Vec<i64>> =
-        q.get("order_id:in").map(|l| l.split(',').filter_map(|i| i.trim().parse().ok()).collect());
+    let list =
+        |k: &str| q.get(k).map(|l| l.split(',').filter_map(|i| i.trim().parse::<i64>().ok()).collect::<Vec<_>>());
+    let (orders, ids) = (list("order_id:in"), list("id:in"));
     let min = q.get("created:min").and_then(|t| parse_date(t));
     let items: Vec<Value> = d
         .refunds
         .iter()
         .filter(|r| orders.as_ref().is_none_or(|o| r["order_id"].as_i64().is_some_and(|id| o.contains(&id))))
+        .filter(|r| ids.as_ref().is_none_or(|i| r["id"].as_i64().is_some_and(|id| i.contains(&id))))
         .filter(|r| min.is_none_or(|min| r["created"].as_str().and_then(parse_date).is_some_and(|c| c >= min)))
         .cloned()
         .collect();
@@ -608,4 +643,15 @@ async fn update_hook(State(s): State<Arc<Shared>>, headers: HeaderMap, Path(id):
     hook["updated_at"] = Utc::now().timestamp().into();
     let hook = hook.clone();
     with_meter(axum::Json(json!({ "data": hook, "meta": {} })).into_response(), meter)
+}
+
+async fn delete_hook(State(s): State<Arc<Shared>>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
+    let meter = match admit(&s, &headers, &format!("/v3/hooks/{id}")) {
+        Ok(m) => m,
+        Err(r) => return *r,
+    };
+    match s.data.lock().expect("lock").hooks.remove(&id) {
+        Some(hook) => with_meter(axum::Json(json!({ "data": hook, "meta": {} })).into_response(), meter),
+        None => with_meter(v3_error(404, "Not Found"), meter),
+    }
 }

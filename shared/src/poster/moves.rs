@@ -133,6 +133,11 @@ impl Poster {
         if let Some(r) = reversed {
             vals.push(("reversed_entry_id", Val::Int(r)));
         }
+        // An invoice is in the customer's currency; a journal entry stays in the company's
+        // (its lines would need amounts in both, which the rules do not give yet).
+        if let (Some(currency), PostingMode::Invoice) = (plan.currency_id, plan.mode) {
+            vals.push(("currency_id", Val::Int(currency)));
+        }
         let lines: Vec<Val> = plan
             .lines
             .iter()

@@ -158,6 +158,9 @@ impl Poster {
     ) -> std::result::Result<(Vec<(String, i64)>, Vec<crate::ports::ClaimToken>), OdooError> {
         let (conn, client) = (&ctx.connection.id, &ctx.odoo.client);
         let state_error = |e: crate::Error| OdooError::transient(format!("claiming a customer's creation: {e}"));
+        // Claimed in one order by every worker, so two batches sharing customers never each hold
+        // one the other waits for.
+        to_create.sort_by(|a, b| a.xmlid.cmp(&b.xmlid));
         let (mut taken, mut claims) = (Vec::new(), Vec::new());
         let mut i = 0;
         while i < to_create.len() {

@@ -15,6 +15,8 @@ pub trait Lookups {
     fn tax(&self, name: &str) -> Option<TaxInfo>;
     fn analytic(&self, code: &str) -> Option<i64>;
     fn product(&self, sku: &str) -> Option<i64>;
+    /// An active `res.currency` by ISO code.
+    fn currency(&self, code: &str) -> Option<i64>;
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -66,6 +68,8 @@ pub struct MovePlan {
     pub expected_total: Decimal,
     pub store_total: Decimal,
     pub rounding: Decimal,
+    /// The document's currency in Odoo: an invoice is booked in what the customer paid in.
+    pub currency_id: Option<i64>,
 }
 
 /// Why a record cannot be planned: a permanent failure, to fix in the rules or the data.
@@ -296,6 +300,7 @@ impl Builder<'_> {
             expected_total: store_total,
             store_total,
             rounding: difference,
+            currency_id: None,
         })
     }
 }
@@ -304,6 +309,12 @@ impl Builder<'_> {
 pub struct DocumentFacts<'a> {
     pub doc: &'a SalesDocument,
     pub store: Option<&'a str>,
+}
+
+fn odoo_currency(code: &str, lookups: &dyn Lookups) -> Result<i64, PlanError> {
+    lookups.currency(code).ok_or_else(|| {
+        PlanError(format!("currency {code} is not active in Odoo; activate it in Odoo's accounting settings"))
+    })
 }
 
 fn address_facts(doc: &SalesDocument) -> Option<&Address> {
@@ -428,7 +439,9 @@ pub fn plan_sales_document(
         PostingMode::Invoice => (PostingMode::Invoice, "out_invoice"),
         PostingMode::JournalEntry => (PostingMode::JournalEntry, "entry"),
     };
-    b.finish(mode, move_type, doc.totals.total, &format!("order {}", doc.number))
+    let mut plan = b.finish(mode, move_type, doc.totals.total, &format!("order {}", doc.number))?;
+    plan.currency_id = Some(odoo_currency(doc.currency.as_str(), lookups)?);
+    Ok(plan)
 }
 
 /// An original invoice line a refund line credits: its account, taxes and cost centers.
@@ -544,7 +557,9 @@ pub fn plan_credit(
         PostingMode::Invoice => (PostingMode::Invoice, "out_refund"),
         PostingMode::JournalEntry => (PostingMode::JournalEntry, "entry"),
     };
-    b.finish(mode, move_type, store_total, what)
+    let mut plan = b.finish(mode, move_type, store_total, what)?;
+    plan.currency_id = Some(odoo_currency(currency, lookups)?);
+    Ok(plan)
 }
 
 #[cfg(test)]
@@ -555,6 +570,10 @@ mod tests {
 
     struct Fake;
     impl Lookups for Fake {
+        fn currency(&self, code: &str) -> Option<i64> {
+            (code == "EUR").then_some(1)
+        }
+
         fn account(&self, code: &str) -> Option<i64> {
             code.parse().ok()
         }

@@ -19,6 +19,7 @@ struct Cache {
     analytic: HashMap<String, i64>,
     journals: HashMap<String, i64>,
     payment_terms: HashMap<String, i64>,
+    currencies: HashMap<String, i64>,
     countries: HashMap<String, i64>,
     states: HashMap<(i64, String), i64>,
     /// `None`: looked up and not in Odoo.
@@ -53,10 +54,12 @@ impl OdooSession {
         let journals = c.search_read("account.journal", all.clone(), &["code"], None, None).await?;
         let countries = c.search_read("res.country", all.clone(), &["code"], None, None).await?;
         let states = c.search_read("res.country.state", all.clone(), &["code", "country_id"], None, None).await?;
-        let terms = c.search_read("account.payment.term", all, &["name"], None, None).await?;
+        let terms = c.search_read("account.payment.term", all.clone(), &["name"], None, None).await?;
+        let currencies = c.search_read("res.currency", all, &["name"], None, None).await?;
         let mut cache = self.cache.lock().expect("cache lock");
         cache.accounts = rows_by(&accounts, "code").into_iter().collect();
         cache.account_codes = cache.accounts.iter().map(|(k, v)| (*v, k.clone())).collect();
+        cache.currencies = rows_by(&currencies, "name").into_iter().collect();
         for t in &taxes {
             let (Some(id), Some(name)) = (t.get("id").and_then(Val::as_i64), t.get("name").and_then(Val::as_str))
             else {
@@ -147,6 +150,10 @@ impl OdooSession {
 }
 
 impl Lookups for OdooSession {
+    fn currency(&self, code: &str) -> Option<i64> {
+        self.cache.lock().expect("cache lock").currencies.get(code).copied()
+    }
+
     fn account(&self, code: &str) -> Option<i64> {
         self.cache.lock().expect("cache lock").accounts.get(code).copied()
     }

@@ -59,6 +59,9 @@ pub struct PollReport {
     pub customers: u64,
     pub records_queued: u64,
     pub pages: u64,
+    /// When the store's watchdog found a webhook down: the backfill started there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backfilled_from: Option<DateTime<Utc>>,
 }
 
 /// What one listing of a stream found.
@@ -97,6 +100,12 @@ pub trait PollSource: Send + Sync {
     }
     /// Requests made to the store for `connection` so far (for the report's page count).
     async fn requests_made(&self, connection: &Connection) -> u64;
+    /// Run before each scheduled poll: repairs the store's webhooks for the connection where the
+    /// store can disable them, and says from when records may have been missed (the poll then
+    /// backfills from there). `None`: nothing was wrong.
+    async fn watchdog(&self, _connection: &Connection) -> Result<Option<DateTime<Utc>>> {
+        Ok(None)
+    }
 }
 
 /// Polls connections through a store's [`PollSource`] and queues through the webhook pipeline.
@@ -120,6 +129,20 @@ impl Poller {
     ) -> Result<PollReport> {
         let pages_before = source.requests_made(connection).await;
         let mut report = PollReport::default();
+        if settings.backfill.is_none()
+            && let Some(since) = source.watchdog(connection).await?
+        {
+            // A webhook was down: what it missed is read again, as a backfill of its own.
+            let gap = PollSettings {
+                start: since,
+                backfill: Some(format!("watchdog-{}", since.format("%Y%m%dT%H%M%S"))),
+                ..settings.clone()
+            };
+            report.backfilled_from = Some(since);
+            for &stream in source.windowed_streams() {
+                self.poll_windows(source, connection, stream, &gap, now, progress, &mut report, pages_before).await?;
+            }
+        }
         for &stream in source.windowed_streams() {
             self.poll_windows(source, connection, stream, settings, now, progress, &mut report, pages_before).await?;
         }

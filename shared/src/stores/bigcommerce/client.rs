@@ -19,8 +19,17 @@ use crate::error::{Error, Result};
 use crate::http::retry::{RetryPolicy, quota_left, server_wait};
 use crate::ports::Secret;
 
-/// Added to the quota's reset time before the next window is used.
+/// Added to the quota's reset time before the next window is used: a hundredth of the window
+/// (`X-Rate-Limit-Time-Window-Ms`), 10 to 100 ms.
 const RESET_MARGIN: Duration = Duration::from_millis(100);
+
+fn reset_margin(headers: &HeaderMap) -> Duration {
+    let window = headers
+        .get("x-rate-limit-time-window-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    window.map_or(RESET_MARGIN, |w| Duration::from_millis(w / 100).clamp(Duration::from_millis(10), RESET_MARGIN))
+}
 
 /// Orders V2 and V3 lists give at most 250 per page.
 pub const MAX_PAGE: u32 = 250;
@@ -49,6 +58,8 @@ pub struct BcClient {
     token: Secret,
     retry: RetryPolicy,
     meter: tokio::sync::Mutex<Option<Meter>>,
+    /// Requests sent and not yet answered.
+    in_flight: AtomicU64,
     requests: AtomicU64,
     throttled: AtomicU64,
 }
@@ -57,6 +68,15 @@ pub struct BcClient {
 /// its last figure may already be spent when the next request arrives.
 fn reserve(quota: Option<u64>) -> u64 {
     (quota.unwrap_or(20) / 20).clamp(1, 10)
+}
+
+/// A request counted as in flight until it is answered or dropped (a cancelled fetch too).
+struct InFlight<'a>(&'a AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 enum Attempt {
@@ -78,6 +98,7 @@ impl BcClient {
             token: config.access_token,
             retry: config.retry,
             meter: tokio::sync::Mutex::new(None),
+            in_flight: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
         })
@@ -92,22 +113,25 @@ impl BcClient {
         self.throttled.load(Ordering::Relaxed)
     }
 
-    /// Waits, before a request, while the quota is down to its reserve; then counts the request
-    /// against it, so concurrent requests pace each other too.
-    async fn pace(&self) {
+    /// Waits, before a request, while what is left of the quota (less the requests still in
+    /// flight, which the last answer may not have counted yet) is down to its reserve.
+    async fn pace(&self) -> InFlight<'_> {
         loop {
             let mut meter = self.meter.lock().await;
-            let Some(m) = meter.as_mut() else { return };
-            let now = Instant::now();
-            if now >= m.resets_at {
-                *meter = None;
-                return;
-            }
-            if m.left > reserve(m.quota) {
-                m.left -= 1;
-                return;
-            }
-            let wait = m.resets_at - now;
+            let in_flight = self.in_flight.load(Ordering::SeqCst);
+            let wait = match meter.as_ref() {
+                None => None,
+                Some(m) if Instant::now() >= m.resets_at => {
+                    *meter = None;
+                    None
+                }
+                Some(m) if m.left.saturating_sub(in_flight) > reserve(m.quota) => None,
+                Some(m) => Some(m.resets_at - Instant::now()),
+            };
+            let Some(wait) = wait else {
+                self.in_flight.fetch_add(1, Ordering::SeqCst);
+                return InFlight(&self.in_flight);
+            };
             drop(meter);
             tracing::debug!(wait_ms = wait.as_millis() as u64, "BigCommerce quota nearly spent; waiting for its reset");
             tokio::time::sleep(wait).await;
@@ -115,6 +139,7 @@ impl BcClient {
     }
 
     async fn observe(&self, headers: &HeaderMap) {
+        let mut meter = self.meter.lock().await;
         if let Some((left, reset)) = quota_left(headers) {
             let quota = headers
                 .get("x-rate-limit-requests-quota")
@@ -122,11 +147,11 @@ impl BcClient {
                 .and_then(|v| v.trim().parse().ok());
             // The reset is given in whole milliseconds and read after the answer travelled: a
             // little margin keeps the next window's first request from arriving early.
-            let resets_at = Instant::now() + reset + RESET_MARGIN;
-            let mut meter = self.meter.lock().await;
+            let margin = reset_margin(headers);
+            let resets_at = Instant::now() + reset + margin;
             // Answers to concurrent requests come back in any order: within one window the
             // smallest figure is the true one (a later answer may carry an older count).
-            let same_window = meter.is_some_and(|m| resets_at <= m.resets_at + RESET_MARGIN * 2);
+            let same_window = meter.is_some_and(|m| resets_at <= m.resets_at + margin * 2);
             let left = match *meter {
                 Some(m) if same_window => left.min(m.left),
                 _ => left,
@@ -142,7 +167,7 @@ impl BcClient {
         query: &[(String, String)],
         body: Option<&serde_json::Value>,
     ) -> Result<Attempt> {
-        self.pace().await;
+        let _in_flight = self.pace().await;
         self.requests.fetch_add(1, Ordering::Relaxed);
         let mut request = self
             .http

@@ -29,6 +29,17 @@ pub const SECRET_TOKEN: &str = "bc_access_token";
 /// The API account's client secret: what callbacks are signed with.
 pub const SECRET_CLIENT_SECRET: &str = "bc_client_secret";
 
+/// The callbacks a connection registers: orders, refunds and customers.
+pub const SCOPES: [&str; 7] = [
+    "store/order/created",
+    "store/order/updated",
+    "store/order/statusUpdated",
+    "store/order/archived",
+    "store/order/refund/created",
+    "store/customer/created",
+    "store/customer/updated",
+];
+
 pub const ORDERS: &str = "bigcommerce:orders";
 pub const REFUNDS: &str = "bigcommerce:refunds";
 pub const CUSTOMERS: &str = "bigcommerce:customers";
@@ -324,7 +335,9 @@ impl PollSource for BcConnector {
             ORDERS => {
                 let query = [
                     ("min_date_modified".to_string(), rfc2822(from)),
-                    ("max_date_modified".to_string(), rfc2822(to)),
+                    // Both bounds are inclusive, at one-second resolution: the window ends a second
+                    // before the next one starts, so no order is listed twice.
+                    ("max_date_modified".to_string(), rfc2822(to - chrono::Duration::seconds(1))),
                     ("sort".to_string(), "date_modified:asc".to_string()),
                 ];
                 for order in client.v2_all("/v2/orders", &query).await? {
@@ -364,6 +377,126 @@ impl PollSource for BcConnector {
 
     async fn requests_made(&self, connection: &Connection) -> u64 {
         self.client(connection).await.map(|c| c.requests_made()).unwrap_or(0)
+    }
+
+    /// BigCommerce deactivates a hook after about 48 hours of failed deliveries and says so only
+    /// by e-mail: each poll re-enables the connection's deactivated hooks, re-creates missing
+    /// ones (at the destination the others have), audits each, and has the gap backfilled from
+    /// the earliest time a hook stopped.
+    async fn watchdog(&self, connection: &Connection) -> Result<Option<DateTime<Utc>>> {
+        let client = self.client(connection).await?;
+        let hooks = self.ours(&client, connection).await?;
+        let Some(destination) = hooks.first().and_then(|h| h["destination"].as_str()).map(String::from) else {
+            return Ok(None); // none registered: webhooks are not in use for this connection
+        };
+        let mut since: Option<DateTime<Utc>> = None;
+        for scope in SCOPES {
+            let hook = hooks.iter().find(|h| h["scope"] == scope);
+            let (what, stopped) = match hook {
+                Some(h) if h["is_active"].as_bool() == Some(false) => {
+                    let id = h["id"].as_i64().unwrap_or_default();
+                    let body = json!({ "is_active": true });
+                    client.send(reqwest::Method::PUT, &format!("/v3/hooks/{id}"), &[], Some(&body)).await?;
+                    let stopped = h["updated_at"].as_i64().and_then(|t| DateTime::from_timestamp(t, 0));
+                    ("re-enabled (BigCommerce had deactivated it after failed deliveries)", stopped)
+                }
+                Some(_) => continue,
+                None => {
+                    let body = json!({ "scope": scope, "destination": destination, "is_active": true });
+                    client.send(reqwest::Method::POST, "/v3/hooks", &[], Some(&body)).await?;
+                    ("re-created (it was missing)", None)
+                }
+            };
+            let stopped = stopped.unwrap_or_else(|| Utc::now() - chrono::Duration::hours(48));
+            since = Some(since.map_or(stopped, |s| s.min(stopped)));
+            let message =
+                format!("hook {scope} {what}; the poller reads again from {}", stopped.format("%Y-%m-%d %H:%M:%S UTC"));
+            self.pipeline
+                .audit(
+                    connection,
+                    EntityKind::Order,
+                    &format!("hook-{}", scope.replace('/', "-")),
+                    AuditStage::Received,
+                    message,
+                    json!({ "scope": scope }),
+                )
+                .await;
+        }
+        Ok(since)
+    }
+}
+
+impl BcConnector {
+    /// The connection's hooks: those whose destination is its path on the webhook endpoint.
+    async fn ours(&self, client: &BcClient, connection: &Connection) -> Result<Vec<Value>> {
+        let suffix = format!("/webhooks/bigcommerce/{}", connection.id);
+        Ok(client
+            .v3_all("/v3/hooks", &[])
+            .await?
+            .into_iter()
+            .filter(|h| h["destination"].as_str().is_some_and(|d| d.trim_end_matches('/').ends_with(&suffix)))
+            .collect())
+    }
+}
+
+#[async_trait]
+impl WebhookRegistrar for BcConnector {
+    fn secret_name(&self) -> &'static str {
+        SECRET_CLIENT_SECRET
+    }
+
+    /// One hook per scope at `delivery_url` (BigCommerce signs them with the API account's client
+    /// secret; there is no secret to send). Deactivated ones are re-enabled.
+    async fn register(
+        &self,
+        connection: &Connection,
+        _secrets: &SecretBundle,
+        delivery_url: &str,
+        _fresh: bool,
+    ) -> Result<crate::stores::Registration> {
+        let client = self.client(connection).await?;
+        let hooks = self.ours(&client, connection).await?;
+        let mut done = crate::stores::Registration::default();
+        for scope in SCOPES {
+            let same: Vec<&Value> = hooks.iter().filter(|h| h["scope"] == scope).collect();
+            let kept = same.iter().find(|h| h["destination"].as_str() == Some(delivery_url));
+            for other in same.iter().filter(|h| h["destination"].as_str() != Some(delivery_url)) {
+                let id = other["id"].as_i64().unwrap_or_default();
+                client.send(reqwest::Method::DELETE, &format!("/v3/hooks/{id}"), &[], None).await?;
+                done.replaced.push(scope.to_string());
+            }
+            match kept {
+                Some(h) if h["is_active"].as_bool() != Some(false) => done.unchanged.push(scope.to_string()),
+                Some(h) => {
+                    let id = h["id"].as_i64().unwrap_or_default();
+                    client
+                        .send(
+                            reqwest::Method::PUT,
+                            &format!("/v3/hooks/{id}"),
+                            &[],
+                            Some(&json!({ "is_active": true })),
+                        )
+                        .await?;
+                    done.reactivated.push(scope.to_string());
+                }
+                None => {
+                    let body = json!({ "scope": scope, "destination": delivery_url, "is_active": true });
+                    client.send(reqwest::Method::POST, "/v3/hooks", &[], Some(&body)).await?;
+                    done.created.push(scope.to_string());
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    async fn unregister(&self, connection: &Connection, _secrets: &SecretBundle) -> Result<usize> {
+        let client = self.client(connection).await?;
+        let hooks = self.ours(&client, connection).await?;
+        for h in &hooks {
+            let id = h["id"].as_i64().unwrap_or_default();
+            client.send(reqwest::Method::DELETE, &format!("/v3/hooks/{id}"), &[], None).await?;
+        }
+        Ok(hooks.len())
     }
 }
 
@@ -420,6 +553,6 @@ impl Store for BcConnector {
     }
 
     fn registrar(&self) -> Option<&dyn WebhookRegistrar> {
-        None
+        Some(self)
     }
 }
