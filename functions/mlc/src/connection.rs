@@ -11,28 +11,41 @@ use shared::local::LocalStack;
 use shared::ports::*;
 use shared::records::SourceSystem;
 use shared::rules::MappingRules;
+use shared::stores::bigcommerce::BcSettings;
 use shared::stores::woocommerce::WooSettings;
-use shared::stores::woocommerce::webhook::{SECRET_KEY, SECRET_SECRET, SECRET_WEBHOOK};
-use shared::stores::{StoreSettings, Stores};
+use shared::stores::{StoreSecret, StoreSettings, Stores};
 use std::sync::Arc;
 
 use crate::ProblemsFound;
 use crate::output;
 
+// Parsed once per process: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum ConnectionCommand {
     /// Adds (or updates) a connection. Secrets come from the environment, never from the
-    /// command line (which other users can read in `ps`): MLC_ODOO_API_KEY,
-    /// MLC_WOO_CONSUMER_KEY, MLC_WOO_CONSUMER_SECRET, MLC_WOO_WEBHOOK_SECRET. They are stored
-    /// encrypted in the state directory.
+    /// command line (which other users can read in `ps`): MLC_ODOO_API_KEY, and for WooCommerce
+    /// MLC_WOO_CONSUMER_KEY, MLC_WOO_CONSUMER_SECRET, MLC_WOO_WEBHOOK_SECRET; for BigCommerce
+    /// MLC_BC_ACCESS_TOKEN and MLC_BC_CLIENT_SECRET. They are stored encrypted in the state
+    /// directory (or, with --aws, in Secrets Manager).
     ///
     /// Example: mlc connection add shop --store-url https://shop.example --odoo-url https://acme.odoo.com --odoo-login finance@acme.example
+    ///          mlc connection add bc --store bigcommerce --store-hash abc123 --store-url https://shop.example --odoo acme --odoo-login finance@acme.example
     Add {
         /// A name for the connection: letters, digits, `-` and `_` (it is in the webhook URL).
         id: String,
-        /// The store's home URL, as WordPress knows it.
+        /// Which store: woocommerce (the default) or bigcommerce.
+        #[arg(long, default_value = "woocommerce", value_parser = ["woocommerce", "bigcommerce"])]
+        store: String,
+        /// The store's home URL (WooCommerce: as WordPress knows it; BigCommerce: the storefront).
         #[arg(long)]
         store_url: String,
+        /// BigCommerce: the store hash (`https://api.bigcommerce.com/stores/{store_hash}`).
+        #[arg(long, required_if_eq("store", "bigcommerce"))]
+        store_hash: Option<String>,
+        /// BigCommerce: the API's base URL when it is not api.bigcommerce.com (a sandbox).
+        #[arg(long)]
+        api_base: Option<String>,
         /// Odoo Online by its instance name (`acme` is `https://acme.odoo.com`), or a full URL:
         /// Odoo Online, Odoo.sh or self-hosted (https).
         #[arg(long, visible_alias = "odoo")]
@@ -197,7 +210,10 @@ pub async fn run(dir: &Path, command: ConnectionCommand, json: bool) -> Result<(
     match command {
         ConnectionCommand::Add {
             id,
+            store,
             store_url,
+            store_hash,
+            api_base,
             odoo_url,
             odoo_database,
             odoo_login,
@@ -220,20 +236,31 @@ pub async fn run(dir: &Path, command: ConnectionCommand, json: bool) -> Result<(
                     );
                 }
             };
+            let (source, settings) = match store.as_str() {
+                "bigcommerce" => {
+                    let api_base =
+                        api_base.as_deref().map(|a| url("--api-base", a, "MLC_BC_ACCESS_TOKEN")).transpose()?;
+                    let store_hash = store_hash.unwrap_or_default();
+                    let settings = StoreSettings::Bigcommerce(BcSettings { store_hash, api_base });
+                    (SourceSystem::Bigcommerce, settings)
+                }
+                _ => (SourceSystem::Woocommerce, StoreSettings::Woocommerce(WooSettings { page_size })),
+            };
             let connection = Connection {
                 id: id.clone(),
-                source: SourceSystem::Woocommerce,
-                store_url: url("--store-url", &store_url, "MLC_WOO_CONSUMER_KEY and MLC_WOO_CONSUMER_SECRET")?,
+                source,
+                store_url: url("--store-url", &store_url, "the store's MLC_* secret variables")?,
                 odoo_url: url("--odoo-url", &odoo_instance_url(&odoo_url), "--odoo-login and MLC_ODOO_API_KEY")?,
                 odoo_database,
                 audit_retention: retention,
                 allow_private_network,
                 paused: false,
-                settings: StoreSettings::Woocommerce(WooSettings { page_size }),
+                settings,
             };
             let place = Place::open(dir, aws, true).await?;
             let stored = place.secrets.get(&id).await?;
-            let (bundle, fresh_secret) = secrets_from_env(odoo_login, register_webhooks, stored.as_ref())?;
+            let wanted = place.stores.for_connection(&connection)?.secrets();
+            let (bundle, fresh_secret) = secrets_from_env(odoo_login, wanted, register_webhooks, stored.as_ref())?;
             place.secrets.put(&id, &bundle).await?;
             place.connections.put_connection(&connection).await?;
             let mut done = serde_json::json!({ "connection": connection });
@@ -363,14 +390,15 @@ fn url(what: &str, text: &str, secrets: &str) -> Result<url::Url> {
 
 /// The connection's secrets from the environment. The webhook secret may be left out when the
 /// webhooks are registered here: the one stored before is kept, or a new one is made (`true`).
-fn secrets_from_env(odoo_login: String, register: bool, stored: Option<&SecretBundle>) -> Result<(SecretBundle, bool)> {
-    let wanted = [
-        ("MLC_ODOO_API_KEY", SECRET_ODOO_KEY),
-        ("MLC_WOO_CONSUMER_KEY", SECRET_KEY),
-        ("MLC_WOO_CONSUMER_SECRET", SECRET_SECRET),
-        ("MLC_WOO_WEBHOOK_SECRET", SECRET_WEBHOOK),
-    ];
-    let optional = |env: &str| register && env == "MLC_WOO_WEBHOOK_SECRET";
+fn secrets_from_env(
+    odoo_login: String,
+    store: &[StoreSecret],
+    register: bool,
+    stored: Option<&SecretBundle>,
+) -> Result<(SecretBundle, bool)> {
+    let odoo = StoreSecret { env: "MLC_ODOO_API_KEY", name: SECRET_ODOO_KEY, made_when_registering: false };
+    let wanted: Vec<(&str, &str)> = std::iter::once(&odoo).chain(store).map(|s| (s.env, s.name)).collect();
+    let optional = |env: &str| register && store.iter().any(|s| s.env == env && s.made_when_registering);
     let missing: Vec<&str> =
         wanted.iter().filter(|(env, _)| env_secret(env).is_none() && !optional(env)).map(|(env, _)| *env).collect();
     if !missing.is_empty() {

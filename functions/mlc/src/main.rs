@@ -40,6 +40,8 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Parsed once per process: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Runs the whole pipeline against a sandbox WooCommerce store and a sandbox Odoo on this
     /// machine, then prints what was posted, what failed and why, and one order's trace.

@@ -40,6 +40,41 @@ impl RetryPolicy {
     }
 }
 
+/// One attempt of a request, as a client classifies it.
+pub enum Attempt<T> {
+    Done(T),
+    /// Worth another try, after `wait` if the server named one. `refused`: the server answered
+    /// without doing anything (a 429), so even a write may be sent again.
+    Retry {
+        error: crate::Error,
+        wait: Option<Duration>,
+        refused: bool,
+    },
+}
+
+/// Runs `attempt` until it is done or the policy's attempts are spent. A read is always tried
+/// again; a write only when it was refused unprocessed: a 5xx or a lost answer to a write may
+/// have been applied, so it is the caller's to look before sending it again.
+pub async fn with_retries<T, F, Fut>(policy: &RetryPolicy, read: bool, who: &str, mut attempt: F) -> crate::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = crate::Result<Attempt<T>>>,
+{
+    let mut retry = 0;
+    loop {
+        match attempt().await? {
+            Attempt::Done(t) => return Ok(t),
+            Attempt::Retry { error, wait, refused } if retry + 1 < policy.attempts && (read || refused) => {
+                let wait = policy.delay(retry, wait);
+                tracing::warn!(%error, wait_ms = wait.as_millis() as u64, "{who} asked us to wait or failed; retrying");
+                tokio::time::sleep(wait).await;
+                retry += 1;
+            }
+            Attempt::Retry { error, .. } => return Err(error),
+        }
+    }
+}
+
 /// What the server asked us to wait, from whichever header it uses: `Retry-After` (seconds or an
 /// HTTP date), `X-Retry-After` (seconds), or, when the quota is spent (`X-Rate-Limit-Requests-Left:
 /// 0`, or on a 429), `X-Rate-Limit-Time-Reset-Ms`. The longest one wins.

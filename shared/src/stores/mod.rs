@@ -98,9 +98,22 @@ pub trait WebhookRegistrar: Send + Sync {
     async fn unregister(&self, connection: &Connection, secrets: &SecretBundle) -> Result<usize>;
 }
 
+/// A secret a store's connections keep, and where `mlc connection add` reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreSecret {
+    /// The environment variable (secrets are never taken from the command line).
+    pub env: &'static str,
+    /// Its name in the connection's secrets.
+    pub name: &'static str,
+    /// Made here, once, when the product registers the webhooks itself (a webhook secret).
+    pub made_when_registering: bool,
+}
+
 /// Everything a store is to the product.
 pub trait Store: Send + Sync {
     fn source(&self) -> SourceSystem;
+    /// The secrets a connection of this store needs.
+    fn secrets(&self) -> &'static [StoreSecret];
     fn webhook(&self) -> &dyn WebhookSource;
     fn fetch(&self) -> &dyn FetchSource;
     fn poll(&self) -> &dyn PollSource;

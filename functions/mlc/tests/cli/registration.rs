@@ -88,3 +88,93 @@ async fn register_webhooks_creates_the_four_topics_once_and_remove_deletes_them(
     assert_eq!(removed.code, 0, "{}", removed.all());
     assert!(w.store.webhooks().is_empty(), "{:?}", w.store.webhooks());
 }
+
+/// A BigCommerce connection from the command line: its secrets from `MLC_BC_*`, its store hash
+/// in its typed settings; `connection test` reads the store; `sync` polls and posts its orders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bigcommerce_connection_is_added_tested_and_synced_from_the_cli() {
+    let w = World::start().await;
+    // A plan with a large quota: a first sync reads 30 days in 6-hour windows.
+    let options = bc_sandbox::BcOptions { quota: 10_000, ..bc_sandbox::BcOptions::default() };
+    let bc = bc_sandbox::BigCommerceSandbox::start(options).await.unwrap();
+    bc.add_order(7001, 0, 11, Utc::now() - Span::hours(1), 3);
+    let (odoo_url, db, login) =
+        (w.odoo.url().to_string(), w.odoo.options().database.clone(), w.odoo.options().login.clone());
+    let api = bc.api_base();
+    let missing = w
+        .mlc(&[
+            "connection",
+            "add",
+            "bc",
+            "--store",
+            "bigcommerce",
+            "--store-hash",
+            "abc123xyz",
+            "--api-base",
+            &api,
+            "--store-url",
+            "https://shop.example.com",
+            "--odoo-url",
+            &odoo_url,
+            "--odoo-database",
+            &db,
+            "--odoo-login",
+            &login,
+            "--allow-private-network",
+        ])
+        .await;
+    assert_eq!(missing.code, 4, "{}", missing.all());
+    assert!(missing.stderr.contains("MLC_BC_ACCESS_TOKEN"), "{}", missing.all());
+    let env = [
+        ("MLC_BC_ACCESS_TOKEN", bc.options().access_token.as_str()),
+        ("MLC_BC_CLIENT_SECRET", bc.options().client_secret.as_str()),
+    ];
+    let added = w
+        .mlc_with(
+            &[
+                "connection",
+                "add",
+                "bc",
+                "--store",
+                "bigcommerce",
+                "--store-hash",
+                "abc123xyz",
+                "--api-base",
+                &api,
+                "--store-url",
+                "https://shop.example.com",
+                "--odoo-url",
+                &odoo_url,
+                "--odoo-database",
+                &db,
+                "--odoo-login",
+                &login,
+                "--allow-private-network",
+            ],
+            &env,
+        )
+        .await;
+    assert_eq!(added.code, 0, "{}", added.all());
+    let test = w.mlc(&["connection", "test", "bc"]).await;
+    assert_eq!(test.code, 0, "{}", test.all());
+    assert!(test.stdout.contains("BigCommerce accepts the access token"), "{}", test.stdout);
+    let file = w.dir.path().join("bc-rules.json");
+    let rules = serde_json::json!({
+        "accounts": { "shipping": "410000", "rounding": "400000" },
+        "taxes": [ { "store_rate": "1", "odoo_tax": "VAT 20%" } ],
+        "lines": [ { "name": "everything", "when": {}, "account": "400100" } ]
+    });
+    std::fs::write(&file, rules.to_string()).unwrap();
+    let set = w.mlc(&["--connection", "bc", "mappings", "set", file.to_str().unwrap()]).await;
+    assert_eq!(set.code, 0, "{}", set.all());
+    let sync = w.mlc(&["--connection", "bc", "sync"]).await;
+    assert_eq!(sync.code, 0, "{}", sync.all());
+    let invoices = w.odoo.search(
+        "account.move",
+        Val::list([Val::list([Val::from("invoice_origin"), Val::from("ilike"), Val::from(":order:7001:")])]),
+    );
+    assert_eq!(invoices.len(), 1, "{}", sync.all());
+    let total = w.odoo.read("account.move", &invoices, &["amount_total"]).remove(0);
+    let store_total: rust_decimal::Decimal = bc.order(7001)["total_inc_tax"].as_str().unwrap().parse().unwrap();
+    assert_eq!(total.get("amount_total").and_then(Val::as_decimal), Some(store_total));
+}

@@ -16,7 +16,7 @@ use reqwest::header::HeaderMap;
 use url::Url;
 
 use crate::error::{Error, Result};
-use crate::http::retry::{RetryPolicy, quota_left, server_wait};
+use crate::http::retry::{Attempt, RetryPolicy, quota_left, server_wait, with_retries};
 use crate::ports::Secret;
 
 /// Added to the quota's reset time before the next window is used: a hundredth of the window
@@ -77,11 +77,6 @@ impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
-}
-
-enum Attempt {
-    Done(HeaderMap, String),
-    Retry(Error, Option<Duration>),
 }
 
 impl BcClient {
@@ -166,7 +161,7 @@ impl BcClient {
         path: &str,
         query: &[(String, String)],
         body: Option<&serde_json::Value>,
-    ) -> Result<Attempt> {
+    ) -> Result<Attempt<(HeaderMap, String)>> {
         let _in_flight = self.pace().await;
         self.requests.fetch_add(1, Ordering::Relaxed);
         let mut request = self
@@ -181,10 +176,11 @@ impl BcClient {
         let response = match request.send().await {
             Ok(r) => r,
             Err(e) => {
-                return Ok(Attempt::Retry(
-                    Error::retryable(anyhow::anyhow!("BigCommerce {path}: {}", e.without_url())),
-                    None,
-                ));
+                return Ok(Attempt::Retry {
+                    error: Error::retryable(anyhow::anyhow!("BigCommerce {path}: {}", e.without_url())),
+                    wait: None,
+                    refused: false,
+                });
             }
         };
         let status = response.status().as_u16();
@@ -195,16 +191,24 @@ impl BcClient {
             .await
             .map_err(|e| Error::retryable(anyhow::anyhow!("BigCommerce {path}: {}", e.without_url())))?;
         if (200..300).contains(&status) {
-            return Ok(Attempt::Done(headers, text));
+            return Ok(Attempt::Done((headers, text)));
         }
         let what = format!("BigCommerce {method} {path}: {} (HTTP {status})", error_message(&text, status));
         Ok(match status {
             429 => {
                 self.throttled.fetch_add(1, Ordering::Relaxed);
                 // With quota headers: wait for the reset; without (platform load): back off.
-                Attempt::Retry(Error::retryable(anyhow::anyhow!(what)), server_wait(&headers))
+                Attempt::Retry {
+                    error: Error::retryable(anyhow::anyhow!(what)),
+                    wait: server_wait(&headers),
+                    refused: true,
+                }
             }
-            500..=599 => Attempt::Retry(Error::retryable(anyhow::anyhow!(what)), server_wait(&headers)),
+            500..=599 => Attempt::Retry {
+                error: Error::retryable(anyhow::anyhow!(what)),
+                wait: server_wait(&headers),
+                refused: false,
+            },
             400 | 409 | 413 | 422 => return Err(Error::bad_input(what)),
             _ => return Err(Error::permanent(anyhow::anyhow!(what))),
         })
@@ -220,21 +224,7 @@ impl BcClient {
         body: Option<&serde_json::Value>,
     ) -> Result<(HeaderMap, String)> {
         let read = method == reqwest::Method::GET;
-        let mut retry = 0;
-        loop {
-            match self.attempt(&method, path, query, body).await? {
-                Attempt::Done(h, b) => return Ok((h, b)),
-                Attempt::Retry(err, wait)
-                    if retry + 1 < self.retry.attempts && (read || err.to_string().contains("HTTP 429")) =>
-                {
-                    let wait = self.retry.delay(retry, wait);
-                    tracing::warn!(error = %err, wait_ms = wait.as_millis() as u64, "BigCommerce asked us to wait or failed; retrying");
-                    tokio::time::sleep(wait).await;
-                    retry += 1;
-                }
-                Attempt::Retry(err, _) => return Err(err),
-            }
-        }
+        with_retries(&self.retry, read, "BigCommerce", || self.attempt(&method, path, query, body)).await
     }
 
     pub async fn get_json(&self, path: &str, query: &[(String, String)]) -> Result<Option<serde_json::Value>> {

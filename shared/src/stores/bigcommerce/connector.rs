@@ -536,6 +536,14 @@ impl Store for BcConnector {
         SourceSystem::Bigcommerce
     }
 
+    fn secrets(&self) -> &'static [crate::stores::StoreSecret] {
+        use crate::stores::StoreSecret as S;
+        &[
+            S { env: "MLC_BC_ACCESS_TOKEN", name: SECRET_TOKEN, made_when_registering: false },
+            S { env: "MLC_BC_CLIENT_SECRET", name: SECRET_CLIENT_SECRET, made_when_registering: false },
+        ]
+    }
+
     fn webhook(&self) -> &dyn WebhookSource {
         self
     }

@@ -7,12 +7,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use reqwest::header::HeaderMap;
 use url::Url;
 
 use super::normalize::{CategoryPaths, WooCustomer, WooOrder, WooRefund};
 use crate::error::{Error, Result};
 use crate::http::oauth1;
-use crate::http::retry::{RetryPolicy, server_wait};
+use crate::http::retry::{Attempt, RetryPolicy, server_wait, with_retries};
 use crate::ports::Secret;
 
 /// WooCommerce refuses `per_page` over 100.
@@ -59,11 +60,6 @@ pub struct Page {
 
 fn header_u64(headers: &reqwest::header::HeaderMap, name: &str) -> Option<u64> {
     headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok())
-}
-
-enum Attempt {
-    Done(reqwest::header::HeaderMap, String),
-    Retry(Error, Option<Duration>),
 }
 
 impl WooClient {
@@ -132,7 +128,7 @@ impl WooClient {
         path: &str,
         query: &[(String, String)],
         body: Option<&serde_json::Value>,
-    ) -> Result<Attempt> {
+    ) -> Result<Attempt<(HeaderMap, String)>> {
         let mut request = self.request_with(method.clone(), path, query);
         if let Some(body) = body {
             request = request.json(body);
@@ -141,10 +137,11 @@ impl WooClient {
         let response = match request.send().await {
             Ok(r) => r,
             Err(e) => {
-                return Ok(Attempt::Retry(
-                    Error::retryable(anyhow::anyhow!("WooCommerce {path}: {}", e.without_url())),
-                    None,
-                ));
+                return Ok(Attempt::Retry {
+                    error: Error::retryable(anyhow::anyhow!("WooCommerce {path}: {}", e.without_url())),
+                    wait: None,
+                    refused: false,
+                });
             }
         };
         let status = response.status().as_u16();
@@ -154,14 +151,18 @@ impl WooClient {
             .await
             .map_err(|e| Error::retryable(anyhow::anyhow!("WooCommerce {path}: {}", e.without_url())))?;
         if (200..300).contains(&status) {
-            return Ok(Attempt::Done(headers, body));
+            return Ok(Attempt::Done((headers, body)));
         }
         let parsed: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
         let code = parsed["code"].as_str().unwrap_or("").to_string();
         let message = parsed["message"].as_str().map(String::from).unwrap_or_else(|| format!("HTTP {status}"));
         let what = format!("WooCommerce {method} {path}: {message} ({code}, HTTP {status})");
         Ok(match status {
-            429 | 500..=599 => Attempt::Retry(Error::retryable(anyhow::anyhow!(what)), server_wait(&headers)),
+            429 | 500..=599 => Attempt::Retry {
+                error: Error::retryable(anyhow::anyhow!(what)),
+                wait: server_wait(&headers),
+                refused: status == 429,
+            },
             400 => return Err(Error::bad_input(what)),
             _ => return Err(Error::permanent(anyhow::anyhow!(what))),
         })
@@ -182,20 +183,8 @@ impl WooClient {
         query: &[(String, String)],
         body: Option<&serde_json::Value>,
     ) -> Result<(reqwest::header::HeaderMap, String)> {
-        let mut retry = 0;
         let read = method == reqwest::Method::GET;
-        loop {
-            match self.attempt(&method, path, query, body).await? {
-                Attempt::Done(h, b) => return Ok((h, b)),
-                Attempt::Retry(err, after) if retry + 1 < self.retry.attempts && (read || after.is_some()) => {
-                    let wait = self.retry.delay(retry, after);
-                    tracing::warn!(error = %err, wait_ms = wait.as_millis() as u64, "WooCommerce asked us to slow down or failed; retrying");
-                    tokio::time::sleep(wait).await;
-                    retry += 1;
-                }
-                Attempt::Retry(err, _) => return Err(err),
-            }
-        }
+        with_retries(&self.retry, read, "WooCommerce", || self.attempt(&method, path, query, body)).await
     }
 
     pub async fn page(&self, path: &str, query: &[(String, String)], page: u64) -> Result<Page> {
