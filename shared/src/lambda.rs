@@ -11,6 +11,16 @@ use crate::error::{Error, Result};
 use crate::poster::{BatchReport, IncomingMessage, Poster, PosterDeps, PosterSettings};
 use crate::secret_cache::CachedSecrets;
 
+/// Logs as CloudWatch reads them best: JSON lines, no timestamp (Lambda adds one), filtered by
+/// `RUST_LOG` (the template sets it from `AuditLogLevel`). Every function's `main` calls it first.
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .without_time()
+        .init();
+}
+
 /// Secrets are read at most once per five minutes per connection and container.
 pub const SECRETS_TTL: Duration = Duration::from_secs(300);
 

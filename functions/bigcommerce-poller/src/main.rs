@@ -7,11 +7,7 @@ use shared::stores::poll::Poller;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
-        .init();
+    shared::lambda::init_tracing();
     let connector = bc_connector_from_env().await?;
     let poller = Poller::new(connector.pipeline().clone());
     let (connector, poller) = (&connector, &poller);

@@ -9,11 +9,7 @@ use shared::stores::fetch::Fetcher;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
-        .init();
+    shared::lambda::init_tracing();
     // Built once per container: AWS clients, the secrets cache and store clients are reused.
     let fetcher = Fetcher::new(std::sync::Arc::new(stores_from_env().await?));
     let fetcher = &fetcher;

@@ -7,11 +7,7 @@ use shared::lambda::{batch_response, poster_from_env, sqs_messages};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
-        .init();
+    shared::lambda::init_tracing();
     // Built once per container: AWS clients, the secrets cache and Odoo sessions are reused.
     let poster = poster_from_env().await?;
     let poster = &poster;

@@ -6,11 +6,7 @@ use shared::lambda::{poll_settings_from_env, woo_connector_from_env};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
-        .init();
+    shared::lambda::init_tracing();
     let connector = woo_connector_from_env().await?;
     let connector = &connector;
     let settings = &poll_settings_from_env()?;

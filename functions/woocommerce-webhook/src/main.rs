@@ -8,11 +8,7 @@ use shared::stores::woocommerce::WebhookRequest;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
-        .init();
+    shared::lambda::init_tracing();
     let connector = woo_connector_from_env().await?;
     let connector = &connector;
     run(service_fn(move |event: LambdaEvent<ApiGatewayV2httpRequest>| async move {
