@@ -158,6 +158,40 @@ async fn a_bigcommerce_connection_is_added_tested_and_synced_from_the_cli() {
     let test = w.mlc(&["connection", "test", "bc"]).await;
     assert_eq!(test.code, 0, "{}", test.all());
     assert!(test.stdout.contains("BigCommerce accepts the access token"), "{}", test.stdout);
+    assert!(test.stdout.contains("no hooks of this connection"), "{}", test.stdout);
+    // Registered here, one deactivated by the store: `test` names it and fails.
+    let args = [
+        "connection",
+        "add",
+        "bc",
+        "--store",
+        "bigcommerce",
+        "--store-hash",
+        "abc123xyz",
+        "--api-base",
+        &api,
+        "--store-url",
+        "https://shop.example.com",
+        "--odoo-url",
+        &odoo_url,
+        "--odoo-database",
+        &db,
+        "--odoo-login",
+        &login,
+        "--allow-private-network",
+        "--register-webhooks",
+        "--webhook-base-url",
+        "https://hooks.example.com",
+    ];
+    let registered = w.mlc_with(&args, &env).await;
+    assert_eq!(registered.code, 0, "{}", registered.all());
+    assert_eq!(bc.hooks().len(), 7);
+    let created = bc.hooks().into_iter().find(|h| h["scope"] == "store/order/created").unwrap();
+    bc.deactivate_hook(created["id"].as_i64().unwrap(), Utc::now());
+    let test = w.mlc(&["connection", "test", "bc"]).await;
+    assert_eq!(test.code, 3, "{}", test.all());
+    assert!(test.stdout.contains("hook store/order/created is deactivated"), "{}", test.stdout);
+    assert_eq!(test.stdout.matches("is active").count(), 6, "{}", test.stdout);
     let file = w.dir.path().join("bc-rules.json");
     let rules = serde_json::json!({
         "accounts": { "shipping": "410000", "rounding": "400000" },

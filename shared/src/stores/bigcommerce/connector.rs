@@ -521,7 +521,35 @@ impl StoreChecks for BcConnector {
             Ok(_) => {
                 findings.push(Finding::ok("store", "BigCommerce accepts the access token and lets us read orders"))
             }
-            Err(e) => findings.push(Finding::problem("store", format!("BigCommerce: {e}"))),
+            Err(e) => {
+                findings.push(Finding::problem("store", format!("BigCommerce: {e}")));
+                return findings;
+            }
+        }
+        // The connection's hooks: each scope active, deactivated or missing (none at all is
+        // fine: the poller alone then reads the store).
+        let hooks = match self.ours(&client, connection).await {
+            Ok(h) => h,
+            Err(e) => {
+                findings.push(Finding::problem("store", format!("cannot list the store's hooks: {e}")));
+                return findings;
+            }
+        };
+        if hooks.is_empty() {
+            findings.push(Finding::ok("store", "no hooks of this connection in the store: the poller alone reads it"));
+            return findings;
+        }
+        for scope in SCOPES {
+            findings.push(match hooks.iter().find(|h| h["scope"] == scope).map(|h| h["is_active"].as_bool()) {
+                Some(Some(false)) => Finding::problem(
+                    "store",
+                    format!(
+                        "hook {scope} is deactivated (BigCommerce does so after failed deliveries); the next poll re-enables it"
+                    ),
+                ),
+                Some(_) => Finding::ok("store", format!("hook {scope} is active")),
+                None => Finding::problem("store", format!("hook {scope} is missing; the next poll re-creates it")),
+            });
         }
         findings
     }
