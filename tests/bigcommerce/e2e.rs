@@ -57,26 +57,6 @@ impl Setup {
         Setup { h, store, stores, hooks, _server: server }
     }
 
-    fn moves(&self, marker: &str, move_type: &str) -> Vec<i64> {
-        self.h.odoo.search(
-            "account.move",
-            Val::list([
-                Val::list([Val::from("invoice_origin"), Val::from("ilike"), Val::Str(marker.into())]),
-                Val::list([Val::from("move_type"), Val::from("="), Val::from(move_type)]),
-            ]),
-        )
-    }
-
-    fn total(&self, id: i64) -> Decimal {
-        self.h
-            .odoo
-            .read("account.move", &[id], &["amount_total"])
-            .remove(0)
-            .get("amount_total")
-            .and_then(Val::as_decimal)
-            .unwrap()
-    }
-
     /// The names of a move's product-kind lines (products, shipping), in order.
     fn product_lines(&self, move_id: i64) -> Vec<String> {
         let domain = Val::list([
@@ -121,9 +101,9 @@ pub async fn orders_by_webhook_and_by_poll_each_post_once_and_refunds_credit_the
     );
     assert_eq!(s.store.requests(), before, "the callback was answered before any call to the store");
     s.h.drain(&poster).await;
-    let invoices = s.moves(":order:2001:", "out_invoice");
+    let invoices = s.h.moves(":order:2001:", "out_invoice");
     assert_eq!(invoices.len(), 1);
-    assert_eq!(s.total(invoices[0]), order_total(&first));
+    assert_eq!(s.h.move_total(invoices[0]), order_total(&first));
 
     // Only the poller sees this one; a 60-line order too.
     let quiet = s.store.add_order(2002, 0, 10, t0 + Duration::minutes(5), 1);
@@ -131,11 +111,11 @@ pub async fn orders_by_webhook_and_by_poll_each_post_once_and_refunds_credit_the
     s.poll(t0 - Duration::hours(1)).await;
     s.h.drain(&poster).await;
     for (id, order) in [(2002, &quiet), (2003, &long)] {
-        let found = s.moves(&format!(":order:{id}:"), "out_invoice");
+        let found = s.h.moves(&format!(":order:{id}:"), "out_invoice");
         assert_eq!(found.len(), 1, "order {id}");
-        assert_eq!(s.total(found[0]), order_total(order), "order {id} to the cent");
+        assert_eq!(s.h.move_total(found[0]), order_total(order), "order {id} to the cent");
     }
-    assert_eq!(s.moves(":order:2001:", "out_invoice").len(), 1, "the poll read 2001 again and posted nothing new");
+    assert_eq!(s.h.moves(":order:2001:", "out_invoice").len(), 1, "the poll read 2001 again and posted nothing new");
 
     // A late webhook after the catch-up poll: nothing new.
     assert_eq!(
@@ -143,7 +123,7 @@ pub async fn orders_by_webhook_and_by_poll_each_post_once_and_refunds_credit_the
         200
     );
     s.h.drain(&poster).await;
-    assert_eq!(s.moves(":order:2002:", "out_invoice").len(), 1);
+    assert_eq!(s.h.moves(":order:2002:", "out_invoice").len(), 1);
 
     // An incomplete order (status 0) never posts.
     s.store.add_order(2004, 0, 0, t0 + Duration::minutes(7), 1);
@@ -152,7 +132,7 @@ pub async fn orders_by_webhook_and_by_poll_each_post_once_and_refunds_credit_the
         200
     );
     s.h.drain(&poster).await;
-    assert!(s.moves(":order:2004:", "out_invoice").is_empty());
+    assert!(s.h.moves(":order:2004:", "out_invoice").is_empty());
 
     // A refund of one line: 10.00 + 2.00 tax; then one of the shipping only: 6.00 with its tax.
     // Each is one credit note with exactly its lines.
@@ -169,9 +149,9 @@ pub async fn orders_by_webhook_and_by_poll_each_post_once_and_refunds_credit_the
     let failed = s.h.family.failed().failed(&s.h.connection).await.unwrap();
     assert!(failed.is_empty(), "{failed:?} {reports:?}");
     for (refund, total, lines) in [("2001-r1", "12.00", vec!["Item 0"]), ("2001-r2", "6.00", vec!["Flat Rate"])] {
-        let credits = s.moves(&format!(":refund:{refund}:"), "out_refund");
+        let credits = s.h.moves(&format!(":refund:{refund}:"), "out_refund");
         assert_eq!(credits.len(), 1, "refund {refund}: {reports:?}");
-        assert_eq!(s.total(credits[0]), total.parse::<Decimal>().unwrap(), "refund {refund}");
+        assert_eq!(s.h.move_total(credits[0]), total.parse::<Decimal>().unwrap(), "refund {refund}");
         assert_eq!(s.product_lines(credits[0]), lines, "refund {refund}: exactly its lines");
     }
 
@@ -186,18 +166,18 @@ pub async fn orders_by_webhook_and_by_poll_each_post_once_and_refunds_credit_the
         assert_eq!(s.store.deliver(&s.hooks, "store/order/created", data, &format!("msg_o{id}")).await, 200);
     }
     s.h.drain(&poster).await;
-    let found = s.moves(":order:2005:", "out_invoice");
+    let found = s.h.moves(":order:2005:", "out_invoice");
     assert_eq!(found.len(), 1);
-    assert_eq!(s.total(found[0]), order_total(&gross));
+    assert_eq!(s.h.move_total(found[0]), order_total(&gross));
     let net = s.h.odoo.read("account.move", &found[0..1], &["amount_untaxed"]).remove(0);
     assert_eq!(
         net.get("amount_untaxed").and_then(Val::as_decimal),
         Some(Decimal::new(2500, 2)),
         "20.00 + 5.00 net, not the estimates"
     );
-    let found = s.moves(":order:2006:", "out_invoice");
+    let found = s.h.moves(":order:2006:", "out_invoice");
     assert_eq!(found.len(), 1);
-    assert_eq!(s.total(found[0]), order_total(&usd));
+    assert_eq!(s.h.move_total(found[0]), order_total(&usd));
     let currency = s.h.odoo.read("account.move", &found[0..1], &["currency_id"]).remove(0);
     let name = currency.get("currency_id").and_then(|c| c.as_list().and_then(|l| l.get(1).cloned()));
     assert_eq!(name.as_ref().and_then(Val::as_str), Some("USD"));
@@ -244,9 +224,9 @@ pub async fn a_deactivated_hook_is_re_enabled_and_the_gap_backfilled(family: Fam
     s.h.drain(&poster).await;
     let hook = s.store.hooks().into_iter().find(|h| h["scope"] == "store/order/created").unwrap();
     assert_eq!(hook["is_active"], true, "re-enabled");
-    let found = s.moves(":order:3002:", "out_invoice");
+    let found = s.h.moves(":order:3002:", "out_invoice");
     assert_eq!(found.len(), 1, "the gap was backfilled");
-    assert_eq!(s.total(found[0]), order_total(&missed));
+    assert_eq!(s.h.move_total(found[0]), order_total(&missed));
     let trail =
         s.h.family
             .audit()

@@ -169,6 +169,25 @@ impl Harness {
         })
     }
 
+    /// Moves of `move_type` whose marker (`invoice_origin`) contains `marker`, such as
+    /// `:order:1001:` or `:refund:2001-r1:`.
+    pub fn moves(&self, marker: &str, move_type: &str) -> Vec<i64> {
+        use shared::odoo::Val;
+        self.odoo.search(
+            "account.move",
+            Val::list([
+                Val::list([Val::from("invoice_origin"), Val::from("ilike"), Val::Str(marker.into())]),
+                Val::list([Val::from("move_type"), Val::from("="), Val::from(move_type)]),
+            ]),
+        )
+    }
+
+    /// A move's `amount_total` as Odoo shows it.
+    pub fn move_total(&self, id: i64) -> rust_decimal::Decimal {
+        let row = self.odoo.read("account.move", &[id], &["amount_total"]).remove(0);
+        row.get("amount_total").and_then(shared::odoo::Val::as_decimal).expect("a move has a total")
+    }
+
     /// A poster as a fresh Lambda container would build it: its own handles on the shared state.
     pub fn poster(&self) -> Poster {
         Poster::new(

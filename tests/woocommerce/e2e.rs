@@ -38,23 +38,11 @@ impl Setup {
     }
 
     fn invoices_for(&self, order: i64) -> Vec<i64> {
-        self.h.odoo.search(
-            "account.move",
-            Val::list([
-                Val::list([Val::from("invoice_origin"), Val::from("ilike"), Val::Str(format!(":order:{order}:"))]),
-                Val::list([Val::from("move_type"), Val::from("="), Val::from("out_invoice")]),
-            ]),
-        )
+        self.h.moves(&format!(":order:{order}:"), "out_invoice")
     }
 
     fn amount(&self, id: i64) -> Decimal {
-        self.h
-            .odoo
-            .read("account.move", &[id], &["amount_total"])
-            .remove(0)
-            .get("amount_total")
-            .and_then(Val::as_decimal)
-            .unwrap()
+        self.h.move_total(id)
     }
 }
 

@@ -101,66 +101,7 @@ async fn a_bigcommerce_connection_is_added_tested_and_synced_from_the_cli() {
     let (odoo_url, db, login) =
         (w.odoo.url().to_string(), w.odoo.options().database.clone(), w.odoo.options().login.clone());
     let api = bc.api_base();
-    let missing = w
-        .mlc(&[
-            "connection",
-            "add",
-            "bc",
-            "--store",
-            "bigcommerce",
-            "--store-hash",
-            "abc123xyz",
-            "--api-base",
-            &api,
-            "--store-url",
-            "https://shop.example.com",
-            "--odoo-url",
-            &odoo_url,
-            "--odoo-database",
-            &db,
-            "--odoo-login",
-            &login,
-            "--allow-private-network",
-        ])
-        .await;
-    assert_eq!(missing.code, 4, "{}", missing.all());
-    assert!(missing.stderr.contains("MLC_BC_ACCESS_TOKEN"), "{}", missing.all());
-    let env = [
-        ("MLC_BC_ACCESS_TOKEN", bc.options().access_token.as_str()),
-        ("MLC_BC_CLIENT_SECRET", bc.options().client_secret.as_str()),
-    ];
-    let added = w
-        .mlc_with(
-            &[
-                "connection",
-                "add",
-                "bc",
-                "--store",
-                "bigcommerce",
-                "--store-hash",
-                "abc123xyz",
-                "--api-base",
-                &api,
-                "--store-url",
-                "https://shop.example.com",
-                "--odoo-url",
-                &odoo_url,
-                "--odoo-database",
-                &db,
-                "--odoo-login",
-                &login,
-                "--allow-private-network",
-            ],
-            &env,
-        )
-        .await;
-    assert_eq!(added.code, 0, "{}", added.all());
-    let test = w.mlc(&["connection", "test", "bc"]).await;
-    assert_eq!(test.code, 0, "{}", test.all());
-    assert!(test.stdout.contains("BigCommerce accepts the access token"), "{}", test.stdout);
-    assert!(test.stdout.contains("no hooks of this connection"), "{}", test.stdout);
-    // Registered here, one deactivated by the store: `test` names it and fails.
-    let args = [
+    let add: Vec<&str> = vec![
         "connection",
         "add",
         "bc",
@@ -179,10 +120,22 @@ async fn a_bigcommerce_connection_is_added_tested_and_synced_from_the_cli() {
         "--odoo-login",
         &login,
         "--allow-private-network",
-        "--register-webhooks",
-        "--webhook-base-url",
-        "https://hooks.example.com",
     ];
+    let missing = w.mlc(&add).await;
+    assert_eq!(missing.code, 4, "{}", missing.all());
+    assert!(missing.stderr.contains("MLC_BC_ACCESS_TOKEN"), "{}", missing.all());
+    let env = [
+        ("MLC_BC_ACCESS_TOKEN", bc.options().access_token.as_str()),
+        ("MLC_BC_CLIENT_SECRET", bc.options().client_secret.as_str()),
+    ];
+    let added = w.mlc_with(&add, &env).await;
+    assert_eq!(added.code, 0, "{}", added.all());
+    let test = w.mlc(&["connection", "test", "bc"]).await;
+    assert_eq!(test.code, 0, "{}", test.all());
+    assert!(test.stdout.contains("BigCommerce accepts the access token"), "{}", test.stdout);
+    assert!(test.stdout.contains("no hooks of this connection"), "{}", test.stdout);
+    // Registered here, one deactivated by the store: `test` names it and fails.
+    let args = [add.as_slice(), &["--register-webhooks", "--webhook-base-url", "https://hooks.example.com"]].concat();
     let registered = w.mlc_with(&args, &env).await;
     assert_eq!(registered.code, 0, "{}", registered.all());
     assert_eq!(bc.hooks().len(), 7);
