@@ -255,6 +255,8 @@ pub enum AuditStage {
     Rejected,
     Enqueued,
     Posted,
+    /// A note on an Odoo document's chatter (a status change, a shipment): nothing booked.
+    Noted,
     Skipped,
     Failed,
     DeadLettered,

@@ -35,6 +35,18 @@ pub struct MappingRules {
     #[serde(default)]
     pub taxes: Vec<TaxRule>,
     pub lines: Vec<LineRule>,
+    #[serde(default)]
+    pub partners: PartnerSettings,
+}
+
+/// How customers are found again in Odoo.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PartnerSettings {
+    /// A guest order whose e-mail is a registered customer's books on that customer's partner.
+    /// Off by default: anyone can type an e-mail at checkout, so a guest is matched only to
+    /// other guests (and partners made in Odoo) unless the merchant allows it.
+    pub guests_match_customers_by_email: bool,
 }
 
 /// Invoice or journal entry, post or leave in draft, and what to do with later changes.
@@ -61,6 +73,10 @@ pub struct PostingSettings {
     pub payment_term: Option<String>,
     /// Put discounts on their own account (negative lines) instead of netting them into lines.
     pub discount_lines: bool,
+    /// A store refund is a credit note; with a journal code here, the refund payment is also
+    /// registered against the credit note in that journal (the money going back out), so a
+    /// paid invoice's refund shows as paid out rather than as an open credit.
+    pub refund_payment_journal: Option<String>,
 }
 
 /// What a document's status means for posting.
@@ -113,6 +129,7 @@ impl Default for PostingSettings {
             journal: None,
             payment_term: None,
             discount_lines: false,
+            refund_payment_journal: None,
         }
     }
 }

@@ -182,6 +182,19 @@ impl Harness {
         )
     }
 
+    /// Saves a new version of the connection's mapping rules.
+    pub async fn set_rules(&self, rules: serde_json::Value) {
+        let connections = self.family.connections();
+        let version = connections.latest_rules(&self.connection).await.unwrap().map(|r| r.version);
+        connections.save_rules(&self.connection, version, &rules).await.unwrap();
+    }
+
+    /// An account's code by its id.
+    pub fn account_code(&self, id: i64) -> Option<String> {
+        let row = self.odoo.read("account.account", &[id], &["code"]).pop()?;
+        row.get("code").and_then(shared::odoo::Val::as_str).map(String::from)
+    }
+
     /// A move's `amount_total` as Odoo shows it.
     pub fn move_total(&self, id: i64) -> rust_decimal::Decimal {
         let row = self.odoo.read("account.move", &[id], &["amount_total"]).remove(0);

@@ -396,9 +396,12 @@ fn secrets_from_env(
     register: bool,
     stored: Option<&SecretBundle>,
 ) -> Result<(SecretBundle, bool)> {
-    let odoo = StoreSecret { env: "MLC_ODOO_API_KEY", name: SECRET_ODOO_KEY, made_when_registering: false };
+    let odoo =
+        StoreSecret { env: "MLC_ODOO_API_KEY", name: SECRET_ODOO_KEY, made_when_registering: false, optional: false };
     let wanted: Vec<(&str, &str)> = std::iter::once(&odoo).chain(store).map(|s| (s.env, s.name)).collect();
-    let optional = |env: &str| register && store.iter().any(|s| s.env == env && s.made_when_registering);
+    let optional =
+        |env: &str| store.iter().any(|s| s.env == env && (s.optional || (register && s.made_when_registering)));
+    let left_out = |env: &str| store.iter().any(|s| s.env == env && s.optional);
     let missing: Vec<&str> =
         wanted.iter().filter(|(env, _)| env_secret(env).is_none() && !optional(env)).map(|(env, _)| *env).collect();
     if !missing.is_empty() {
@@ -415,6 +418,7 @@ fn secrets_from_env(
             Some(v) => v,
             None => match stored.and_then(|s| s.get(name)) {
                 Some(kept) => kept.expose().to_string(),
+                None if left_out(env) => continue,
                 None => {
                     fresh = true;
                     Secret::generate().expose().to_string()

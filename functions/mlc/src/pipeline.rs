@@ -180,11 +180,29 @@ fn posting_verdict(posted: Option<&DrainReport>) -> Result<()> {
 pub async fn preview(dir: &Path, name: Option<&str>, order: &str, json: bool) -> Result<()> {
     let stack = LocalStack::open(dir, false)?;
     let connection = pick(&stack, name).await?;
-    let id: i64 = order
-        .trim()
-        .parse()
-        .map_err(|_| shared::Error::bad_input(format!("{order:?} is not a WooCommerce order id")))?;
-    let envelope = stack.woocommerce().fetch_order(&connection, id).await?;
+    let stores = stack.stores();
+    let store = stores.for_connection(&connection)?;
+    let id = order.trim();
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+        return Err(shared::Error::bad_input(format!("{order:?} is not a {} order id", store.webhook().title())).into());
+    }
+    // The order as the fetch stage reads it (with what it needs: categories, lines, taxes).
+    let request = shared::stores::fetch::FetchRequest {
+        connection_id: connection.id.clone(),
+        source: store.source(),
+        kind: shared::records::EntityKind::Order,
+        id: id.to_string(),
+        via: "mlc preview".into(),
+        received_at: chrono::Utc::now(),
+        hints: serde_json::Value::Null,
+    };
+    let envelope = store
+        .fetch()
+        .fetch(&connection, &request)
+        .await?
+        .into_iter()
+        .find(|e| matches!(e.record, shared::records::Record::Order(_) | shared::records::Record::Invoice(_)))
+        .ok_or_else(|| shared::Error::bad_input(format!("the store has no order {id}")))?;
     let poster = stack.poster(PosterSettings::default());
     let preview = poster.preview(&envelope).await?;
     if json {

@@ -66,6 +66,11 @@ struct Quota {
 
 struct Data {
     orders: BTreeMap<i64, Order>,
+    /// Catalog: product id → (sku, name, category ids); categories: id → (parent id, name).
+    products: BTreeMap<i64, (String, String, Vec<i64>)>,
+    categories: BTreeMap<i64, (i64, String)>,
+    /// Path prefixes the access token lacks the scope for (answered 403).
+    denied: Vec<String>,
     refunds: Vec<Value>,
     customers: BTreeMap<i64, Value>,
     hooks: BTreeMap<i64, Value>,
@@ -112,8 +117,20 @@ fn parse_date(text: &str) -> Option<DateTime<Utc>> {
 impl BigCommerceSandbox {
     pub async fn start(options: BcOptions) -> std::io::Result<BigCommerceSandbox> {
         let quota = Quota { started: Instant::now(), used: 0, other_client: 0, platform_load: 0, throttled: 0 };
+        // The catalogue the generated orders sell: BC-0…BC-4 in two category branches.
+        let categories = BTreeMap::from([
+            (18, (0, "Shop".to_string())),
+            (19, (18, "Books".to_string())),
+            (20, (18, "Garden".to_string())),
+        ]);
+        let products = (0..5)
+            .map(|n| (100 + n, (format!("BC-{n}"), format!("Item {n}"), vec![if n % 2 == 0 { 19 } else { 20 }])))
+            .collect();
         let data = Data {
             orders: BTreeMap::new(),
+            products,
+            categories,
+            denied: Vec::new(),
             refunds: Vec::new(),
             customers: BTreeMap::new(),
             hooks: BTreeMap::new(),
@@ -128,6 +145,10 @@ impl BigCommerceSandbox {
             .route("/v2/orders", get(list_orders))
             .route("/v2/orders/{id}", get(one_order))
             .route("/v2/orders/{id}/{sub}", get(order_sub))
+            .route("/v2/orders/{id}/shipments/{shipment}", get(one_shipment))
+            .route("/v2/store", get(store_info))
+            .route("/v3/catalog/products", get(list_products))
+            .route("/v3/catalog/categories", get(list_categories))
             .route("/v3/orders/payment_actions/refunds", get(list_refunds))
             .route("/v3/customers", get(list_customers))
             .route("/v3/hooks", get(list_hooks).post(create_hook))
@@ -275,6 +296,11 @@ impl BigCommerceSandbox {
         self.shared.data.lock().expect("lock").orders[&id].order.clone()
     }
 
+    /// Edits an order's JSON in place (its billing e-mail, say).
+    pub fn edit_order(&self, id: i64, edit: impl FnOnce(&mut Value)) {
+        edit(&mut self.shared.data.lock().expect("lock").orders.get_mut(&id).expect("order").order);
+    }
+
     /// Changes an order's status (and its modified date), as the store's admin would.
     pub fn set_status(&self, id: i64, status_id: i64, modified: DateTime<Utc>) {
         let mut d = self.shared.data.lock().expect("lock");
@@ -282,6 +308,58 @@ impl BigCommerceSandbox {
         o["status_id"] = status_id.into();
         o["status"] = status_name(status_id).into();
         o["date_modified"] = rfc2822(modified).into();
+    }
+
+    /// Ships `items` (order product id, quantity) of an order with one tracking number, as the
+    /// admin does: the products' `quantity_shipped`, the order's `items_shipped` and status
+    /// (Shipped or Partially Shipped) and its modified date follow. A shipment has no status.
+    pub fn add_shipment(
+        &self,
+        order_id: i64,
+        shipment_id: i64,
+        items: &[(i64, i64)],
+        carrier: &str,
+        tracking: &str,
+        at: DateTime<Utc>,
+    ) -> Value {
+        let mut d = self.shared.data.lock().expect("lock");
+        let o = d.orders.get_mut(&order_id).expect("order");
+        let mut lines = Vec::new();
+        for (line, quantity) in items {
+            let p = o.products.iter_mut().find(|p| p["id"].as_i64() == Some(*line)).expect("order product");
+            p["quantity_shipped"] = (p["quantity_shipped"].as_i64().unwrap_or(0) + quantity).into();
+            lines.push(json!({ "order_product_id": line, "product_id": p["product_id"], "quantity": quantity }));
+        }
+        let shipped: i64 = o.products.iter().map(|p| p["quantity_shipped"].as_i64().unwrap_or(0)).sum();
+        let total: i64 = o.products.iter().map(|p| p["quantity"].as_i64().unwrap_or(0)).sum();
+        let address = o.shipping_addresses.first().cloned().unwrap_or(Value::Null);
+        let shipment = json!({
+            "id": shipment_id, "order_id": order_id, "customer_id": o.order["customer_id"], "order_address_id": address["id"],
+            "date_created": rfc2822(at), "tracking_number": tracking, "shipping_method": "Flat Rate",
+            "shipping_provider": carrier.to_lowercase(), "tracking_carrier": carrier.to_lowercase(),
+            "shipping_provider_display_name": carrier, "tracking_link": "",
+            "generated_tracking_link": format!("https://track.example/{tracking}"), "merchant_shipping_cost": "0.0000",
+            "comments": "", "billing_address": o.order["billing_address"], "shipping_address": address, "items": lines
+        });
+        o.shipments.push(shipment.clone());
+        let status = if shipped >= total { 2 } else { 3 };
+        o.order["items_shipped"] = shipped.into();
+        o.order["status_id"] = status.into();
+        o.order["status"] = status_name(status).into();
+        o.order["date_modified"] = rfc2822(at).into();
+        o.order["date_shipped"] = rfc2822(at).into();
+        shipment
+    }
+
+    /// Takes a scope away from the access token: requests under `path_prefix` answer 403.
+    pub fn deny(&self, path_prefix: &str) {
+        self.shared.data.lock().expect("lock").denied.push(path_prefix.to_string());
+    }
+
+    /// A catalogue product, in `categories`.
+    pub fn add_product(&self, id: i64, sku: &str, name: &str, categories: &[i64]) {
+        let mut d = self.shared.data.lock().expect("lock");
+        d.products.insert(id, (sku.to_string(), name.to_string(), categories.to_vec()));
     }
 
     pub fn add_customer(&self, id: i64, email: &str, first: &str, last: &str, modified: DateTime<Utc>) -> Value {
@@ -341,9 +419,21 @@ impl BigCommerceSandbox {
         .to_string();
         let ts = Utc::now().timestamp();
         let signature = signing::webhook_signature(&self.shared.options.client_secret, webhook_id, ts, &body);
-        let response = self
-            .http
-            .post(url)
+        // The `headers` a hook was created with go with each of its callbacks.
+        let custom: Vec<(String, String)> = {
+            let d = self.shared.data.lock().expect("lock");
+            d.hooks
+                .values()
+                .find(|h| h["scope"] == scope && h["destination"] == url)
+                .and_then(|h| h["headers"].as_object().cloned())
+                .map(|m| m.into_iter().filter_map(|(k, v)| Some((k, v.as_str()?.to_string()))).collect())
+                .unwrap_or_default()
+        };
+        let mut request = self.http.post(url);
+        for (k, v) in custom {
+            request = request.header(k, v);
+        }
+        let response = request
             .header("content-type", "application/json")
             .header("webhook-id", webhook_id)
             .header("webhook-timestamp", ts.to_string())
@@ -417,6 +507,9 @@ fn admit(s: &Shared, headers: &HeaderMap, path: &str) -> Result<Vec<(&'static st
     *d.by_path.entry(path.to_string()).or_default() += 1;
     if headers.get("x-auth-token").and_then(|v| v.to_str().ok()) != Some(s.options.access_token.as_str()) {
         return Err(Box::new(v2_error(401, "You have not been authorized to make this request.")));
+    }
+    if d.denied.iter().any(|p| path.starts_with(p.as_str())) {
+        return Err(Box::new(v3_error(403, "You don't have a required scope to access the endpoint")));
     }
     let q = &mut d.quota;
     if q.started.elapsed() >= s.options.window {
@@ -654,4 +747,66 @@ async fn delete_hook(State(s): State<Arc<Shared>>, headers: HeaderMap, Path(id):
         Some(hook) => with_meter(axum::Json(json!({ "data": hook, "meta": {} })).into_response(), meter),
         None => with_meter(v3_error(404, "Not Found"), meter),
     }
+}
+
+async fn one_shipment(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path((id, shipment)): Path<(i64, i64)>,
+) -> Response {
+    let meter = match admit(&s, &headers, &format!("/v2/orders/{id}/shipments/{shipment}")) {
+        Ok(m) => m,
+        Err(r) => return *r,
+    };
+    let d = s.data.lock().expect("lock");
+    match d.orders.get(&id).and_then(|o| o.shipments.iter().find(|x| x["id"].as_i64() == Some(shipment))) {
+        Some(x) => with_meter(axum::Json(x.clone()).into_response(), meter),
+        None => with_meter(v2_error(404, "The requested resource was not found."), meter),
+    }
+}
+
+/// `GET /v2/store`: the store's profile (name, domain, currency, timezone).
+async fn store_info(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let meter = match admit(&s, &headers, "/v2/store") {
+        Ok(m) => m,
+        Err(r) => return *r,
+    };
+    let body = json!({
+        "id": s.options.store_hash, "domain": "sandbox.mybigcommerce.com", "secure_url": "https://sandbox.mybigcommerce.com",
+        "name": "Sandbox Store", "currency": "EUR", "currency_symbol": "€", "decimal_places": 2,
+        "timezone": { "name": "Etc/UTC", "raw_offset": 0, "dst_offset": 0 }, "plan_name": "Standard"
+    });
+    with_meter(axum::Json(body).into_response(), meter)
+}
+
+async fn list_products(State(s): State<Arc<Shared>>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let q = query(raw);
+    let meter = match admit(&s, &headers, "/v3/catalog/products") {
+        Ok(m) => m,
+        Err(r) => return *r,
+    };
+    let d = s.data.lock().expect("lock");
+    let ids: Option<Vec<i64>> = q.get("id:in").map(|l| l.split(',').filter_map(|i| i.trim().parse().ok()).collect());
+    let items: Vec<Value> = d
+        .products
+        .iter()
+        .filter(|(id, _)| ids.as_ref().is_none_or(|ids| ids.contains(id)))
+        .map(|(id, (sku, name, categories))| json!({ "id": id, "sku": sku, "name": name, "categories": categories, "type": "physical" }))
+        .collect();
+    with_meter(v3_page(items, &q), meter)
+}
+
+async fn list_categories(State(s): State<Arc<Shared>>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let q = query(raw);
+    let meter = match admit(&s, &headers, "/v3/catalog/categories") {
+        Ok(m) => m,
+        Err(r) => return *r,
+    };
+    let d = s.data.lock().expect("lock");
+    let items: Vec<Value> = d
+        .categories
+        .iter()
+        .map(|(id, (parent, name))| json!({ "id": id, "parent_id": parent, "name": name, "is_visible": true }))
+        .collect();
+    with_meter(v3_page(items, &q), meter)
 }

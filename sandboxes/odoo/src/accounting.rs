@@ -454,8 +454,12 @@ pub fn create_payments(world: &mut World, wizards: &[i64]) -> OrmResult<Val> {
             let paid = residual.min(left);
             left -= paid;
             let memo = world.value("account.payment.register", wizard, "communication");
+            // Money back to the customer for a credit note, money in for an invoice.
+            let direction =
+                if world.value(M, m, "move_type").as_str() == Some("out_refund") { "outbound" } else { "inbound" };
             let vals = BTreeMap::from([
                 ("amount".to_string(), Val::Num(paid)),
+                ("payment_type".to_string(), Val::from(direction)),
                 ("partner_id".to_string(), world.value(M, m, "partner_id")),
                 ("date".to_string(), Val::Str(date.clone())),
                 ("memo".to_string(), if memo.is_falsy() { world.value(M, m, "name") } else { memo }),

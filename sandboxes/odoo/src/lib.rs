@@ -418,8 +418,9 @@ fn xml_object_call(shared: &Shared, method: &str, params: &[Val], model: &str, n
         })?;
         args.insert(param.to_string(), value);
     }
+    let keyword_only = models::keyword_only(model, name);
     for (k, v) in kwargs {
-        if !names.contains(&k.as_str()) {
+        if !names.contains(&k.as_str()) && !keyword_only.contains(&k.as_str()) {
             return Err(Exc::BadArguments(format!("{name}() got an unexpected keyword argument '{k}'")));
         }
         if args.insert(k.clone(), v).is_some() {
@@ -531,7 +532,10 @@ async fn json2(
             other => other,
         },
         Some((on_model, names)) => {
-            if let Some(unknown) = args.keys().find(|k| !names.contains(&k.as_str())) {
+            let keyword_only = models::keyword_only(&model, &method);
+            if let Some(unknown) =
+                args.keys().find(|k| !names.contains(&k.as_str()) && !keyword_only.contains(&k.as_str()))
+            {
                 Err(Exc::BadArguments(format!("{model}.{method}() got an unexpected keyword argument '{unknown}'")))
             } else if on_model && ids.is_some() {
                 Err(Exc::BadArguments(format!("cannot call {model}.{method} with ids")))

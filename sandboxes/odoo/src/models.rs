@@ -23,8 +23,18 @@ pub fn signature(model: &str, method: &str) -> Option<(bool, &'static [&'static 
         ("account.move.reversal", "refund_moves") => (false, &[]),
         ("account.payment.register", "action_create_payments") => (false, &[]),
         ("res.users", "context_get") => (true, &[]),
+        // Keyword-only in Odoo (`def message_post(self, *, body='', ...)`): no positional names.
+        ("account.move" | "res.partner", "message_post") => (false, &[]),
         _ => return None,
     })
+}
+
+/// Keyword-only parameters a method also takes (Odoo's `*,` in the signature).
+pub fn keyword_only(model: &str, method: &str) -> &'static [&'static str] {
+    match (model, method) {
+        ("account.move" | "res.partner", "message_post") => &["body", "subject", "message_type", "subtype_xmlid"],
+        _ => &[],
+    }
 }
 
 fn arg<'a>(args: &'a BTreeMap<String, Val>, name: &str) -> Option<&'a Val> {
@@ -115,6 +125,7 @@ pub fn dispatch(
         "button_cancel" => accounting::set_state(world, &ids, "cancel"),
         "refund_moves" => accounting::refund_moves(world, &ids),
         "action_create_payments" => accounting::create_payments(world, &ids),
+        "message_post" => message_post(world, model, &ids, args),
         "context_get" => Ok(Val::map([("lang", Val::from("en_US")), ("tz", Val::from("UTC")), ("uid", Val::Int(2))])),
         _ => Err(Exc::Python {
             class: "AttributeError",
@@ -285,4 +296,34 @@ fn check_partner_state(world: &World, id: i64) -> OrmResult<()> {
 /// Rounds half away from zero to the currency's decimals, as Odoo's `float_round` does.
 pub fn round_money(amount: Decimal, decimals: u32) -> Decimal {
     amount.round_dp_with_strategy(decimals, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+}
+
+/// `mail.thread.message_post` on one record: a plain-text body is HTML-escaped, as Odoo does
+/// with a `str` (only `Markup` passes as HTML); answers the new message's id.
+fn message_post(world: &mut World, model: &str, ids: &[i64], args: &BTreeMap<String, Val>) -> OrmResult<Val> {
+    world.check_ids(model, ids)?;
+    let [id] = ids else {
+        return Err(value_error(format!("Expected singleton: {model}{ids:?}")));
+    };
+    let message_type = arg(args, "message_type").and_then(Val::as_str).unwrap_or("notification").to_string();
+    if !matches!(message_type.as_str(), "comment" | "notification") {
+        return Err(value_error(format!("Posting a message with type {message_type} is not allowed")));
+    }
+    let subtype = arg(args, "subtype_xmlid").and_then(Val::as_str).unwrap_or("mail.mt_note");
+    let body = arg(args, "body").and_then(Val::as_str).unwrap_or_default();
+    let escaped = body
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#x27;");
+    let vals = BTreeMap::from([
+        ("model".to_string(), Val::from(model)),
+        ("res_id".to_string(), Val::Int(*id)),
+        ("body".to_string(), Val::Str(escaped)),
+        ("subject".to_string(), arg(args, "subject").cloned().unwrap_or(Val::Bool(false))),
+        ("message_type".to_string(), Val::Str(message_type)),
+        ("is_internal".to_string(), Val::Bool(subtype == "mail.mt_note")),
+    ]);
+    Ok(Val::Int(create_one(world, "mail.message", vals)?))
 }

@@ -258,11 +258,24 @@ pub fn schema() -> BTreeMap<&'static str, Vec<Field>> {
             "account.payment",
             vec![
                 f("amount", Float),
+                f("payment_type", Selection(&["inbound", "outbound"])),
                 f("partner_id", Many2one("res.partner")),
                 f("date", Date),
                 f("memo", Char),
                 f("journal_id", Many2one("account.journal")),
                 f("state", Selection(&["draft", "in_process", "paid"])),
+            ],
+        ),
+        (
+            // What `message_post` leaves on a document's chatter (mail.thread).
+            "mail.message",
+            vec![
+                f("model", Char),
+                f("res_id", Int),
+                f("body", Char),
+                f("subject", Char),
+                f("message_type", Selection(&["email", "comment", "notification", "user_notification"])),
+                f("is_internal", Bool),
             ],
         ),
         (

@@ -477,6 +477,22 @@ impl OdooClient {
         Ok(())
     }
 
+    /// An internal note on a record's chatter (`mail.thread.message_post`, keyword-only
+    /// arguments; plain text, which Odoo escapes). Answers the message's id.
+    pub async fn message_post(&self, model: &str, id: i64, body: &str) -> Result<i64, OdooError> {
+        let call = Call::new(model, "message_post")
+            .ids(&[id])
+            .kwarg("body", Val::from(body))
+            .kwarg("message_type", Val::from("comment"))
+            .kwarg("subtype_xmlid", Val::from("mail.mt_note"));
+        match self.execute(call).await? {
+            Val::Int(id) => Ok(id),
+            // JSON-2 answers a recordset as a list of ids.
+            Val::List(l) if l.len() == 1 => l[0].as_i64().ok_or_else(|| OdooError::protocol("message_post: not an id")),
+            other => Err(OdooError::protocol(format!("message_post returned {other:?}"))),
+        }
+    }
+
     /// The record an external id (`module.name`) points at, if any.
     pub async fn find_external_id(&self, module: &str, name: &str) -> Result<Option<OdooRef>, OdooError> {
         let domain = Val::list([

@@ -9,6 +9,7 @@
 
 mod customers;
 mod moves;
+mod notes;
 mod partners;
 mod refunds;
 mod routing;
@@ -311,10 +312,14 @@ impl Poster {
             .ok_or_else(|| Error::permanent(anyhow::anyhow!("connection {id} has no mapping rules yet")))?;
         let rules = MappingRules::from_json(&rule_set.rules)?;
         let odoo = self.session(&connection).await?;
-        if let Some(journal) = rules.posting.journal.as_deref().filter(|j| odoo.journal(j).is_none()) {
-            return Err(Error::permanent(anyhow::anyhow!(
-                "the mapping rules name journal {journal:?}, which Odoo does not have"
-            )));
+        for (what, journal) in
+            [("journal", &rules.posting.journal), ("refund payment journal", &rules.posting.refund_payment_journal)]
+        {
+            if let Some(journal) = journal.as_deref().filter(|j| odoo.journal(j).is_none()) {
+                return Err(Error::permanent(anyhow::anyhow!(
+                    "the mapping rules name {what} {journal:?}, which Odoo does not have"
+                )));
+            }
         }
         if let Some(term) = rules.posting.payment_term.as_deref().filter(|t| odoo.payment_term(t).is_none()) {
             return Err(Error::permanent(anyhow::anyhow!(

@@ -485,10 +485,17 @@ impl Poster {
         let Posted { id, name, line_ids, odoo_total, credited } = posted;
         let e = &w.envelope;
         self.link_move(e, id, plan, line_ids).await?;
-        self.deps
-            .state
-            .complete(&w.token, &json!({ "move": id, "name": name }).to_string(), self.settings.keep_outcome_for)
-            .await?;
+        if let crate::records::Record::Order(doc) | crate::records::Record::Invoice(doc) = &e.record {
+            self.remember_booked(w, &doc.booking_fingerprint(), &doc.source_status).await?;
+        }
+        // A refund whose payment is registered too completes once the payment is (refunds.rs):
+        // until then a retry finds the credit note by its marker and pays it.
+        if !pays_refund(ctx, e) {
+            self.deps
+                .state
+                .complete(&w.token, &json!({ "move": id, "name": name }).to_string(), self.settings.keep_outcome_for)
+                .await?;
+        }
         let lines: Vec<serde_json::Value> = plan
             .lines
             .iter()
@@ -522,4 +529,11 @@ impl Poster {
         let _ = self.deps.failed.remove_failed(&e.connection_id, e.kind(), &e.source_id).await;
         Ok(RecordOutcome::Posted { odoo: OdooRef::new(MOVE, id), name: name.to_string() })
     }
+}
+
+/// Does this record's credit note get the refund payment registered against it?
+pub(super) fn pays_refund(ctx: &Context, e: &crate::records::Envelope) -> bool {
+    matches!(e.record, crate::records::Record::Refund(_))
+        && ctx.rules.posting.post
+        && ctx.rules.posting.refund_payment_journal.is_some()
 }

@@ -75,11 +75,12 @@ impl Poster {
     ) -> std::result::Result<HashMap<usize, i64>, OdooError> {
         let conn = &ctx.connection.id;
         let client = &ctx.odoo.client;
+        let guests_take_customers = ctx.rules.partners.guests_match_customers_by_email;
         let mut found: HashMap<usize, i64> = HashMap::new();
         let mut wanted_xmlids: Vec<String> = Vec::new();
         let mut wanted_emails: Vec<String> = Vec::new();
         for (idx, doc) in docs {
-            let (key, xmlid, email) = partner_key(conn, doc);
+            let (key, xmlid, email) = partner_key(conn, doc, guests_take_customers);
             if let Some(id) = key.as_deref().and_then(|k| ctx.odoo.cached_partner(k)) {
                 found.insert(*idx, id);
             } else if let Some(x) = xmlid {
@@ -90,7 +91,7 @@ impl Poster {
         }
         let mut by_xmlid = partners_by_xmlid(client, &wanted_xmlids).await?;
         self.bind_unbound_customers(ctx, docs, &mut by_xmlid).await?;
-        let by_email = partners_by_email(client, &wanted_emails).await?;
+        let by_email = partners_by_email(client, &wanted_emails, guests_take_customers).await?;
         // Everything still unknown is created, once per customer even if they ordered twice.
         let mut to_create: Vec<NewPartner> = Vec::new();
         let mut pending: Vec<(usize, String)> = Vec::new();
@@ -98,7 +99,7 @@ impl Poster {
             if found.contains_key(idx) {
                 continue;
             }
-            let (key, xmlid, email) = partner_key(conn, doc);
+            let (key, xmlid, email) = partner_key(conn, doc, guests_take_customers);
             if let Some(id) = xmlid
                 .as_ref()
                 .and_then(|x| by_xmlid.get(x))
@@ -359,8 +360,14 @@ struct NewPartner {
     delivery: Option<Val>,
 }
 
-/// How a document's customer is found again: cache key, external id and e-mail.
-fn partner_key(conn: &ConnectionId, doc: &SalesDocument) -> (Option<String>, Option<String>, Option<String>) {
+/// How a document's customer is found again: cache key, external id and e-mail. A guest's key
+/// says whether customers' partners may be taken, so a change of the rule is not hidden by
+/// what the session remembered under the other one.
+fn partner_key(
+    conn: &ConnectionId,
+    doc: &SalesDocument,
+    guests_take_customers: bool,
+) -> (Option<String>, Option<String>, Option<String>) {
     match &doc.customer {
         CustomerRef::Registered { source_id, email, .. } => (
             Some(format!("c:{source_id}")),
@@ -370,7 +377,8 @@ fn partner_key(conn: &ConnectionId, doc: &SalesDocument) -> (Option<String>, Opt
         CustomerRef::Guest { email } => {
             let email =
                 normalized_email(email.as_deref().or(doc.billing_address.as_ref().and_then(|a| a.email.as_deref())));
-            (email.as_ref().map(|e| format!("e:{e}")), None, email)
+            let prefix = if guests_take_customers { "e+" } else { "e" };
+            (email.as_ref().map(|e| format!("{prefix}:{e}")), None, email)
         }
     }
 }
@@ -395,19 +403,33 @@ async fn partners_by_xmlid(
     Ok(by_xmlid)
 }
 
+/// Partners a guest's e-mail finds. A registered customer's partner carries the store's
+/// customer id in `ref`; it is left out unless the rules let guests match customers.
 async fn partners_by_email(
     client: &crate::odoo::OdooClient,
     wanted: &[String],
+    include_customers: bool,
 ) -> std::result::Result<HashMap<String, i64>, OdooError> {
     let mut by_email = HashMap::new();
     if wanted.is_empty() {
         return Ok(by_email);
     }
-    let domain = Val::list([leaf("email", "in", Val::list(wanted.iter().map(String::as_str)))]);
-    for row in client.search_read("res.partner", domain, &["email"], None, Some("id")).await? {
+    let mut domain = vec![leaf("email", "in", Val::list(wanted.iter().map(String::as_str)))];
+    if !include_customers {
+        domain.push(leaf("ref", "=", Val::Bool(false)));
+    }
+    let domain = Val::list(domain);
+    // The oldest partner with the e-mail; where customers may be taken, a customer's first.
+    let mut best: HashMap<String, (bool, i64)> = HashMap::new();
+    for row in client.search_read("res.partner", domain, &["email", "ref"], None, Some("id")).await? {
         if let (Some(e), Some(id)) = (row.get("email").and_then(Val::as_str), row.get("id").and_then(Val::as_i64)) {
-            by_email.entry(e.to_lowercase()).or_insert(id);
+            let customer = row.get("ref").is_some_and(|r| !r.is_falsy());
+            let kept = best.entry(e.to_lowercase()).or_insert((customer, id));
+            if customer && !kept.0 {
+                *kept = (true, id);
+            }
         }
     }
+    by_email.extend(best.into_iter().map(|(e, (_, id))| (e, id)));
     Ok(by_email)
 }

@@ -159,6 +159,11 @@ impl Poster {
                 outcomes.pop().map(|(_, o)| o).unwrap_or(RecordOutcome::Retry("no outcome".into()))
             }
         };
+        if let RecordOutcome::Posted { odoo, name } = &outcome
+            && super::moves::pays_refund(ctx, e)
+        {
+            self.pay_refund(ctx, work, refund, odoo, name).await?;
+        }
         if let RecordOutcome::Posted { odoo, name } = &outcome {
             // The order's own trail says it was credited, so tracing the order finds the refund.
             let entry = crate::ports::AuditEntry {
@@ -175,6 +180,55 @@ impl Poster {
             let _ = self.deps.audit.append(&entry, ctx.connection.audit_retention).await;
         }
         Ok(outcome)
+    }
+
+    /// The store's payment reversal: the refund payment registered against the posted credit
+    /// note in the rules' journal, for what is still open on it (nothing twice: a retry after a
+    /// payment finds the note paid). Completes the record's claim.
+    async fn pay_refund(
+        &self,
+        ctx: &Context,
+        work: &Work,
+        refund: &Refund,
+        credit: &crate::ids::OdooRef,
+        name: &str,
+    ) -> Result<()> {
+        let client = &ctx.odoo.client;
+        let code = ctx.rules.posting.refund_payment_journal.as_deref().unwrap_or_default();
+        let journal = ctx
+            .odoo
+            .journal(code)
+            .ok_or_else(|| Error::permanent(anyhow::anyhow!("Odoo has no journal {code:?} for refund payments")))?;
+        let row = client.read(MOVE, &[credit.id], &["payment_state", "amount_residual"]).await?.remove(0);
+        let open = row.get("amount_residual").and_then(Val::as_decimal).unwrap_or_default();
+        let paid_already = matches!(row.get("payment_state").and_then(Val::as_str), Some("paid" | "in_payment"));
+        if !paid_already && open > Decimal::ZERO {
+            let vals = Val::map([
+                ("journal_id", Val::Int(journal)),
+                ("amount", Val::Num(open)),
+                ("payment_date", Val::Str(refund.created_at.format("%Y-%m-%d").to_string())),
+                ("communication", Val::Str(format!("Refund {} ({name})", work.envelope.source_id))),
+            ]);
+            client.register_payment(&[credit.id], vals).await?;
+            self.audit(
+                &work.envelope,
+                ctx.connection.audit_retention,
+                AuditStage::Posted,
+                Some(credit.clone()),
+                format!("registered the refund payment of {open} {} against {name} in journal {code}", refund.currency),
+                json!({ "journal": code, "amount": open.to_string() }),
+            )
+            .await;
+        }
+        self.deps
+            .state
+            .complete(
+                &work.token,
+                &json!({ "move": credit.id, "name": name, "paid": true }).to_string(),
+                self.settings.keep_outcome_for,
+            )
+            .await?;
+        Ok(())
     }
 
     /// The document a refund credits: the invoice it names, else its order, else the invoice

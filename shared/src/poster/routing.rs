@@ -21,6 +21,7 @@ impl Poster {
             Record::Order(doc) | Record::Invoice(doc) => return self.route_document(ctx, work, doc).await,
             Record::Refund(refund) => self.post_refund(ctx, &work, &refund).await,
             Record::Customer(customer) => self.upsert_customer(ctx, &work, &customer).await,
+            Record::Shipment(shipment) => self.note_shipment(ctx, &work, &shipment).await,
             other => Ok(self.skip(ctx, &work, format!("{} records are not posted to accounting", other.kind())).await),
         };
         match result {
@@ -82,9 +83,13 @@ impl Poster {
         } else if decision == StatusDecision::Post {
             match link {
                 None => return Routed::Create(Box::new(work)),
-                Some(link) => match self.change_existing(ctx, &work, &doc, link).await {
-                    Ok(true) => return Routed::Create(Box::new(work)),
-                    Ok(false) => Ok(RecordOutcome::Parked("held for review".into())),
+                Some(link) => match self.unchanged_for_the_books(ctx, &work, &doc, &link).await {
+                    Ok(Some(outcome)) => Ok(outcome),
+                    Ok(None) => match self.change_existing(ctx, &work, &doc, link).await {
+                        Ok(true) => return Routed::Create(Box::new(work)),
+                        Ok(false) => Ok(RecordOutcome::Parked("held for review".into())),
+                        Err(err) => Err(err),
+                    },
                     Err(err) => Err(err),
                 },
             }
@@ -98,6 +103,16 @@ impl Poster {
                 None => Ok(self
                     .skip(ctx, &work, format!("status {status}: nothing was posted, so nothing to credit"))
                     .await),
+            }
+        } else if let Some(link) = link {
+            // Posted earlier, now in a status that neither posts nor credits (on hold, disputed):
+            // the books stay, the document's chatter says so.
+            match self.booked(&work).await {
+                Ok(Some((_, was))) if was == doc.source_status => {
+                    Ok(self.skip(ctx, &work, format!("status {status}: nothing changed for the books")).await)
+                }
+                Ok(_) => self.note_status(ctx, &work, &doc, &link).await,
+                Err(err) => Err(err),
             }
         } else {
             Ok(self

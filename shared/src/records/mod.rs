@@ -56,6 +56,16 @@ impl SourceSystem {
             SourceSystem::Odoo => "odoo",
         }
     }
+
+    /// The name people know it by.
+    pub fn title(self) -> &'static str {
+        match self {
+            SourceSystem::Woocommerce => "WooCommerce",
+            SourceSystem::Bigcommerce => "BigCommerce",
+            SourceSystem::AdobeCommerce => "Adobe Commerce",
+            SourceSystem::Odoo => "Odoo",
+        }
+    }
 }
 
 impl fmt::Display for SourceSystem {

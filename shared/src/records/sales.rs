@@ -146,3 +146,16 @@ pub struct SalesDocument {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store_scope: Option<String>,
 }
+
+impl SalesDocument {
+    /// What the books depend on: lines, amounts, taxes, customer, addresses and currency, and
+    /// not the status or the payment method's label. Two versions with the same fingerprint book
+    /// the same document, so a status-only change adds nothing to Odoo but a chatter note.
+    pub fn booking_fingerprint(&self) -> String {
+        let mut view = self.clone();
+        view.status = DocumentStatus::Pending;
+        view.source_status = String::new();
+        let json = serde_json::to_vec(&view).expect("a record always serializes");
+        ContentHash::of_bytes(&json).as_str()[..16].to_string()
+    }
+}

@@ -107,6 +107,8 @@ pub struct StoreSecret {
     pub name: &'static str,
     /// Made here, once, when the product registers the webhooks itself (a webhook secret).
     pub made_when_registering: bool,
+    /// Needed only for something a merchant may not use (a custom-header secret on hooks).
+    pub optional: bool,
 }
 
 /// Everything a store is to the product.

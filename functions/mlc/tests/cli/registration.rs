@@ -132,19 +132,26 @@ async fn a_bigcommerce_connection_is_added_tested_and_synced_from_the_cli() {
     assert_eq!(added.code, 0, "{}", added.all());
     let test = w.mlc(&["connection", "test", "bc"]).await;
     assert_eq!(test.code, 0, "{}", test.all());
-    assert!(test.stdout.contains("BigCommerce accepts the access token"), "{}", test.stdout);
-    assert!(test.stdout.contains("no hooks of this connection"), "{}", test.stdout);
+    for said in [
+        "the token can read orders (store_v2_orders_read_only)",
+        "the token can read customers",
+        "BigCommerce store \"Sandbox Store\"",
+        "no hooks of this connection",
+    ] {
+        assert!(test.stdout.contains(said), "missing {said:?} in:\n{}", test.stdout);
+    }
     // Registered here, one deactivated by the store: `test` names it and fails.
     let args = [add.as_slice(), &["--register-webhooks", "--webhook-base-url", "https://hooks.example.com"]].concat();
     let registered = w.mlc_with(&args, &env).await;
     assert_eq!(registered.code, 0, "{}", registered.all());
-    assert_eq!(bc.hooks().len(), 7);
+    let scopes = shared::stores::bigcommerce::connector::SCOPES.len();
+    assert_eq!(bc.hooks().len(), scopes);
     let created = bc.hooks().into_iter().find(|h| h["scope"] == "store/order/created").unwrap();
     bc.deactivate_hook(created["id"].as_i64().unwrap(), Utc::now());
     let test = w.mlc(&["connection", "test", "bc"]).await;
     assert_eq!(test.code, 3, "{}", test.all());
     assert!(test.stdout.contains("hook store/order/created is deactivated"), "{}", test.stdout);
-    assert_eq!(test.stdout.matches("is active").count(), 6, "{}", test.stdout);
+    assert_eq!(test.stdout.matches("is active").count(), scopes - 1, "{}", test.stdout);
     let file = w.dir.path().join("bc-rules.json");
     let rules = serde_json::json!({
         "accounts": { "shipping": "410000", "rounding": "400000" },
@@ -154,6 +161,17 @@ async fn a_bigcommerce_connection_is_added_tested_and_synced_from_the_cli() {
     std::fs::write(&file, rules.to_string()).unwrap();
     let set = w.mlc(&["--connection", "bc", "mappings", "set", file.to_str().unwrap()]).await;
     assert_eq!(set.code, 0, "{}", set.all());
+    // The catalogue is the store's: its SKUs and category paths are checked against the rules.
+    let check = w.mlc(&["--connection", "bc", "mappings", "check"]).await;
+    assert_eq!(check.code, 0, "{}", check.all());
+    let preview = w.mlc(&["--connection", "bc", "preview", "7001"]).await;
+    assert_eq!(preview.code, 0, "{}", preview.all());
+    assert!(
+        preview.stdout.contains("Preview of order 7001") && preview.stdout.contains("400100"),
+        "{}",
+        preview.stdout
+    );
+    assert!(w.odoo.search("account.move", Val::list(Vec::<Val>::new())).is_empty(), "a preview writes nothing");
     let sync = w.mlc(&["--connection", "bc", "sync"]).await;
     assert_eq!(sync.code, 0, "{}", sync.all());
     let invoices = w.odoo.search(
@@ -164,4 +182,21 @@ async fn a_bigcommerce_connection_is_added_tested_and_synced_from_the_cli() {
     let total = w.odoo.read("account.move", &invoices, &["amount_total"]).remove(0);
     let store_total: rust_decimal::Decimal = bc.order(7001)["total_inc_tax"].as_str().unwrap().parse().unwrap();
     assert_eq!(total.get("amount_total").and_then(Val::as_decimal), Some(store_total));
+    let trace = w.mlc(&["--connection", "bc", "trace", "7001"]).await;
+    assert_eq!(trace.code, 0, "{}", trace.all());
+    assert!(trace.stdout.contains("posted INV/"), "{}", trace.stdout);
+    // A backfill from before the order reads it again and posts nothing new.
+    bc.add_order(7002, 0, 11, Utc::now() - Span::days(40), 1);
+    let from = (Utc::now() - Span::days(41)).format("%Y-%m-%d").to_string();
+    let backfill = w.mlc(&["--connection", "bc", "backfill", "--from", &from]).await;
+    assert_eq!(backfill.code, 0, "{}", backfill.all());
+    let posted = |id: &str| {
+        w.odoo
+            .search(
+                "account.move",
+                Val::list([Val::list([Val::from("invoice_origin"), Val::from("ilike"), Val::from(id)])]),
+            )
+            .len()
+    };
+    assert_eq!((posted(":order:7001:"), posted(":order:7002:")), (1, 1), "{}", backfill.all());
 }

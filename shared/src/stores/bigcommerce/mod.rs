@@ -2,9 +2,13 @@
 //! Webhooks) that become fetch references, the fetch stage's reads, normalization, and the poller
 //! (orders by `min_date_modified`, refunds by `created:min`, customers by `date_modified:min`).
 
+mod checks;
 pub mod client;
 pub mod connector;
+mod hooks;
 pub mod normalize;
+mod poll;
+mod webhook;
 
 pub use connector::BcConnector;
 

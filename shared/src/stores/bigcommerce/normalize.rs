@@ -101,12 +101,109 @@ fn net(v: &Value, ex: &str, inc: &str, tax: &str, inclusive: bool) -> Result<Dec
     if inclusive { money::sub(amount(v, inc)?, amount(v, tax)?, "a tax-inclusive net") } else { amount(v, ex) }
 }
 
+/// What an order needs beyond its lines, addresses and taxes, read only when it has them.
+#[derive(Debug, Default)]
+pub struct Extras {
+    /// `/coupons`, when the order has a coupon discount.
+    pub coupons: Vec<Value>,
+    /// `/fees`, when lines, shipping, handling, wrapping and tax fall short of the total.
+    pub fees: Vec<Value>,
+    /// Category path (root first) by product id, from the catalogue.
+    pub category_paths: std::collections::HashMap<i64, Vec<String>>,
+}
+
+/// What the order's total holds beyond its lines, shipping, handling and wrapping with their
+/// tax, less its discounts: fees, when it is more than a cent.
+pub fn fees_gap(o: &Value, products: &[Value], shipping: &[Value]) -> Result<Decimal> {
+    let inclusive = o["is_tax_inclusive_pricing"].as_bool().unwrap_or(false);
+    let what = "the order's fees";
+    let mut nets = Vec::new();
+    for p in products {
+        nets.push(net(p, "total_ex_tax", "total_inc_tax", "total_tax", inclusive)?);
+    }
+    for a in shipping {
+        nets.push(net(a, "cost_ex_tax", "cost_inc_tax", "cost_tax", inclusive)?);
+    }
+    for kind in ["handling", "wrapping"] {
+        let (ex, inc, tax) =
+            (format!("{kind}_cost_ex_tax"), format!("{kind}_cost_inc_tax"), format!("{kind}_cost_tax"));
+        nets.push(net(o, &ex, &inc, &tax, inclusive)?);
+    }
+    let known = money::add(money::sum(nets, what)?, amount(o, "total_tax")?, what)?;
+    let discounts = money::add(amount(o, "discount_amount")?, amount(o, "coupon_discount")?, what)?;
+    let gap = money::sub(amount(o, "total_inc_tax")?, money::sub(known, discounts, what)?, what)?;
+    Ok(if gap > Decimal::new(1, 2) { gap } else { Decimal::ZERO })
+}
+
+/// `/v3/catalog/categories` as id → (parent id, name).
+pub fn categories(tree: &[Value]) -> std::collections::HashMap<i64, (i64, String)> {
+    tree.iter()
+        .filter_map(|c| Some((c["id"].as_i64()?, (c["parent_id"].as_i64().unwrap_or(0), text(&c["name"])?))))
+        .collect()
+}
+
+/// A catalogue product's first category as a path, root first (a loop in the tree stops it).
+pub fn product_path(product: &Value, categories: &std::collections::HashMap<i64, (i64, String)>) -> Vec<String> {
+    let Some(mut at) = product["categories"].as_array().and_then(|c| c.first()).and_then(Value::as_i64) else {
+        return Vec::new();
+    };
+    let mut path = Vec::new();
+    while let Some((parent, name)) = categories.get(&at) {
+        if path.len() > 32 {
+            break;
+        }
+        path.push(name.clone());
+        at = *parent;
+    }
+    path.reverse();
+    path
+}
+
+/// A shipment (`/v2/orders/{id}/shipments/{id}`): its items, with SKUs from the order's lines,
+/// and its tracking. Shipments have no modified date: the creation date orders versions.
+pub fn shipment(v: &Value, lines: &[Value]) -> Result<(SourceId, DateTime<Utc>, Shipment)> {
+    let id = id_of(v, "a shipment")?;
+    let order_id = v["order_id"].as_i64().ok_or_else(|| bad(format!("shipment {id} has no order_id")))?;
+    let at = date(&v["date_created"]).ok_or_else(|| bad(format!("shipment {id}: date_created is not a date")))?;
+    let mut items = Vec::new();
+    for item in v["items"].as_array().into_iter().flatten() {
+        let line = item["order_product_id"].as_i64();
+        let sku = lines
+            .iter()
+            .find(|l| l["id"].as_i64() == line)
+            .and_then(|l| text(&l["sku"]))
+            .or_else(|| line.map(|l| format!("line {l}")))
+            .ok_or_else(|| bad(format!("shipment {id}: an item without its order product")))?;
+        items.push(ShipmentLine {
+            order_line_id: line.map(|l| l.to_string()),
+            sku: Sku::parse(sku)?,
+            quantity: Decimal::from(item["quantity"].as_i64().unwrap_or(0)),
+        });
+    }
+    let number = text(&v["tracking_number"]);
+    let carrier = text(&v["shipping_provider_display_name"])
+        .or_else(|| text(&v["tracking_carrier"]))
+        .or_else(|| text(&v["shipping_provider"]))
+        .unwrap_or_else(|| "carrier".into());
+    let url = text(&v["tracking_link"])
+        .or_else(|| text(&v["generated_tracking_link"]))
+        .and_then(|u| url::Url::parse(&u).ok());
+    let tracking = number.map(|number| Tracking { carrier, number, url }).into_iter().collect();
+    let source_id = SourceId::parse(format!("{order_id}-s{id}"))?;
+    Ok((
+        source_id,
+        at,
+        Shipment { order_id: SourceId::parse(order_id.to_string())?, shipped_at: at, lines: items, tracking },
+    ))
+}
+
 /// An order with its product lines, shipping addresses and taxes (each fetched on its own).
 pub fn order(
     o: &Value,
     products: &[Value],
     shipping: &[Value],
     taxes: &[Value],
+    extra: &Extras,
 ) -> Result<(SourceId, DateTime<Utc>, SalesDocument)> {
     let id = id_of(o, "an order")?;
     let source_id = SourceId::parse(id.to_string())?;
@@ -148,7 +245,11 @@ pub fn order(
                 .filter(|&i| i > 0)
                 .map(|i| SourceId::parse(i.to_string()))
                 .transpose()?,
-            category_path: Vec::new(),
+            category_path: p["product_id"]
+                .as_i64()
+                .and_then(|id| extra.category_paths.get(&id))
+                .cloned()
+                .unwrap_or_default(),
             quantity,
             unit_price: if quantity.is_zero() {
                 Decimal::ZERO
@@ -203,6 +304,29 @@ pub fn order(
             fees.push(FeeLine { line_id: kind.to_string(), name: label.into(), total, taxes });
         }
     }
+    for f in &extra.fees {
+        let fee = id_of(f, "a fee")?;
+        let total = net(f, "cost_ex_tax", "cost_inc_tax", "cost_tax", inclusive)?;
+        let taxes = taxes_for(taxes, "fee", "order_fee_id", fee)?;
+        let allocated = money::sum(taxes.iter().map(|t| t.amount), "a fee's tax")?;
+        if (allocated - amount(f, "cost_tax")?).abs() > Decimal::new(1, 2) {
+            return Err(bad(format!("order {id}: fee {fee}'s tax is not allocated in /taxes")));
+        }
+        let name =
+            text(&f["display_name_merchant"]).or_else(|| text(&f["display_name"])).unwrap_or_else(|| "Fee".into());
+        fees.push(FeeLine { line_id: format!("fee-{fee}"), name, total, taxes });
+    }
+    let coupons = extra
+        .coupons
+        .iter()
+        .map(|c| {
+            Ok(Coupon {
+                code: text(&c["code"]).unwrap_or_default(),
+                discount: amount(c, "discount")?,
+                discount_tax: Decimal::ZERO,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let total = amount(o, "total_inc_tax")?;
     let tax = amount(o, "total_tax")?;
     // Reconcile: lines, shipping and fees with their tax must come to the order's total.
@@ -218,6 +342,7 @@ pub fn order(
             "order {id}: lines, shipping and fees come to {gross} with tax, but the order total is {total}"
         )));
     }
+    let fee_total = money::sum(fees.iter().map(|f| f.total), "the order's fees")?;
     let billing = address(&o["billing_address"]);
     let email = billing.as_ref().and_then(|b| b.email.clone());
     let customer = match o["customer_id"].as_i64().unwrap_or(0) {
@@ -241,14 +366,14 @@ pub fn order(
         lines,
         shipping: shipping_lines,
         fees,
-        coupons: Vec::new(),
+        coupons,
         taxes: Vec::new(),
         payment_method: text(&o["payment_method"]).map(|code| PaymentMethod { code, title: None }),
         totals: Totals {
             subtotal: net(o, "subtotal_ex_tax", "subtotal_inc_tax", "subtotal_tax", inclusive)?,
             discount: discounts,
             shipping: net(o, "shipping_cost_ex_tax", "shipping_cost_inc_tax", "shipping_cost_tax", inclusive)?,
-            fees: Decimal::ZERO,
+            fees: fee_total,
             tax,
             total,
         },

@@ -293,9 +293,9 @@ impl Store for WooConnector {
     fn secrets(&self) -> &'static [crate::stores::StoreSecret] {
         use crate::stores::StoreSecret as S;
         &[
-            S { env: "MLC_WOO_CONSUMER_KEY", name: SECRET_KEY, made_when_registering: false },
-            S { env: "MLC_WOO_CONSUMER_SECRET", name: SECRET_SECRET, made_when_registering: false },
-            S { env: "MLC_WOO_WEBHOOK_SECRET", name: SECRET_WEBHOOK, made_when_registering: true },
+            S { env: "MLC_WOO_CONSUMER_KEY", name: SECRET_KEY, made_when_registering: false, optional: false },
+            S { env: "MLC_WOO_CONSUMER_SECRET", name: SECRET_SECRET, made_when_registering: false, optional: false },
+            S { env: "MLC_WOO_WEBHOOK_SECRET", name: SECRET_WEBHOOK, made_when_registering: true, optional: false },
         ]
     }
 
