@@ -103,6 +103,17 @@ pub async fn shipments_and_status_changes_are_noted_in_odoo_and_book_nothing(fam
     s.h.drain(&poster).await;
     assert_eq!(s.h.moves(":order:4001:", "out_refund").len(), 1, "the first version credited");
     assert_eq!(s.h.moves(":order:4001:", "out_invoice").len(), 2, "and the new one posted");
+
+    // Archived in the store: never credited by itself, noted on the live invoice.
+    s.store.edit_order(4001, |o| {
+        o["is_deleted"] = true.into();
+        o["date_modified"] = rfc2822(t0 + Duration::minutes(50)).into();
+    });
+    deliver(&s, "store/order/archived", json!({ "type": "order", "id": 4001 }), "m9").await;
+    s.h.drain(&poster).await;
+    assert_eq!(s.h.moves(":order:4001:", "out_refund").len(), 1);
+    let live = *s.h.moves(":order:4001:", "out_invoice").iter().max().unwrap();
+    assert!(notes(&s, live).iter().any(|n| n.contains("status Archived (was Shipped)")), "{:?}", notes(&s, live));
 }
 
 fn rfc2822(t: chrono::DateTime<Utc>) -> String {
@@ -234,4 +245,47 @@ pub async fn the_tokens_scopes_and_the_catalogue_are_read(family: Family) {
     let findings = store.checks().health(&connection, &secrets).await;
     let lacking = findings.iter().find(|f| f.what.contains("cannot read customers")).expect("the missing scope");
     assert!(!lacking.ok && lacking.what.contains("store_v2_customers_read_only"), "{lacking:?}");
+}
+
+/// A registered customer is one partner, bound by external id; the other addresses in their
+/// address book are child delivery contacts, one per place, never made twice.
+pub async fn a_customers_addresses_become_child_contacts_once(family: Family) {
+    let s = Setup::start(family).await;
+    let poster = s.h.poster();
+    let t0 = Utc::now() - Duration::hours(1);
+    s.store.add_customer(17, "ada@example.com", "Ada", "Lovelace", t0);
+    s.store.add_customer_address(17, "9 Quay St", "Bristol", "BS1 4DJ", t0 + Duration::minutes(1));
+    deliver(&s, "store/customer/created", json!({ "type": "customer", "id": 17 }), "a1").await;
+    s.h.drain(&poster).await;
+    let partners = s.h.odoo.search("res.partner", Val::list([leaf("ref", "=", Val::from("17"))]));
+    assert_eq!(partners.len(), 1);
+    let children = || s.h.odoo.search("res.partner", Val::list([leaf("parent_id", "=", Val::Int(partners[0]))]));
+    let kids = children();
+    assert_eq!(kids.len(), 1, "the second address; the first is the partner's own");
+    let kid = s.h.odoo.read("res.partner", &kids, &["type", "city"]).remove(0);
+    assert_eq!(kid.get("type").and_then(Val::as_str), Some("delivery"));
+    assert_eq!(kid.get("city").and_then(Val::as_str), Some("Bristol"));
+
+    // An address added: its callback names the customer; one more contact, the rest kept.
+    s.store.add_customer_address(17, "3 Mill Lane", "Leeds", "LS1 1AA", t0 + Duration::minutes(2));
+    let data = json!({ "type": "address", "id": 172, "address": { "customer_id": 17 } });
+    deliver(&s, "store/customer/address/created", data, "a2").await;
+    s.h.drain(&poster).await;
+    assert_eq!(children().len(), 2);
+    // Read again by a poll: nothing more.
+    s.poll(t0 - Duration::hours(1)).await;
+    s.h.drain(&poster).await;
+    assert_eq!(children().len(), 2);
+    assert_eq!(s.h.odoo.search("res.partner", Val::list([leaf("ref", "=", Val::from("17"))])).len(), 1);
+
+    // Deleted in the store: the partner stays, the trail says why.
+    deliver(&s, "store/customer/deleted", json!({ "type": "customer", "id": 17 }), "a3").await;
+    let trail =
+        s.h.family
+            .audit()
+            .by_source(&s.h.connection, EntityKind::Customer, &shared::ids::SourceId::parse("17").unwrap())
+            .await
+            .unwrap();
+    assert!(trail.iter().any(|a| a.message.contains("deleted in BigCommerce; its partner stays")), "{trail:?}");
+    assert_eq!(s.h.odoo.search("res.partner", Val::list([leaf("ref", "=", Val::from("17"))])).len(), 1);
 }

@@ -14,4 +14,5 @@ blackbox::on_both_families! {
     a_guest_takes_a_customers_partner_only_when_allowed,
     hooks_made_with_a_custom_header_secret_need_it,
     the_tokens_scopes_and_the_catalogue_are_read,
+    a_customers_addresses_become_child_contacts_once,
 }

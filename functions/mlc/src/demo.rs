@@ -34,7 +34,8 @@ fn rules() -> serde_json::Value {
 
 pub async fn run(dir: &Path) -> Result<()> {
     println!("ml-connector demo — everything below runs on this machine, against SANDBOXES:");
-    println!("a sandbox WooCommerce store and a sandbox Odoo on loopback; no real store or Odoo is touched.\n");
+    println!("a sandbox WooCommerce store, a sandbox BigCommerce store and a sandbox Odoo on loopback;");
+    println!("no real store or Odoo is touched.\n");
 
     let odoo = Sandbox::start(SandboxOptions::default()).await.context("starting the Odoo sandbox")?;
     let store = SandboxStore::start(StoreOptions::default()).await.context("starting the WooCommerce sandbox")?;
@@ -125,14 +126,16 @@ pub async fn run(dir: &Path) -> Result<()> {
     let duplicates = all.iter().filter(|o| matches!(o, RecordOutcome::Duplicate)).count();
     let skipped: Vec<&String> =
         all.iter().filter_map(|o| if let RecordOutcome::Skipped(w) = o { Some(w) } else { None }).collect();
-    let invoices = odoo.search(
-        "account.move",
-        Val::list([Val::list([Val::from("move_type"), Val::from("="), Val::from("out_invoice")])]),
-    );
-    let credits = odoo.search(
-        "account.move",
-        Val::list([Val::list([Val::from("move_type"), Val::from("="), Val::from("out_refund")])]),
-    );
+    let of_woo = |move_type: &str| {
+        odoo.search(
+            "account.move",
+            Val::list([
+                Val::list([Val::from("move_type"), Val::from("="), Val::from(move_type)]),
+                Val::list([Val::from("invoice_origin"), Val::from("ilike"), Val::from(format!("mlc:{CONNECTION}:"))]),
+            ]),
+        )
+    };
+    let (invoices, credits) = (of_woo("out_invoice"), of_woo("out_refund"));
     let total = |ids: &[i64]| -> Decimal {
         odoo.read("account.move", ids, &["amount_total"])
             .iter()
@@ -142,7 +145,7 @@ pub async fn run(dir: &Path) -> Result<()> {
     let partners =
         odoo.search("res.partner", Val::list([Val::list([Val::from("customer_rank"), Val::from(">"), Val::Int(0)])]));
 
-    println!("Summary");
+    println!("Summary, WooCommerce ({CONNECTION})");
     println!("  posted to Odoo:        {posted} records");
     println!("  customer invoices:     {} (total {} EUR)", invoices.len(), total(&invoices));
     println!("  credit notes:          {} (total {} EUR)", credits.len(), total(&credits));
@@ -178,6 +181,7 @@ pub async fn run(dir: &Path) -> Result<()> {
         let from = back.iter().map(|e| format!("{} {}", e.kind, e.source_id)).collect::<Vec<_>>().join(", ");
         println!("  and back: {} leads to {from}", link.odoo);
     }
+    crate::demo_bigcommerce::run(&stack, &odoo, &poster).await?;
     println!("\nThis demo ran against sandboxes. Point a connection at your own store and Odoo to go further.");
     Ok(())
 }

@@ -5,6 +5,8 @@
 mod connection;
 #[cfg(feature = "demo")]
 mod demo;
+#[cfg(feature = "demo")]
+mod demo_bigcommerce;
 mod output;
 mod pipeline;
 mod state;
@@ -43,8 +45,8 @@ struct Cli {
 // Parsed once per process: the size of its largest variant costs nothing.
 #[allow(clippy::large_enum_variant)]
 enum Command {
-    /// Runs the whole pipeline against a sandbox WooCommerce store and a sandbox Odoo on this
-    /// machine, then prints what was posted, what failed and why, and one order's trace.
+    /// Runs the whole pipeline against sandbox WooCommerce and BigCommerce stores and a sandbox
+    /// Odoo on this machine, then prints what was posted, what failed and why, and one order's trace.
     ///
     /// Example: mlc demo
     Demo {

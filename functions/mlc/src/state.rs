@@ -32,47 +32,47 @@ pub enum FailedCommand {
     },
 }
 
+/// The connections a command looks in: the one named, or every one (a machine may hold a
+/// WooCommerce and a BigCommerce connection; a record id says which by where it is found).
+async fn connections_for(stack: &LocalStack, name: Option<&str>) -> Result<Vec<Connection>> {
+    if name.is_some() {
+        return Ok(vec![pick(stack, name).await?]);
+    }
+    let all = stack.store.connections().await?;
+    if all.is_empty() {
+        return Err(shared::Error::bad_input("there is no connection yet: add one with `mlc connection add`").into());
+    }
+    Ok(all)
+}
+
 /// A record's journey: by store order id (`1042`), Odoo move id (`account.move:17`) or Odoo
-/// move name (`INV/2026/00017`, looked up in Odoo).
+/// move name (`INV/2026/00017`, looked up in Odoo). Without --connection, the one connection
+/// whose trail has it.
 pub async fn trace(dir: &Path, name: Option<&str>, what: &str, json: bool) -> Result<()> {
     let stack = LocalStack::open(dir, false)?;
-    let connection = pick(&stack, name).await?;
-    let store = stack.store.as_ref();
-    let odoo_id = match what.strip_prefix("account.move:") {
-        Some(id) => Some(
-            id.parse::<i64>()
-                .map_err(|_| shared::Error::bad_input(format!("{what:?}: the move id must be a number")))?,
-        ),
-        None if what.contains('/') => Some(move_by_name(&stack, &connection, what).await?),
-        None => None,
+    let mut found = Vec::new();
+    let connections = connections_for(&stack, name).await?;
+    let several = connections.len() > 1;
+    for connection in connections {
+        let entries = trail_of(&stack, &connection, what, several).await?;
+        if !entries.is_empty() {
+            found.push((connection.id, entries));
+        }
+    }
+    let entries = match found.len() {
+        0 => {
+            let on = name.map(|n| format!(" on {n}")).unwrap_or_default();
+            return Err(shared::Error::bad_input(format!("nothing in the audit trail for {what}{on}")).into());
+        }
+        1 => found.pop().expect("one").1,
+        _ => {
+            let names = found.iter().map(|(c, _)| c.to_string()).collect::<Vec<_>>().join(", ");
+            return Err(shared::Error::bad_input(format!(
+                "{what} is in the trail of {names}: say which with --connection"
+            ))
+            .into());
+        }
     };
-    let mut start = TrailStart::default();
-    match odoo_id {
-        Some(id) => {
-            let odoo = OdooRef::new("account.move", id);
-            // And the store side of it (a line's link names its order: `1042#3`).
-            if let Some(link) = store.link_by_odoo(&connection.id, &odoo).await? {
-                let base = link.source_id.as_str().split('#').next().unwrap_or_default().to_string();
-                start.sources.push((link.kind, SourceId::parse(base)?));
-            }
-            start.odoo.push(odoo);
-        }
-        None => {
-            let source = SourceId::parse(what)?;
-            for kind in [EntityKind::Order, EntityKind::Invoice, EntityKind::Customer] {
-                start.sources.push((kind, source.clone()));
-            }
-            if let Some(link) = store.link_by_source(&connection.id, EntityKind::Order, &source).await? {
-                start.odoo.push(link.odoo);
-            }
-        }
-    }
-    let entries = trail(store, &connection.id, start).await?;
-    if entries.is_empty() {
-        return Err(
-            shared::Error::bad_input(format!("nothing in the audit trail for {what} on {}", connection.id)).into()
-        );
-    }
     if json {
         return output::json(&entries);
     }
@@ -90,6 +90,47 @@ pub async fn trace(dir: &Path, name: Option<&str>, what: &str, json: bool) -> Re
         .collect();
     output::table(&["WHEN (UTC)", "RECORD", "STAGE", "ODOO", "WHAT HAPPENED"], &rows);
     Ok(())
+}
+
+/// One connection's trail for a store id, move id or move name (empty when it has none).
+async fn trail_of(stack: &LocalStack, connection: &Connection, what: &str, several: bool) -> Result<Vec<AuditEntry>> {
+    let store = stack.store.as_ref();
+    let odoo_id = match what.strip_prefix("account.move:") {
+        Some(id) => Some(
+            id.parse::<i64>()
+                .map_err(|_| shared::Error::bad_input(format!("{what:?}: the move id must be a number")))?,
+        ),
+        None if what.contains('/') => match move_by_name(stack, connection, what).await {
+            Ok(id) => Some(id),
+            Err(_) if several => return Ok(Vec::new()), // not in this connection's Odoo
+            Err(e) => return Err(e),
+        },
+        None => None,
+    };
+    let mut start = TrailStart::default();
+    match odoo_id {
+        Some(id) => {
+            let odoo = OdooRef::new("account.move", id);
+            // And the store side of it (a line's link names its order: `1042#3`).
+            if let Some(link) = store.link_by_odoo(&connection.id, &odoo).await? {
+                let base = link.source_id.as_str().split('#').next().unwrap_or_default().to_string();
+                start.sources.push((link.kind, SourceId::parse(base)?));
+            } else if several {
+                return Ok(Vec::new()); // another connection's move (ids are per Odoo)
+            }
+            start.odoo.push(odoo);
+        }
+        None => {
+            let source = SourceId::parse(what)?;
+            for kind in [EntityKind::Order, EntityKind::Invoice, EntityKind::Customer] {
+                start.sources.push((kind, source.clone()));
+            }
+            if let Some(link) = store.link_by_source(&connection.id, EntityKind::Order, &source).await? {
+                start.odoo.push(link.odoo);
+            }
+        }
+    }
+    Ok(trail(store, &connection.id, start).await?)
 }
 
 async fn move_by_name(stack: &LocalStack, connection: &Connection, name: &str) -> Result<i64> {
@@ -119,11 +160,11 @@ fn failed_rows(records: &[FailedRecord]) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn print_failed(connection: &ConnectionId, records: &[FailedRecord], json: bool) -> Result<()> {
+fn print_failed(connection: &str, records: &[FailedRecord], json: bool) -> Result<()> {
     if json {
         let rows: Vec<serde_json::Value> = records
             .iter()
-            .map(|r| serde_json::json!({ "kind": r.kind, "source_id": r.source_id, "failed_at": r.failed_at, "class": r.class, "reason": r.reason }))
+            .map(|r| serde_json::json!({ "connection": r.connection_id, "kind": r.kind, "source_id": r.source_id, "failed_at": r.failed_at, "class": r.class, "reason": r.reason }))
             .collect();
         return output::json(&rows);
     }
@@ -158,13 +199,20 @@ pub async fn failed(dir: &Path, name: Option<&str>, command: FailedCommand, json
         let stack = DeployedStack::from_env().await?;
         let connection = aws_connection(&stack, name).await?;
         let records = stack.state.failed(&connection.id).await?;
-        return print_failed(&connection.id, &records, json);
+        return print_failed(connection.id.as_str(), &records, json);
     }
     let stack = LocalStack::open(dir, false)?;
-    let connection = pick(&stack, name).await?;
-    let mut records = stack.store.failed(&connection.id).await?;
-    records.extend(dead_lettered(&stack, &connection).await?);
-    print_failed(&connection.id, &records, json)
+    let connections = connections_for(&stack, name).await?;
+    let mut records = Vec::new();
+    for connection in &connections {
+        records.extend(stack.store.failed(&connection.id).await?);
+        records.extend(dead_lettered(&stack, connection).await?);
+    }
+    let on = match connections.as_slice() {
+        [one] => one.id.to_string(),
+        _ => "any connection".to_string(),
+    };
+    print_failed(&on, &records, json)
 }
 
 /// What sits in the dead-letter queue, as failed records with the last error their trail gives;
@@ -217,24 +265,31 @@ pub async fn replay(
         let count = shared::poster::replay(&stack.state, &stack.queue, &stack.audit, &connection, only_ref).await?;
         let redriven =
             if all { Some(shared::aws::redrive_dead_letters(&stack.dead_letters, &stack.queue).await?) } else { None };
-        (count, redriven, connection.id)
+        (count, redriven, connection.id.to_string())
     } else {
         let stack = LocalStack::open(dir, false)?;
-        let connection = pick(&stack, name).await?;
-        let count = shared::poster::replay(
-            stack.store.as_ref(),
-            stack.queue.as_ref(),
-            stack.store.as_ref(),
-            &connection,
-            only_ref,
-        )
-        .await?;
+        let connections = connections_for(&stack, name).await?;
+        let mut count = 0;
+        for connection in &connections {
+            count += shared::poster::replay(
+                stack.store.as_ref(),
+                stack.queue.as_ref(),
+                stack.store.as_ref(),
+                connection,
+                only_ref,
+            )
+            .await?;
+        }
+        let connection = match connections.as_slice() {
+            [one] => one.id.to_string(),
+            _ => "any connection".to_string(),
+        };
         let redriven = if all {
             Some(Redriven::Moved(shared::poster::redrive(stack.dead_letters.as_ref(), stack.queue.as_ref()).await?))
         } else {
             None
         };
-        (count, redriven, connection.id)
+        (count, redriven, connection)
     };
     if let (Some(id), 0) = (record, count) {
         return Err(shared::Error::bad_input(format!("order {id} is not a failed record on {connection}")).into());

@@ -13,6 +13,16 @@ fn the_demo_runs_end_to_end_and_says_it_used_sandboxes() {
     assert!(stdout.contains("credit notes:          1"), "{stdout}");
     assert!(stdout.contains("FAILED order 1100: no mapping rule matches line \"Garden gnome\""), "{stdout}");
     assert!(stdout.contains("Trace of order 1001"), "{stdout}");
+    // BigCommerce beside it, on the same Odoo: 2101, 2102 (tax-inclusive), 2103 (USD) by
+    // webhook, 2105 by the poller; 2104 is incomplete and never posts.
+    assert!(stdout.contains("answered HTTP 200, 200, 200, 200"), "{stdout}");
+    assert!(stdout.contains("Summary, BigCommerce (demo-bigcommerce)"), "{stdout}");
+    let bc = &stdout[stdout.find("Summary, BigCommerce").unwrap()..];
+    assert!(bc.contains("customer invoices:     4 (total 90.00 EUR + 18.00 USD)"), "{bc}");
+    assert!(bc.contains("credit notes:          1 (total 12.00 EUR)"), "{bc}");
+    assert!(bc.contains("tracking UPS 1Z999AA10123456784"), "{bc}");
+    assert!(bc.contains("status Shipped (was Awaiting Fulfillment)"), "{bc}");
+    assert!(!bc.contains("FAILED"), "{bc}");
     assert!(stdout.contains("This demo ran against sandboxes."), "{stdout}");
     // The embedded state it used is real: SQLite and an encrypted secrets file with a private key.
     assert!(dir.path().join("mlc.sqlite3").exists());

@@ -374,6 +374,18 @@ impl BigCommerceSandbox {
         c
     }
 
+    /// Another address in a customer's address book (and a newer modified date).
+    pub fn add_customer_address(&self, id: i64, street: &str, city: &str, postcode: &str, modified: DateTime<Utc>) {
+        let mut d = self.shared.data.lock().expect("lock");
+        let c = d.customers.get_mut(&id).expect("customer");
+        let n = c["addresses"].as_array().map_or(0, Vec::len) as i64;
+        let address = json!({ "id": id * 10 + n, "customer_id": id, "first_name": c["first_name"], "last_name": c["last_name"],
+                              "address1": street, "address2": "", "city": city, "state_or_province": "", "postal_code": postcode,
+                              "country_code": "GB", "phone": "", "address_type": "residential" });
+        c["addresses"].as_array_mut().expect("addresses").push(address);
+        c["date_modified"] = modified.to_rfc3339().into();
+    }
+
     /// A V3 refund of `items` (`item_type`, `item_id`, `quantity`, `requested_amount`).
     pub fn add_refund(
         &self,

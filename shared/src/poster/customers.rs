@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::ids::OdooRef;
 use crate::odoo::Val;
 use crate::ports::{AuditStage, Link};
-use crate::records::{Customer, EntityKind};
+use crate::records::{Address, Customer, EntityKind};
 
 impl Poster {
     pub(super) async fn upsert_customer(
@@ -54,6 +54,7 @@ impl Poster {
                 (id, "created")
             }
         };
+        let contacts = self.address_contacts(ctx, &xmlid, id, address, &customer.addresses).await?;
         ctx.odoo.remember_partner(&format!("c:{}", e.source_id), id);
         let odoo = OdooRef::new("res.partner", id);
         self.deps
@@ -75,11 +76,53 @@ impl Poster {
             ctx.connection.audit_retention,
             AuditStage::Posted,
             Some(odoo.clone()),
-            format!("{verb} partner {name} ({XMLID_MODULE}.{xmlid})"),
+            format!("{verb} partner {name} ({XMLID_MODULE}.{xmlid}){contacts}"),
             json!({}),
         )
         .await;
         let _ = self.deps.failed.remove_failed(&e.connection_id, e.kind(), &e.source_id).await;
         Ok(RecordOutcome::Posted { odoo, name })
+    }
+
+    /// The customer's other addresses as child contacts (`type` delivery), one per distinct
+    /// place, each under an external id made from the place, so a repeat creates nothing.
+    /// Answers what was added, for the trail.
+    async fn address_contacts(
+        &self,
+        ctx: &Context,
+        xmlid: &str,
+        partner: i64,
+        main: Option<&Address>,
+        addresses: &[Address],
+    ) -> Result<String> {
+        let client = &ctx.odoo.client;
+        let mut wanted: Vec<(String, &Address)> = Vec::new();
+        for a in addresses {
+            let key = a.place_key();
+            if main.is_some_and(|m| m.place_key() == key) || wanted.iter().any(|(_, w)| w.place_key() == key) {
+                continue;
+            }
+            let digest = crate::ids::ContentHash::of_bytes(key.as_bytes());
+            wanted.push((format!("{xmlid}_address_{}", &digest.as_str()[..12]), a));
+        }
+        if wanted.is_empty() {
+            return Ok(String::new());
+        }
+        let names: Vec<String> = wanted.iter().map(|(n, _)| n.clone()).collect();
+        let known = super::partners::partners_by_xmlid(client, &names).await?;
+        let mut added = 0;
+        for (name, a) in wanted.iter().filter(|(n, _)| !known.contains_key(n)) {
+            let label = super::partners::full_name(a).unwrap_or_else(|| "Delivery address".into());
+            let mut vals = self.partner_vals(ctx, label, None, Some(a), None);
+            if let Val::Map(m) = &mut vals {
+                m.insert("parent_id".into(), Val::Int(partner));
+                m.insert("type".into(), Val::from("delivery"));
+                m.remove("customer_rank");
+            }
+            let id = client.create("res.partner", vals).await?;
+            client.bind_external_id(XMLID_MODULE, name, &OdooRef::new("res.partner", id)).await?;
+            added += 1;
+        }
+        Ok(if added == 0 { String::new() } else { format!(", with {added} new address contact(s)") })
     }
 }

@@ -383,7 +383,7 @@ fn partner_key(
     }
 }
 
-async fn partners_by_xmlid(
+pub(super) async fn partners_by_xmlid(
     client: &crate::odoo::OdooClient,
     wanted: &[String],
 ) -> std::result::Result<HashMap<String, i64>, OdooError> {

@@ -55,6 +55,27 @@ pub struct Address {
     pub phone: Option<String>,
 }
 
+impl Address {
+    /// The place itself, for telling addresses apart: names and lines, not e-mail or phone
+    /// (stores leave those off shipping addresses).
+    pub fn place_key(&self) -> String {
+        let parts = [
+            &self.first_name,
+            &self.last_name,
+            &self.company,
+            &self.line1,
+            &self.line2,
+            &self.city,
+            &self.region,
+            &self.postcode,
+        ];
+        let mut key: Vec<String> =
+            parts.iter().map(|p| p.as_deref().unwrap_or_default().trim().to_lowercase()).collect();
+        key.push(self.country.as_ref().map(|c| c.as_str().to_string()).unwrap_or_default());
+        key.join("|")
+    }
+}
+
 /// Who bought: a registered customer (linked to a `res.partner` by their store id) or a guest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

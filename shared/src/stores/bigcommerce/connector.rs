@@ -34,8 +34,9 @@ pub const SECRET_HOOK_HEADER: &str = "bc_hook_header_secret";
 pub const HOOK_HEADER: &str = "x-mlc-hook-secret";
 
 /// The callbacks a connection registers: orders, refunds, customers and their addresses
-/// (`store/customer/updated` does not track address changes), and shipments.
-pub const SCOPES: [&str; 11] = [
+/// (`store/customer/updated` does not track address changes), and shipments. Deletions are
+/// only recorded in the audit trail: Odoo keeps its history.
+pub const SCOPES: [&str; 13] = [
     "store/order/created",
     "store/order/updated",
     "store/order/statusUpdated",
@@ -43,10 +44,12 @@ pub const SCOPES: [&str; 11] = [
     "store/order/refund/created",
     "store/customer/created",
     "store/customer/updated",
+    "store/customer/deleted",
     "store/customer/address/created",
     "store/customer/address/updated",
     "store/shipment/created",
     "store/shipment/updated",
+    "store/shipment/deleted",
 ];
 
 pub const ORDERS: &str = "bigcommerce:orders";

@@ -351,12 +351,18 @@ pub fn order(
     };
     let status_id = o["status_id"].as_i64().unwrap_or(0);
     // Archived (deleted) orders never post.
-    let doc_status = if o["is_deleted"].as_bool() == Some(true) { DocumentStatus::Failed } else { status(status_id) };
+    let archived = o["is_deleted"].as_bool() == Some(true);
+    let doc_status = if archived { DocumentStatus::Failed } else { status(status_id) };
     let doc = SalesDocument {
         number: id.to_string(),
         order_id: None,
         status: doc_status,
-        source_status: text(&o["status"]).unwrap_or_else(|| format!("status {status_id}")),
+        // An archived order says so (a connection may map "Archived" to credit in its rules).
+        source_status: if archived {
+            "Archived".to_string()
+        } else {
+            text(&o["status"]).unwrap_or_else(|| format!("status {status_id}"))
+        },
         created_at: created,
         currency,
         prices_include_tax: inclusive,
@@ -482,4 +488,59 @@ pub fn customer(c: &Value) -> Result<(SourceId, DateTime<Utc>, Customer)> {
             created_at: created,
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_product_path_walks_up_to_the_root_and_survives_a_loop() {
+        let tree = categories(&[
+            json!({ "id": 1, "parent_id": 0, "name": "Shop" }),
+            json!({ "id": 2, "parent_id": 1, "name": "Books" }),
+            json!({ "id": 3, "parent_id": 4, "name": "A" }),
+            json!({ "id": 4, "parent_id": 3, "name": "B" }),
+        ]);
+        assert_eq!(product_path(&json!({ "categories": [2, 1] }), &tree), ["Shop", "Books"]);
+        assert!(product_path(&json!({ "categories": [] }), &tree).is_empty());
+        assert!(product_path(&json!({ "categories": [3] }), &tree).len() <= 34, "a loop ends");
+    }
+
+    #[test]
+    fn a_shipment_names_its_items_by_sku_and_its_tracking() {
+        let lines = [json!({ "id": 11, "sku": "MUG-1" })];
+        let shipped = json!({
+            "id": 5, "order_id": 900, "date_created": "Tue, 05 Mar 2019 21:40:11 +0000", "tracking_number": "1Z9",
+            "shipping_provider_display_name": "UPS", "generated_tracking_link": "https://track.example/1Z9",
+            "items": [ { "order_product_id": 11, "product_id": 3, "quantity": 2 } ]
+        });
+        let (id, _, s) = shipment_fn(&shipped, &lines);
+        assert_eq!(id.as_str(), "900-s5");
+        assert_eq!((s.lines[0].sku.as_str(), s.lines[0].quantity), ("MUG-1", Decimal::from(2)));
+        assert_eq!((s.tracking[0].carrier.as_str(), s.tracking[0].number.as_str()), ("UPS", "1Z9"));
+        let untracked =
+            json!({ "id": 6, "order_id": 900, "date_created": "Tue, 05 Mar 2019 21:40:11 +0000", "items": [] });
+        assert!(shipment_fn(&untracked, &lines).2.tracking.is_empty());
+        assert!(shipment(&json!({ "id": 7, "order_id": 900, "date_created": "yesterday" }), &lines).is_err());
+    }
+
+    fn shipment_fn(v: &Value, lines: &[Value]) -> (SourceId, DateTime<Utc>, Shipment) {
+        shipment(v, lines).unwrap()
+    }
+
+    #[test]
+    fn a_fee_gap_is_what_the_total_holds_beyond_the_known_parts() {
+        let order = json!({
+            "is_tax_inclusive_pricing": false, "total_inc_tax": "37.5000", "total_tax": "5.0000",
+            "handling_cost_ex_tax": "0.0000", "wrapping_cost_ex_tax": "0.0000", "discount_amount": "0", "coupon_discount": "0"
+        });
+        let products = [json!({ "total_ex_tax": "20.0000" })];
+        let shipping = [json!({ "cost_ex_tax": "5.0000" })];
+        assert_eq!(fees_gap(&order, &products, &shipping).unwrap(), Decimal::new(75, 1));
+        let mut exact = order.clone();
+        exact["total_inc_tax"] = "30.0000".into();
+        assert_eq!(fees_gap(&exact, &products, &shipping).unwrap(), Decimal::ZERO);
+    }
 }

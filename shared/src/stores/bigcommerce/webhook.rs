@@ -140,6 +140,26 @@ impl WebhookSource for BcConnector {
             s if s.starts_with("store/customer/address/") => {
                 reference(connection, EntityKind::Customer, id(&data["address"]["customer_id"])?, Value::Null)
             }
+            // Nothing to read: the store has removed it. Odoo keeps its history; the trail says so.
+            "store/customer/deleted" | "store/shipment/deleted" => {
+                // Under the record's own id, so tracing it finds the deletion.
+                let (record, what) = if scope == "store/customer/deleted" {
+                    let customer = id(&data["id"])?;
+                    (
+                        customer.to_string(),
+                        format!("customer {customer} was deleted in BigCommerce; its partner stays in Odoo"),
+                    )
+                } else {
+                    let (shipment, order) = (id(&data["id"])?, id(&data["orderId"])?);
+                    let what = format!(
+                        "shipment {shipment} of order {order} was deleted in BigCommerce; the note on its invoice stays"
+                    );
+                    (format!("{order}-s{shipment}"), what)
+                };
+                let via = json!({ "delivery": reference_id });
+                self.pipeline.audit(connection, self.kind(delivery), &record, AuditStage::Skipped, what, via).await;
+                return Ok(Accepted::Noted("deleted in the store".into()));
+            }
             other => {
                 let message = format!("scope {other} is not handled");
                 self.pipeline
