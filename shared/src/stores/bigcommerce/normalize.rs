@@ -531,6 +531,29 @@ mod tests {
     }
 
     #[test]
+    fn a_bundles_zero_priced_children_are_not_counted_twice() {
+        let order = json!({
+            "id": 9, "default_currency_code": "EUR", "date_created": "Tue, 05 Mar 2019 21:40:11 +0000",
+            "is_tax_inclusive_pricing": false, "total_inc_tax": "24.0000", "total_tax": "4.0000", "status_id": 11
+        });
+        let line = |id: i64, parent: Value, total: &str| {
+            json!({ "id": id, "sku": format!("S{id}"), "quantity": 1, "total_ex_tax": total, "total_inc_tax": total,
+                    "total_tax": "0", "parent_order_product_id": parent, "applied_discounts": [] })
+        };
+        let products = [line(1, Value::Null, "20.0000"), line(2, json!(1), "0.0000"), line(3, json!(1), "0.0000")];
+        let (_, _, doc) = order_fn(&order, &products);
+        assert_eq!(doc.lines.len(), 1, "the bundle, not its parts");
+        assert_eq!(doc.totals.total, Decimal::new(24, 0));
+        // A child priced on its own is a line of its own.
+        let products = [line(1, Value::Null, "10.0000"), line(2, json!(1), "10.0000")];
+        assert_eq!(order_fn(&order, &products).2.lines.len(), 2);
+    }
+
+    fn order_fn(o: &Value, products: &[Value]) -> (SourceId, DateTime<Utc>, SalesDocument) {
+        order(o, products, &[], &[], &Extras::default()).unwrap()
+    }
+
+    #[test]
     fn a_fee_gap_is_what_the_total_holds_beyond_the_known_parts() {
         let order = json!({
             "is_tax_inclusive_pricing": false, "total_inc_tax": "37.5000", "total_tax": "5.0000",
