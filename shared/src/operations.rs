@@ -20,7 +20,11 @@ pub async fn replay(
     let retention = connection.audit_retention;
     let connection = &connection.id;
     let records = match only {
-        Some((kind, source)) => failed.get_failed(connection, kind, source).await?.into_iter().collect(),
+        // The kind given, else any failed record with that id (a refund `1083-r1084`, a customer).
+        Some((kind, source)) => match failed.get_failed(connection, kind, source).await? {
+            Some(r) => vec![r],
+            None => failed.failed(connection).await?.into_iter().filter(|r| &r.source_id == source).collect(),
+        },
         None => failed.failed(connection).await?,
     };
     let mut replayed = 0;

@@ -138,6 +138,10 @@ pub struct Connection {
     /// What only its store has (see [`crate::stores::StoreSettings`]).
     #[serde(default)]
     pub settings: crate::stores::StoreSettings,
+    /// Where the poller's first run starts (`mlc connection add --poll-start`); the deployment's
+    /// default (`MLC_POLL_START`, else 30 days back) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_start: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A saved version of a connection's mapping rules. The rules' shape belongs to the poster; the

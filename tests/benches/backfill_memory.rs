@@ -57,6 +57,7 @@ async fn main() {
                 allow_private_network: true,
                 paused: false,
                 settings: Default::default(),
+                poll_start: None,
             })
             .await
             .unwrap();

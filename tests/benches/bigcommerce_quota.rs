@@ -43,6 +43,7 @@ async fn main() {
             store_hash: store.options().store_hash.clone(),
             api_base: Some(store.api_base().parse().unwrap()),
         }),
+        poll_start: None,
     };
     stack.store.put_connection(&connection).await.unwrap();
     let secrets = SecretBundle::new().with("bc_access_token", &store.options().access_token);

@@ -17,6 +17,7 @@ fn connection(id: &str) -> Connection {
         allow_private_network: false,
         paused: false,
         settings: Default::default(),
+        poll_start: None,
     }
 }
 

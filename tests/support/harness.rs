@@ -80,6 +80,7 @@ impl Harness {
                 allow_private_network: true,
                 paused: false,
                 settings: Default::default(),
+                poll_start: None,
             })
             .await
             .unwrap();

@@ -297,6 +297,7 @@ pub async fn local_woo_connection(
         allow_private_network: true,
         paused: false,
         settings: Default::default(),
+        poll_start: None,
     };
     stack.store.put_connection(&connection).await.unwrap();
     let s = store.options();

@@ -2,6 +2,7 @@
 
 mod client;
 mod e2e;
+mod lifecycle;
 mod vectors;
 
 blackbox::on_both_families! {
@@ -13,5 +14,10 @@ blackbox::on_both_families! {
     amounts_near_decimal_limits_are_refused_with_a_reason_not_a_panic,
     a_webhook_makes_no_store_call_and_the_fetch_stage_reads_once,
     a_poll_of_unchanged_customers_costs_one_page_and_queues_nothing,
-    a_revoked_key_on_one_connection_does_not_stop_the_next_connections_poll,
+    a_revoked_key_on_one_connection_does_not_stop_the_next_connections_poll;
+    lifecycle:
+    a_status_change_with_the_same_amounts_adds_no_document,
+    a_refund_merged_with_a_repost_credits_the_live_invoice,
+    a_refund_of_an_order_never_posted_is_skipped_not_retried,
+    no_delivery_contact_repeats_the_customer,
 }

@@ -76,6 +76,10 @@ pub enum ConnectionCommand {
         /// time out on 100 orders).
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100))]
         page_size: u32,
+        /// Where the poller's first run starts, YYYY-MM-DD (UTC); 30 days back when left out
+        /// (on AWS, the stack's MLC_POLL_START).
+        #[arg(long)]
+        poll_start: Option<String>,
         /// With --aws: the poll schedule's expression.
         #[arg(long, default_value = "rate(15 minutes)")]
         schedule: String,
@@ -222,10 +226,18 @@ pub async fn run(dir: &Path, command: ConnectionCommand, json: bool) -> Result<(
             register_webhooks,
             webhook_base_url,
             page_size,
+            poll_start,
             schedule,
             aws,
         } => {
             let id = ConnectionId::parse(&id)?;
+            let poll_start = poll_start
+                .map(|d| {
+                    chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d")
+                        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
+                        .map_err(|_| shared::Error::bad_input(format!("--poll-start {d:?} is not a YYYY-MM-DD date")))
+                })
+                .transpose()?;
             let retention = match audit_retention.as_str() {
                 "30" => Retention::Days30,
                 "60" => Retention::Days60,
@@ -256,7 +268,9 @@ pub async fn run(dir: &Path, command: ConnectionCommand, json: bool) -> Result<(
                 allow_private_network,
                 paused: false,
                 settings,
+                poll_start,
             };
+            refuse_what_test_would(&connection).await?;
             let place = Place::open(dir, aws, true).await?;
             let stored = place.secrets.get(&id).await?;
             let wanted = place.stores.for_connection(&connection)?.secrets();
@@ -386,6 +400,28 @@ fn url(what: &str, text: &str, secrets: &str) -> Result<url::Url> {
         return Err(shared::Error::bad_input(format!("{what} {u} must be http(s)")).into());
     }
     Ok(u)
+}
+
+/// Refuses, before anything is stored, the URLs `connection test` would refuse: Odoo's
+/// endpoint rules (https, or http on loopback with --allow-private-network) and the address
+/// guard for Odoo and the store's API. A name that does not resolve now is left to `test`.
+async fn refuse_what_test_would(connection: &Connection) -> Result<()> {
+    let allow = connection.allow_private_network;
+    let odoo =
+        shared::odoo::OdooEndpoint::parse(connection.odoo_url.as_str(), connection.odoo_database.as_deref(), allow)
+            .map_err(|e| shared::Error::bad_input(e.to_string()))?;
+    let store_api = match &connection.settings {
+        StoreSettings::Bigcommerce(bc) => bc.api_base()?,
+        _ => connection.store_url.clone(),
+    };
+    if let Err(e @ shared::odoo::OdooError::Endpoint { .. }) = odoo.resolve_guarded().await {
+        return Err(shared::Error::bad_input(format!("Odoo: {e}")).into());
+    }
+    match shared::http::guard::resolve(&store_api, allow).await {
+        Err(e) if !e.is_retryable() => return Err(shared::Error::bad_input(format!("the store: {e}")).into()),
+        _ => {}
+    }
+    Ok(())
 }
 
 /// The connection's secrets from the environment. The webhook secret may be left out when the

@@ -57,6 +57,7 @@ pub async fn run(dir: &Path) -> Result<()> {
         allow_private_network: true,
         paused: false,
         settings: Default::default(),
+        poll_start: None,
     };
     state.put_connection(&connection).await?;
     let (o, s) = (odoo.options(), store.options());

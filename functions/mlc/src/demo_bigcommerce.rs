@@ -51,6 +51,7 @@ pub async fn run(stack: &LocalStack, odoo: &Sandbox, poster: &Poster) -> Result<
             store_hash: store.options().store_hash.clone(),
             api_base: Some(store.api_base().parse()?),
         }),
+        poll_start: None,
     };
     stack.store.put_connection(&connection).await?;
     let (o, b) = (odoo.options(), store.options());

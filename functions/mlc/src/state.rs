@@ -122,11 +122,14 @@ async fn trail_of(stack: &LocalStack, connection: &Connection, what: &str, sever
         }
         None => {
             let source = SourceId::parse(what)?;
-            for kind in [EntityKind::Order, EntityKind::Invoice, EntityKind::Customer] {
+            // Any record the trail names: orders, invoices, refunds (`1083-r1084`), customers, shipments.
+            for kind in
+                [EntityKind::Order, EntityKind::Invoice, EntityKind::Refund, EntityKind::Customer, EntityKind::Shipment]
+            {
                 start.sources.push((kind, source.clone()));
-            }
-            if let Some(link) = store.link_by_source(&connection.id, EntityKind::Order, &source).await? {
-                start.odoo.push(link.odoo);
+                if let Some(link) = store.link_by_source(&connection.id, kind, &source).await? {
+                    start.odoo.push(link.odoo);
+                }
             }
         }
     }
@@ -292,7 +295,7 @@ pub async fn replay(
         (count, redriven, connection)
     };
     if let (Some(id), 0) = (record, count) {
-        return Err(shared::Error::bad_input(format!("order {id} is not a failed record on {connection}")).into());
+        return Err(shared::Error::bad_input(format!("{id} is not a failed record on {connection}")).into());
     }
     if json {
         let redrive = match &redriven {

@@ -46,6 +46,7 @@ async fn failed_list_and_replay_work_on_a_deployed_stack() {
         allow_private_network: false,
         paused: false,
         settings: Default::default(),
+        poll_start: None,
     };
     family.connections().put_connection(&connection).await.unwrap();
     let envelope = samples::envelope("shop", "1100", Record::Order(samples::order()));

@@ -20,7 +20,7 @@ pub enum GuardError {
     #[error("{host} resolves to {ip}, a cloud metadata service, which is never reached, even on a private network")]
     Metadata { host: String, ip: IpAddr },
     #[error(
-        "{host} resolves to {ip}, a private, loopback, link-local or other non-public address; allow private networks on the connection if it really lives there"
+        "{host} resolves to {ip}, a private, loopback, link-local or other non-public address; if it really lives there, add the connection with --allow-private-network"
     )]
     NotPublic { host: String, ip: IpAddr },
     #[error("building the HTTP client: {0}")]

@@ -48,7 +48,7 @@ impl OdooEndpoint {
             "http" if allow_private_network && is_loopback_host(&host) => {}
             "http" => {
                 return Err(refuse(format!(
-                    "{host}: plain http is allowed only to loopback, and only when the connection allows private networks; use https"
+                    "{host}: plain http is allowed only to loopback, and only on a connection added with --allow-private-network; use https"
                 )));
             }
             other => return Err(refuse(format!("scheme {other:?} is not http(s)"))),

@@ -102,8 +102,7 @@ impl Poster {
             if main.is_some_and(|m| m.place_key() == key) || wanted.iter().any(|(_, w)| w.place_key() == key) {
                 continue;
             }
-            let digest = crate::ids::ContentHash::of_bytes(key.as_bytes());
-            wanted.push((format!("{xmlid}_address_{}", &digest.as_str()[..12]), a));
+            wanted.push((super::partners::address_xmlid(xmlid, a), a));
         }
         if wanted.is_empty() {
             return Ok(String::new());

@@ -180,6 +180,24 @@ fn line_source(order: &SourceId, store_line: &str) -> Result<SourceId> {
     SourceId::parse(format!("{order}#{store_line}"))
 }
 
+/// What an earlier delivery of the same version did, from the outcome its claim kept.
+fn earlier(outcome: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(outcome).unwrap_or_default();
+    if let Some(why) = v["skipped"].as_str() {
+        format!("already handled by an earlier delivery, which skipped it: {why}")
+    } else if let Some(name) = v["name"].as_str() {
+        format!("already posted by an earlier delivery as {name}")
+    } else if v["noted"].is_i64() {
+        "already noted on its document by an earlier delivery".into()
+    } else if v["partner"].is_i64() {
+        format!("already written to partner {} by an earlier delivery", v["partner"])
+    } else if v["credit_note"].is_i64() {
+        "already credited by an earlier delivery".into()
+    } else {
+        "already handled by an earlier delivery".into()
+    }
+}
+
 fn class_name(class: ErrorClass) -> String {
     class.to_string()
 }
@@ -495,16 +513,8 @@ impl Poster {
         for (idx, envelope) in items {
             let token = match self.deps.state.claim(&claim_key(&envelope), self.settings.claim_for).await {
                 Ok(Claim::Acquired(token)) => token,
-                Ok(Claim::Completed { .. }) => {
-                    self.audit(
-                        &envelope,
-                        retention,
-                        AuditStage::Skipped,
-                        None,
-                        "already posted by an earlier delivery".into(),
-                        json!({}),
-                    )
-                    .await;
+                Ok(Claim::Completed { outcome }) => {
+                    self.audit(&envelope, retention, AuditStage::Skipped, None, earlier(&outcome), json!({})).await;
                     out.push((idx, RecordOutcome::Duplicate));
                     continue;
                 }

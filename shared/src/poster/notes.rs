@@ -85,10 +85,11 @@ impl Poster {
         let state = &self.deps.state;
         let link = state.link_by_source(&e.connection_id, EntityKind::Order, &shipment.order_id).await?;
         let Some(link) = link else {
-            let seen = state.watermark(&e.connection_id, &format!("version:order:{}", shipment.order_id)).await?;
-            if seen.is_some() {
-                let why =
-                    format!("order {} was not posted, so its shipment has no document to go on", shipment.order_id);
+            if let Some(status) = self.never_posted(&e.connection_id, &shipment.order_id).await? {
+                let why = format!(
+                    "order {} was not posted (status {status}), so its shipment has no document to go on",
+                    shipment.order_id
+                );
                 return Ok(self.skip(ctx, work, why).await);
             }
             return Err(Error::retryable(anyhow::anyhow!(

@@ -280,10 +280,14 @@ impl Poster {
             CustomerRef::Guest { .. } => None,
         };
         let vals = self.partner_vals(ctx, name, email, billing, reference.as_deref());
-        let delivery = doc.shipping_address.as_ref().filter(|s| Some(*s) != billing && s.line1.is_some()).map(|s| {
+        // Only the place counts: stores leave e-mail and phone off shipping addresses.
+        let differs = |s: &Address| billing.is_none_or(|b| b.place_key() != s.place_key()) && s.line1.is_some();
+        let shipping = doc.shipping_address.as_ref().filter(|s| differs(s));
+        let delivery = shipping.map(|s| {
             self.partner_vals(ctx, full_name(s).unwrap_or_else(|| "Delivery address".into()), None, Some(s), None)
         });
-        NewPartner { key, xmlid, vals, delivery }
+        let delivery_xmlid = xmlid.as_deref().zip(shipping).map(|(x, s)| address_xmlid(x, s));
+        NewPartner { key, xmlid, vals, delivery, delivery_xmlid }
     }
 
     /// Creates the partners (and their delivery contacts) and binds their external ids; returns
@@ -346,7 +350,15 @@ impl Poster {
             })
             .collect();
         if !children.is_empty() {
-            client.create_many("res.partner", children, None).await?;
+            let made = client.create_many("res.partner", children, None).await?;
+            // A registered customer's delivery contact is bound as their customer record's
+            // address contacts are, so neither path makes the same place twice.
+            let bound = to_create.iter().filter(|p| p.delivery.is_some()).zip(&made);
+            for (p, id) in bound {
+                if let Some(x) = &p.delivery_xmlid {
+                    client.bind_external_id(XMLID_MODULE, x, &OdooRef::new("res.partner", *id)).await?;
+                }
+            }
         }
         Ok(ids)
     }
@@ -358,6 +370,13 @@ struct NewPartner {
     xmlid: Option<String>,
     vals: Val,
     delivery: Option<Val>,
+    delivery_xmlid: Option<String>,
+}
+
+/// The external id of a customer's contact for one place (`<customer xmlid>_address_<hash>`).
+pub(super) fn address_xmlid(customer_xmlid: &str, address: &Address) -> String {
+    let digest = crate::ids::ContentHash::of_bytes(address.place_key().as_bytes());
+    format!("{customer_xmlid}_address_{}", &digest.as_str()[..12])
 }
 
 /// How a document's customer is found again: cache key, external id and e-mail. A guest's key

@@ -21,6 +21,15 @@ impl Poster {
         let state = &self.deps.state;
         let client = &ctx.odoo.client;
         let Some((kind, target, order)) = self.refund_target(&e.connection_id, refund).await? else {
+            if let Some(status) = self.never_posted(&e.connection_id, &refund.order_id).await? {
+                // Already refunded (or never payable) when first seen: nothing was booked, so
+                // there is nothing to credit. Not retried.
+                let why = format!(
+                    "order {} was never posted (status {status}): the refund has nothing to credit",
+                    refund.order_id
+                );
+                return Ok(self.skip(ctx, work, why).await);
+            }
             return Err(Error::retryable(anyhow::anyhow!(
                 "order {} is not in Odoo yet; the refund waits for it",
                 refund.order_id

@@ -71,6 +71,10 @@ impl Poster {
         };
         let empty =
             doc.lines.is_empty() && doc.shipping.is_empty() && doc.fees.is_empty() && doc.totals.total.is_zero();
+        if link.is_none() && (empty || decision != StatusDecision::Post) {
+            // Seen and not posted: what a later refund or shipment of this version finds.
+            let _ = self.mark_unposted(&work, &doc.source_status).await;
+        }
         let result = if empty && link.is_none() {
             // Nothing to book (a `-0` total with no lines): no empty draft is left in Odoo.
             Ok(self
@@ -224,6 +228,31 @@ impl Poster {
             })
             .await?;
         Ok(odoo)
+    }
+
+    /// Marks the version being routed as seen and not posted (with its store status).
+    pub(super) async fn mark_unposted(&self, work: &Work, status: &str) -> Result<()> {
+        let e = &work.envelope;
+        let mark = crate::ports::Watermark { at: e.source_updated_at, cursor: Some(status.to_string()) };
+        self.deps
+            .state
+            .advance_watermark(&e.connection_id, &format!("unposted:{}:{}", e.kind(), e.source_id), &mark)
+            .await?;
+        Ok(())
+    }
+
+    /// The store status of an order whose newest version was seen and not posted; `None` when
+    /// it was never seen, or its newest version is on its way into Odoo (a refund or shipment
+    /// must then wait for it, not give up).
+    pub(super) async fn never_posted(&self, connection: &ConnectionId, order: &SourceId) -> Result<Option<String>> {
+        let state = &self.deps.state;
+        let kind = crate::records::EntityKind::Order;
+        let version = state.watermark(connection, &format!("version:{kind}:{order}")).await?;
+        let unposted = state.watermark(connection, &format!("unposted:{kind}:{order}")).await?;
+        Ok(match (version, unposted) {
+            (Some(v), Some(u)) if v.at == u.at => Some(u.cursor.unwrap_or_default()),
+            _ => None,
+        })
     }
 
     /// Per-order facts kept as watermarks (present = set): `refunded` (a refund was credited line

@@ -177,8 +177,13 @@ impl Poller {
         let state = &self.pipeline.deps.state;
         let mark_name = Self::mark_name(stream, settings);
         let mark = state.watermark(&connection.id, &mark_name).await?;
-        let mut from = mark.map(|w| (w.at - settings.overlap).max(settings.start)).unwrap_or(settings.start);
-        let span = (now - settings.start).num_seconds().max(1);
+        // A connection's own first-run start wins over the deployment's (not over a backfill's).
+        let start = match (&settings.backfill, connection.poll_start) {
+            (None, Some(own)) => own,
+            _ => settings.start,
+        };
+        let mut from = mark.map(|w| (w.at - settings.overlap).max(start)).unwrap_or(start);
+        let span = (now - start).num_seconds().max(1);
         while from < now {
             let to = (from + settings.window).min(now);
             let listed = source.list_window(connection, stream, from, to).await?;
@@ -195,7 +200,7 @@ impl Poller {
             }
             from = to;
             report.pages = source.requests_made(connection).await - pages_before;
-            progress(PollProgress { stream, covered: (to - settings.start).num_seconds(), span, report });
+            progress(PollProgress { stream, covered: (to - start).num_seconds(), span, report });
         }
         Ok(())
     }

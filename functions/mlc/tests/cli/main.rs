@@ -12,6 +12,7 @@ use shared::odoo::Val;
 use woo_sandbox::{SandboxStore, StoreOptions};
 
 mod hardening;
+mod lifecycle;
 mod registration;
 
 struct World {

@@ -1,0 +1,100 @@
+//! What issue 21 found in the CLI: refunds are first-class in `trace` and `replay`, a
+//! connection's own poll start is honoured, and `connection add` refuses what `test` would.
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_and_replay_take_a_refund_id() {
+    let w = World::start().await;
+    w.connected().await;
+    let t = Utc::now() - Span::hours(2);
+    w.store.add_order(6301, 0, "processing", t);
+    assert_eq!(w.mlc(&["sync"]).await.code, 0);
+    // Odoo refuses the credit note once: the refund is kept as failed, by its own id.
+    w.store.refund_line(6301, 0, 6302, t + Span::minutes(30));
+    w.odoo.inject("account.move", "create", odoo_sandbox::Fault::UserError("The period is locked.".into()), 1);
+    let sync = w.mlc(&["sync"]).await;
+    assert_eq!(sync.code, 1, "{}", sync.all());
+    let failed = w.mlc(&["failed", "list"]).await;
+    assert!(failed.stdout.contains("refund 6301-r6302"), "{}", failed.all());
+
+    let trace = w.mlc(&["trace", "6301-r6302"]).await;
+    assert_eq!(trace.code, 0, "{}", trace.all());
+    assert!(
+        trace.stdout.contains("refund 6301-r6302") && trace.stdout.contains("The period is locked"),
+        "{}",
+        trace.stdout
+    );
+    let replay = w.mlc(&["replay", "6301-r6302"]).await;
+    assert_eq!(replay.code, 0, "{}", replay.all());
+    assert_eq!(w.mlc(&["sync"]).await.code, 0);
+    let trace = w.mlc(&["trace", "6301-r6302"]).await;
+    assert!(trace.stdout.contains("Replayed") && trace.stdout.contains("RINV/"), "{}", trace.stdout);
+    let none = w.mlc(&["replay", "6301-r6302"]).await;
+    assert_eq!(none.code, 4, "{}", none.all());
+    assert!(none.stderr.contains("6301-r6302 is not a failed record"), "{}", none.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connections_poll_start_is_honoured_and_add_refuses_what_test_would() {
+    let w = World::start().await;
+    // An order from 45 days ago: older than the default 30 days.
+    let old = Utc::now() - Span::days(45);
+    w.store.add_order(6401, 0, "processing", old);
+    let (odoo_url, db, login) =
+        (w.odoo.url().to_string(), w.odoo.options().database.clone(), w.odoo.options().login.clone());
+    let key = w.odoo.options().api_key.clone();
+    let start = (Utc::now() - Span::days(60)).format("%Y-%m-%d").to_string();
+    let add = |extra: Vec<&'static str>| {
+        let mut args: Vec<String> =
+            ["connection", "add", "shop", "--store-url", w.store.url(), "--odoo-url", &odoo_url]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        args.extend(["--odoo-database".to_string(), db.clone(), "--odoo-login".to_string(), login.clone()]);
+        args.extend(extra.into_iter().map(String::from));
+        args
+    };
+
+    // Without --allow-private-network the loopback Odoo is refused now, not at `test` time.
+    let refused = add(vec![]);
+    let refused: Vec<&str> = refused.iter().map(String::as_str).collect();
+    let r = w.mlc_with(&refused, &[("MLC_ODOO_API_KEY", &key)]).await;
+    assert_eq!(r.code, 4, "{}", r.all());
+    assert!(r.stderr.contains("--allow-private-network"), "the error names the flag: {}", r.stderr);
+    let listed = w.mlc(&["connection", "list"]).await;
+    assert!(!listed.stdout.contains("shop"), "nothing was stored: {}", listed.all());
+
+    let mut args = add(vec!["--allow-private-network", "--poll-start"]);
+    args.push(start.clone());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = w.mlc_with(&args, &[("MLC_ODOO_API_KEY", &key)]).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    let file = w.dir.path().join("rules.json");
+    std::fs::write(&file, rules().to_string()).unwrap();
+    assert_eq!(w.mlc(&["mappings", "set", file.to_str().unwrap()]).await.code, 0);
+    let sync = w.mlc(&["sync"]).await;
+    assert_eq!(sync.code, 0, "{}", sync.all());
+    assert_eq!(w.invoices_by_order().get("6401"), Some(&1), "read from the connection's own start: {}", sync.all());
+
+    let bad = w
+        .mlc_with(
+            &[
+                "connection",
+                "add",
+                "x",
+                "--store-url",
+                "https://s.example",
+                "--odoo-url",
+                &odoo_url,
+                "--odoo-login",
+                "a",
+                "--poll-start",
+                "last june",
+            ],
+            &[("MLC_ODOO_API_KEY", &key)],
+        )
+        .await;
+    assert_eq!(bad.code, 4, "{}", bad.all());
+    assert!(bad.stderr.contains("--poll-start \"last june\" is not a YYYY-MM-DD date"), "{}", bad.stderr);
+}
