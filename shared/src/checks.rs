@@ -76,6 +76,7 @@ pub async fn odoo_client(
     let mut config =
         OdooConfig::new(connection.odoo_url.as_str(), connection.odoo_database.clone(), login.expose(), key.clone());
     config.allow_private_network = connection.allow_private_network;
+    config.ca_pem = connection.ca_pem.clone();
     config.retry = retry;
     config.timeout = TIMEOUT;
     OdooClient::connect(config).await.map_err(|e| Finding::problem("odoo", odoo_sentence(&e, connection)))

@@ -142,6 +142,10 @@ pub struct Connection {
     /// default (`MLC_POLL_START`, else 30 days back) when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll_start: Option<chrono::DateTime<chrono::Utc>>,
+    /// CA certificates (PEM) the connection's servers may be signed by, beside the public
+    /// roots: a self-hosted store or Odoo with a private CA (`mlc connection add --ca-file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_pem: Option<String>,
 }
 
 /// A saved version of a connection's mapping rules. The rules' shape belongs to the poster; the

@@ -58,6 +58,7 @@ async fn main() {
                 paused: false,
                 settings: Default::default(),
                 poll_start: None,
+                ca_pem: None,
             })
             .await
             .unwrap();

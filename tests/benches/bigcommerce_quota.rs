@@ -44,6 +44,7 @@ async fn main() {
             api_base: Some(store.api_base().parse().unwrap()),
         }),
         poll_start: None,
+        ca_pem: None,
     };
     stack.store.put_connection(&connection).await.unwrap();
     let secrets = SecretBundle::new().with("bc_access_token", &store.options().access_token);

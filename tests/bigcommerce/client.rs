@@ -22,6 +22,7 @@ async fn client(store: &BigCommerceSandbox, token: &str) -> BcClient {
             max_delay: Duration::from_millis(200),
         },
         timeout: Duration::from_secs(5),
+        ca_pem: None,
     })
     .await
     .unwrap()

@@ -18,6 +18,7 @@ fn connection(id: &str) -> Connection {
         paused: false,
         settings: Default::default(),
         poll_start: None,
+        ca_pem: None,
     }
 }
 

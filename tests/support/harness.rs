@@ -81,6 +81,7 @@ impl Harness {
                 paused: false,
                 settings: Default::default(),
                 poll_start: None,
+                ca_pem: None,
             })
             .await
             .unwrap();

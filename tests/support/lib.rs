@@ -3,6 +3,7 @@
 //! named resources per test, so tests run in parallel without seeing each other.
 
 pub mod harness;
+pub mod tls;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -298,6 +299,7 @@ pub async fn local_woo_connection(
         paused: false,
         settings: Default::default(),
         poll_start: None,
+        ca_pem: None,
     };
     stack.store.put_connection(&connection).await.unwrap();
     let s = store.options();

@@ -18,6 +18,7 @@ fn config(url: &str, key: &str, secret: &str) -> WooConfig {
         retry: RetryPolicy { attempts: 3, base_delay: Duration::from_millis(10), max_delay: Duration::from_millis(50) },
         timeout: Duration::from_secs(5),
         page_size: 100,
+        ca_pem: None,
     }
 }
 

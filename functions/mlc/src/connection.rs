@@ -1,6 +1,6 @@
 //! `mlc connection …` and `mlc mappings …`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use clap::Subcommand;
@@ -80,6 +80,11 @@ pub enum ConnectionCommand {
         /// (on AWS, the stack's MLC_POLL_START).
         #[arg(long)]
         poll_start: Option<String>,
+        /// A PEM file of CA certificates the store or a self-hosted Odoo is signed by (a
+        /// private CA), trusted beside the public roots and stored with the connection.
+        /// SSL_CERT_FILE is read as well, as other tools do.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
         /// With --aws: the poll schedule's expression.
         #[arg(long, default_value = "rate(15 minutes)")]
         schedule: String,
@@ -227,9 +232,19 @@ pub async fn run(dir: &Path, command: ConnectionCommand, json: bool) -> Result<(
             webhook_base_url,
             page_size,
             poll_start,
+            ca_file,
             schedule,
             aws,
         } => {
+            let ca_pem = ca_file
+                .map(|path| -> Result<String> {
+                    let pem = std::fs::read_to_string(&path)
+                        .map_err(|e| shared::Error::bad_input(format!("--ca-file {}: {e}", path.display())))?;
+                    shared::http::guard::parse_bundle(pem.as_bytes(), &format!("--ca-file {}", path.display()))
+                        .map_err(|e| shared::Error::bad_input(e.to_string()))?;
+                    Ok(pem)
+                })
+                .transpose()?;
             let id = ConnectionId::parse(&id)?;
             let poll_start = poll_start
                 .map(|d| {
@@ -269,6 +284,7 @@ pub async fn run(dir: &Path, command: ConnectionCommand, json: bool) -> Result<(
                 paused: false,
                 settings,
                 poll_start,
+                ca_pem,
             };
             refuse_what_test_would(&connection).await?;
             let place = Place::open(dir, aws, true).await?;

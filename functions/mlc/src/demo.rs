@@ -58,6 +58,7 @@ pub async fn run(dir: &Path) -> Result<()> {
         paused: false,
         settings: Default::default(),
         poll_start: None,
+        ca_pem: None,
     };
     state.put_connection(&connection).await?;
     let (o, s) = (odoo.options(), store.options());

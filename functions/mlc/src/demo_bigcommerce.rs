@@ -52,6 +52,7 @@ pub async fn run(stack: &LocalStack, odoo: &Sandbox, poster: &Poster) -> Result<
             api_base: Some(store.api_base().parse()?),
         }),
         poll_start: None,
+        ca_pem: None,
     };
     stack.store.put_connection(&connection).await?;
     let (o, b) = (odoo.options(), store.options());

@@ -60,19 +60,55 @@ pub async fn resolve(url: &Url, allow_private_network: bool) -> Result<Vec<Socke
 }
 
 /// A client that reaches `url`'s host only at the addresses the guard checked, never follows a
-/// redirect, and gives up on an answer after `timeout`.
+/// redirect, and gives up on an answer after `timeout`. `ca_pem`: the connection's own CA
+/// certificates (a self-hosted server with a private CA), trusted beside the public roots.
 pub async fn guarded_client(
     url: &Url,
     allow_private_network: bool,
     timeout: Duration,
+    ca_pem: Option<&str>,
 ) -> Result<reqwest::Client, GuardError> {
     let addrs = resolve(url, allow_private_network).await?;
-    pinned_client(url.host_str().unwrap_or_default(), &addrs, timeout)
+    pinned_client(url.host_str().unwrap_or_default(), &addrs, timeout, ca_pem)
+}
+
+/// Certificates trusted beside the built-in public roots: the connection's CA bundle, and the
+/// file `SSL_CERT_FILE` names (the conventional default). Host names are checked as ever.
+pub fn extra_roots(ca_pem: Option<&str>) -> Result<Vec<reqwest::Certificate>, GuardError> {
+    let mut roots = Vec::new();
+    if let Some(pem) = ca_pem {
+        roots.extend(parse_bundle(pem.as_bytes(), "the connection's CA bundle")?);
+    }
+    if let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) {
+        let bytes = std::fs::read(&path)
+            .map_err(|e| GuardError::Client(format!("reading SSL_CERT_FILE {}: {e}", path.to_string_lossy())))?;
+        roots.extend(parse_bundle(&bytes, "SSL_CERT_FILE")?);
+    }
+    Ok(roots)
+}
+
+/// PEM certificates, at least one.
+pub fn parse_bundle(pem: &[u8], what: &str) -> Result<Vec<reqwest::Certificate>, GuardError> {
+    let certs = reqwest::Certificate::from_pem_bundle(pem)
+        .map_err(|e| GuardError::Client(format!("{what} is not PEM certificates: {e}")))?;
+    if certs.is_empty() {
+        return Err(GuardError::Client(format!("{what} holds no certificate")));
+    }
+    Ok(certs)
 }
 
 /// The client [`guarded_client`] builds, for addresses already checked.
-pub fn pinned_client(host: &str, addrs: &[SocketAddr], timeout: Duration) -> Result<reqwest::Client, GuardError> {
-    reqwest::Client::builder()
+pub fn pinned_client(
+    host: &str,
+    addrs: &[SocketAddr],
+    timeout: Duration,
+    ca_pem: Option<&str>,
+) -> Result<reqwest::Client, GuardError> {
+    let mut builder = reqwest::Client::builder();
+    for root in extra_roots(ca_pem)? {
+        builder = builder.add_root_certificate(root);
+    }
+    builder
         .resolve_to_addrs(host, addrs)
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)

@@ -38,6 +38,8 @@ pub struct OdooConfig {
     pub allow_private_network: bool,
     pub retry: RetryPolicy,
     pub timeout: Duration,
+    /// The connection's CA bundle (PEM), for a self-hosted Odoo behind a private CA.
+    pub ca_pem: Option<String>,
 }
 
 impl OdooConfig {
@@ -49,6 +51,7 @@ impl OdooConfig {
             api_key,
             transport: TransportChoice::Auto,
             allow_private_network: false,
+            ca_pem: None,
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(30),
         }
@@ -118,7 +121,10 @@ impl std::fmt::Debug for OdooClient {
 fn transport_error(e: reqwest::Error) -> OdooError {
     // reqwest's message names the URL, never headers or body, so the key cannot leak through it.
     let (connect, lost) = (e.is_connect(), e.is_timeout() || e.is_request() || e.is_body() || e.is_decode());
-    let message = e.without_url().to_string();
+    if crate::http::is_certificate_error(&e) {
+        return OdooError::Endpoint { message: crate::http::certificate_advice(&e) };
+    }
+    let message = crate::http::describe(&e);
     if connect {
         OdooError::transient(message) // never reached Odoo
     } else if lost {
@@ -152,7 +158,7 @@ impl OdooClient {
     pub async fn connect(config: OdooConfig) -> Result<OdooClient, OdooError> {
         let endpoint = OdooEndpoint::parse(&config.url, config.database.as_deref(), config.allow_private_network)?;
         let addrs = endpoint.resolve_guarded().await?;
-        let http = crate::http::guard::pinned_client(endpoint.host(), &addrs, config.timeout)
+        let http = crate::http::guard::pinned_client(endpoint.host(), &addrs, config.timeout, config.ca_pem.as_deref())
             .map_err(|e| OdooError::protocol(e.to_string()))?;
         let mut client = OdooClient {
             http,

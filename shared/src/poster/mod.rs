@@ -399,6 +399,7 @@ impl Poster {
             need("odoo_api_key")?,
         );
         config.allow_private_network = connection.allow_private_network;
+        config.ca_pem = connection.ca_pem.clone();
         config.retry = self.settings.odoo_retry;
         config.timeout = self.settings.odoo_timeout;
         let client = OdooClient::connect(config).await?;

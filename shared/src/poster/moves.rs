@@ -436,15 +436,6 @@ impl Poster {
     pub(super) async fn link_move(&self, e: &Envelope, id: i64, plan: &MovePlan, line_ids: &[i64]) -> Result<()> {
         let state = &self.deps.state;
         let now = Utc::now();
-        state
-            .put_link(&Link {
-                connection_id: e.connection_id.clone(),
-                kind: e.kind(),
-                source_id: e.source_id.clone(),
-                odoo: OdooRef::new(MOVE, id),
-                updated_at: now,
-            })
-            .await?;
         // Facts a later refund needs: which invoice an order became (for stores that book
         // invoices), and the document's shipping lines (for a shipping refund by amount).
         if let crate::records::Record::Invoice(doc) = &e.record
@@ -472,6 +463,16 @@ impl Poster {
             };
             state.put_link(&link).await?;
         }
+        // The document's own link last: whoever sees it (a refund) finds its lines' links too.
+        state
+            .put_link(&Link {
+                connection_id: e.connection_id.clone(),
+                kind: e.kind(),
+                source_id: e.source_id.clone(),
+                odoo: OdooRef::new(MOVE, id),
+                updated_at: now,
+            })
+            .await?;
         Ok(())
     }
 

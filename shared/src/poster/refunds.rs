@@ -87,9 +87,13 @@ impl Poster {
                 .link_by_source(&e.connection_id, kind, &line_source(&target, store_line)?)
                 .await?
                 .ok_or_else(|| {
-                    Error::permanent(anyhow::anyhow!(
-                        "{kind} {target} has no line {store_line} in Odoo ({original_name})"
-                    ))
+                    let why = anyhow::anyhow!("{kind} {target} has no line {store_line} in Odoo ({original_name})");
+                    // Just posted (or reposted) by another worker: its line links may be on their way.
+                    if Utc::now() - order.updated_at < chrono::Duration::minutes(10) {
+                        Error::retryable(why)
+                    } else {
+                        Error::permanent(why)
+                    }
                 })?;
             odoo_lines.push(link.odoo.id);
         }

@@ -98,3 +98,69 @@ async fn a_connections_poll_start_is_honoured_and_add_refuses_what_test_would() 
     assert_eq!(bad.code, 4, "{}", bad.all());
     assert!(bad.stderr.contains("--poll-start \"last june\" is not a YYYY-MM-DD date"), "{}", bad.stderr);
 }
+
+/// A self-hosted Odoo behind a private CA: trusted with `--ca-file` (stored with the
+/// connection), refused without it. The address guard and host name checks stay as they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_ca_given_by_ca_file_is_trusted_and_without_it_refused() {
+    let w = World::start().await;
+    let backend: std::net::SocketAddr =
+        w.odoo.url().trim_start_matches("http://").trim_end_matches('/').parse().unwrap();
+    let front = blackbox::tls::TlsFront::start(backend).await;
+    let (db, login, key) =
+        (w.odoo.options().database.clone(), w.odoo.options().login.clone(), w.odoo.options().api_key.clone());
+    let ca = blackbox::tls::fixture("ca.pem");
+    for (name, extra) in [("trusted", vec!["--ca-file", ca.to_str().unwrap()]), ("bare", vec![])] {
+        let mut args = vec![
+            "connection",
+            "add",
+            name,
+            "--store-url",
+            w.store.url(),
+            "--odoo-url",
+            &front.url,
+            "--odoo-database",
+            &db,
+            "--odoo-login",
+            &login,
+            "--allow-private-network",
+        ];
+        args.extend(extra);
+        let r = w.mlc_with(&args, &[("MLC_ODOO_API_KEY", &key)]).await;
+        assert_eq!(r.code, 0, "{}", r.all());
+    }
+    let trusted = w.mlc(&["connection", "test", "trusted"]).await;
+    assert!(trusted.stdout.contains("Odoo") && !trusted.all().contains("certificate"), "{}", trusted.all());
+    assert!(!trusted.stdout.lines().any(|l| l.contains("odoo") && l.contains("PROBLEM")), "{}", trusted.all());
+    let bare = w.mlc(&["connection", "test", "bare"]).await;
+    assert_eq!(bare.code, 3, "{}", bare.all());
+    assert!(bare.all().to_lowercase().contains("certificate"), "the refusal names the certificate: {}", bare.all());
+    assert!(bare.all().contains("--ca-file"), "and what to do: {}", bare.all());
+    // SSL_CERT_FILE, the conventional default, is trusted too.
+    let by_env = w.mlc_with(&["connection", "test", "bare"], &[("SSL_CERT_FILE", ca.to_str().unwrap())]).await;
+    assert!(!by_env.all().to_lowercase().contains("certificate is not trusted"), "{}", by_env.all());
+
+    // A file that is not PEM certificates is refused before anything is stored.
+    let junk = w.dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate").unwrap();
+    let r = w
+        .mlc_with(
+            &[
+                "connection",
+                "add",
+                "junk",
+                "--store-url",
+                w.store.url(),
+                "--odoo-url",
+                &front.url,
+                "--odoo-login",
+                &login,
+                "--allow-private-network",
+                "--ca-file",
+                junk.to_str().unwrap(),
+            ],
+            &[("MLC_ODOO_API_KEY", &key)],
+        )
+        .await;
+    assert_eq!(r.code, 4, "{}", r.all());
+}

@@ -41,6 +41,8 @@ pub struct BcConfig {
     pub allow_private_network: bool,
     pub retry: RetryPolicy,
     pub timeout: Duration,
+    /// The connection's CA bundle (PEM): for tests and proxies; BigCommerce's own API is public.
+    pub ca_pem: Option<String>,
 }
 
 /// What the last answers said of the quota.
@@ -81,12 +83,17 @@ impl Drop for InFlight<'_> {
 
 impl BcClient {
     pub async fn connect(config: BcConfig) -> Result<BcClient> {
-        let http = crate::http::guarded_client(&config.api_base, config.allow_private_network, config.timeout)
-            .await
-            .map_err(|e| {
-                let message = anyhow::anyhow!("BigCommerce API {e}");
-                if e.is_retryable() { Error::retryable(message) } else { Error::permanent(message) }
-            })?;
+        let http = crate::http::guarded_client(
+            &config.api_base,
+            config.allow_private_network,
+            config.timeout,
+            config.ca_pem.as_deref(),
+        )
+        .await
+        .map_err(|e| {
+            let message = anyhow::anyhow!("BigCommerce API {e}");
+            if e.is_retryable() { Error::retryable(message) } else { Error::permanent(message) }
+        })?;
         Ok(BcClient {
             http,
             base: config.api_base.as_str().trim_end_matches('/').to_string(),
@@ -177,7 +184,7 @@ impl BcClient {
             Ok(r) => r,
             Err(e) => {
                 return Ok(Attempt::Retry {
-                    error: Error::retryable(anyhow::anyhow!("BigCommerce {path}: {}", e.without_url())),
+                    error: transport_error(&format!("BigCommerce {path}"), &e),
                     wait: None,
                     refused: false,
                 });
@@ -186,10 +193,7 @@ impl BcClient {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         self.observe(&headers).await;
-        let text = response
-            .text()
-            .await
-            .map_err(|e| Error::retryable(anyhow::anyhow!("BigCommerce {path}: {}", e.without_url())))?;
+        let text = response.text().await.map_err(|e| transport_error(&format!("BigCommerce {path}"), &e))?;
         if (200..300).contains(&status) {
             return Ok(Attempt::Done((headers, text)));
         }
@@ -296,6 +300,15 @@ fn error_message(body: &str, status: u16) -> String {
         .map(String::from)
         .unwrap_or_else(|| format!("HTTP {status}"));
     crate::refusals::bounded(&text, 200)
+}
+
+/// A transport failure: a refused certificate is permanent (and says what to do), the rest retryable.
+fn transport_error(what: &str, e: &reqwest::Error) -> Error {
+    if crate::http::is_certificate_error(e) {
+        Error::permanent(anyhow::anyhow!("{what}: {}", crate::http::certificate_advice(e)))
+    } else {
+        Error::retryable(anyhow::anyhow!("{what}: {}", crate::http::describe(e)))
+    }
 }
 
 #[cfg(test)]

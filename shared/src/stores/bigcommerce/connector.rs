@@ -116,6 +116,7 @@ impl BcConnector {
                 api_base: BcSettings::of(connection)?.api_base()?,
                 access_token: token,
                 allow_private_network: connection.allow_private_network,
+                ca_pem: connection.ca_pem.clone(),
                 retry: self.retry,
                 timeout: Duration::from_secs(20),
             })

@@ -29,6 +29,7 @@ pub async fn woo_client(
         consumer_key: key.expose().to_string(),
         consumer_secret: secret.clone(),
         allow_private_network: connection.allow_private_network,
+        ca_pem: connection.ca_pem.clone(),
         retry,
         timeout: TIMEOUT,
     })

@@ -29,6 +29,8 @@ pub struct WooConfig {
     pub timeout: Duration,
     /// Items per page (1 to [`MAX_PAGE_SIZE`]).
     pub page_size: u32,
+    /// The connection's CA bundle (PEM), for a store behind a private CA.
+    pub ca_pem: Option<String>,
 }
 
 pub struct WooClient {
@@ -68,10 +70,12 @@ impl WooClient {
         let path = base.path().trim_end_matches('/').to_string();
         base.set_path(&path);
         let http =
-            crate::http::guarded_client(&base, config.allow_private_network, config.timeout).await.map_err(|e| {
-                let message = anyhow::anyhow!("store {e}");
-                if e.is_retryable() { Error::retryable(message) } else { Error::permanent(message) }
-            })?;
+            crate::http::guarded_client(&base, config.allow_private_network, config.timeout, config.ca_pem.as_deref())
+                .await
+                .map_err(|e| {
+                    let message = anyhow::anyhow!("store {e}");
+                    if e.is_retryable() { Error::retryable(message) } else { Error::permanent(message) }
+                })?;
         Ok(WooClient {
             http,
             base,
@@ -138,7 +142,7 @@ impl WooClient {
             Ok(r) => r,
             Err(e) => {
                 return Ok(Attempt::Retry {
-                    error: Error::retryable(anyhow::anyhow!("WooCommerce {path}: {}", e.without_url())),
+                    error: transport_error(&format!("WooCommerce {path}"), &e),
                     wait: None,
                     refused: false,
                 });
@@ -146,10 +150,7 @@ impl WooClient {
         };
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| Error::retryable(anyhow::anyhow!("WooCommerce {path}: {}", e.without_url())))?;
+        let body = response.text().await.map_err(|e| transport_error(&format!("WooCommerce {path}"), &e))?;
         if (200..300).contains(&status) {
             return Ok(Attempt::Done((headers, body)));
         }
@@ -306,5 +307,14 @@ impl WooClient {
             cached.insert(id, (paths.entry(id).or_default().clone(), now));
         }
         Ok(paths)
+    }
+}
+
+/// A transport failure: a refused certificate is permanent (and says what to do), the rest retryable.
+fn transport_error(what: &str, e: &reqwest::Error) -> Error {
+    if crate::http::is_certificate_error(e) {
+        Error::permanent(anyhow::anyhow!("{what}: {}", crate::http::certificate_advice(e)))
+    } else {
+        Error::retryable(anyhow::anyhow!("{what}: {}", crate::http::describe(e)))
     }
 }

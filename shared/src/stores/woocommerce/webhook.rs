@@ -87,6 +87,7 @@ impl WooConnector {
                 consumer_key: get(SECRET_KEY)?.expose().to_string(),
                 consumer_secret: get(SECRET_SECRET)?,
                 allow_private_network: connection.allow_private_network,
+                ca_pem: connection.ca_pem.clone(),
                 retry: self.retry,
                 timeout: Duration::from_secs(20),
             })
