@@ -1,13 +1,14 @@
 //! Poller backfill memory: `mlc backfill --from DATE --queue-only` (the release binary, its own
-//! process) against the sandbox store holding N orders, for several N. Prints wall time, pages
-//! requested and the process's peak RSS (VmHWM), which should not grow with N.
+//! process) against the sandbox store holding N orders from N/4 customers over the last 30 days
+//! (hundreds of orders a window, so several pages each), for several N. Prints wall time, the
+//! store requests by kind and the process's peak RSS (VmHWM), which should not grow with N.
 //!
-//!     cargo build --release -p mlc && cargo run --release -p blackbox --example backfill_memory [-- 10000 100000]
+//!     cargo build --release -p mlc && cargo run --release -p blackbox --example backfill_memory [-- 10000 50000]
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use chrono::{Duration as Span, TimeZone, Utc};
+use chrono::{Duration as Span, Utc};
 use shared::ids::ConnectionId;
 use shared::local::LocalStack;
 use shared::ports::*;
@@ -23,7 +24,7 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 async fn main() {
     let counts: Vec<usize> = {
         let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().expect("counts are numbers")).collect();
-        if args.is_empty() { vec![10_000, 100_000] } else { args }
+        if args.is_empty() { vec![10_000, 50_000] } else { args }
     };
     let mlc = std::env::var("MLC_BIN")
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/mlc").to_string());
@@ -32,15 +33,20 @@ async fn main() {
         "{mlc} is missing: cargo build --release -p mlc first (or set MLC_BIN)"
     );
     println!("Poller backfill: `mlc backfill --queue-only` against the sandbox store (6-hour windows, pages of 100)\n");
-    println!("{:>9} {:>10} {:>8} {:>10} {:>14}", "orders", "wall s", "pages", "orders/s", "peak RSS MiB");
+    println!(
+        "{:>9} {:>10} {:>10} {:>8} {:>10} {:>14}  requests by kind",
+        "orders", "customers", "wall s", "pages", "orders/s", "peak RSS MiB"
+    );
     for n in counts {
         let store = SandboxStore::start(StoreOptions::default()).await.unwrap();
-        let from = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-        // Spread over the days since `from`, as a shop's history is.
+        let from = (Utc::now() - Span::days(30)).date_naive().and_hms_opt(0, 0, 0).unwrap().and_utc();
         let span = (Utc::now() - from).num_seconds() - 3600;
-        store.add_customer(501, "ada@example.com", "Ada", "Lovelace", from);
+        let customers = (n / 4).max(1) as i64;
+        for c in 0..customers {
+            store.add_customer(1 + c, &format!("c{c}@example.com"), "Ada", &format!("Lovelace {c}"), from);
+        }
         for i in 0..n as i64 {
-            store.add_order(1 + i, 501, "processing", from + Span::seconds(i * span / n as i64));
+            store.add_order(1 + i, 1 + i % customers, "processing", from + Span::seconds(i * span / n as i64));
         }
         let dir = tempfile::tempdir().unwrap();
         let stack = LocalStack::open(dir.path(), true).unwrap();
@@ -80,7 +86,7 @@ async fn main() {
         let mut child = Command::new(&mlc)
             .arg("--dir")
             .arg(dir.path())
-            .args(["backfill", "--from", "2026-01-01", "--queue-only", "--json"])
+            .args(["backfill", "--from", &from.format("%Y-%m-%d").to_string(), "--queue-only", "--json"])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -99,14 +105,17 @@ async fn main() {
         assert!(output.status.success(), "backfill failed");
         let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
         assert_eq!(report["poll"]["orders"].as_u64().unwrap() as usize, n, "{report}");
+        let kinds: Vec<String> = store.requests_by_kind().iter().map(|(k, v)| format!("{k} {v}")).collect();
         println!(
-            "{:>9} {:>10.1} {:>8} {:>10.0} {:>14.1}",
+            "{:>9} {:>10} {:>10.1} {:>8} {:>10.0} {:>14.1}  {}",
             n,
+            customers,
             wall,
             report["poll"]["pages"],
             n as f64 / wall,
-            peak as f64 / 1024.0
+            peak as f64 / 1024.0,
+            kinds.join(", ")
         );
     }
-    println!("\ngoal: peak RSS flat (under 64 MB) whatever the count");
+    println!("\ngoal: peak RSS under 32 MiB and flat whatever the count; customer requests no more than the customers");
 }

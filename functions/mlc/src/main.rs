@@ -83,6 +83,13 @@ enum Command {
         /// First day to read (UTC), YYYY-MM-DD.
         #[arg(long)]
         from: String,
+        /// Last day to read (UTC, included), YYYY-MM-DD; up to now when left out.
+        #[arg(long)]
+        to: Option<String>,
+        /// Hours the store is asked about at a time (smaller for very busy stores); pages are
+        /// read and queued one at a time whatever the window.
+        #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=24 * 31))]
+        window_hours: u32,
         /// Only queue what was read; `mlc serve` (or a later sync) posts it.
         #[arg(long)]
         queue_only: bool,
@@ -183,8 +190,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mappings(m) => connection::mappings(&dir, name.as_deref(), m, json).await,
         Command::Serve(args) => pipeline::serve(&dir, args, poster, json).await,
         Command::Sync { queue_only } => pipeline::sync(&dir, name.as_deref(), None, queue_only, poster, json).await,
-        Command::Backfill { from, queue_only } => {
-            pipeline::sync(&dir, name.as_deref(), Some(&from), queue_only, poster, json).await
+        Command::Backfill { from, to, window_hours, queue_only } => {
+            let range = pipeline::Range { from: &from, to: to.as_deref(), window_hours };
+            pipeline::sync(&dir, name.as_deref(), Some(range), queue_only, poster, json).await
         }
         Command::Preview { order } => pipeline::preview(&dir, name.as_deref(), &order, json).await,
         Command::Trace { record } => state::trace(&dir, name.as_deref(), &record, json).await,

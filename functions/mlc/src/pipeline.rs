@@ -76,10 +76,22 @@ pub async fn serve(dir: &Path, args: ServeArgs, poster: PosterSettings, json: bo
 }
 
 /// `sync` (`from` = None) and `backfill --from DATE`.
+/// What a backfill reads: from a day, to a day (included) or now, in windows of some hours.
+pub struct Range<'a> {
+    pub from: &'a str,
+    pub to: Option<&'a str>,
+    pub window_hours: u32,
+}
+
+fn day(flag: &str, text: &str) -> Result<chrono::NaiveDate> {
+    Ok(chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .map_err(|_| shared::Error::bad_input(format!("{flag} {text:?} is not a YYYY-MM-DD date")))?)
+}
+
 pub async fn sync(
     dir: &Path,
     name: Option<&str>,
-    from: Option<&str>,
+    range: Option<Range<'_>>,
     queue_only: bool,
     poster: PosterSettings,
     json: bool,
@@ -87,11 +99,23 @@ pub async fn sync(
     let stack = LocalStack::open(dir, false)?;
     let connection = pick(&stack, name).await?;
     let mut settings = PollSettings::default();
-    if let Some(from) = from {
-        let date = chrono::NaiveDate::parse_from_str(from.trim(), "%Y-%m-%d")
-            .map_err(|_| shared::Error::bad_input(format!("--from {from:?} is not a YYYY-MM-DD date")))?;
-        settings.start = date.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
-        settings.backfill = Some(date.to_string());
+    let mut until = Utc::now();
+    let from = range.as_ref().map(|r| r.from);
+    if let Some(r) = &range {
+        let start = day("--from", r.from)?;
+        settings.start = start.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+        settings.window = chrono::Duration::hours(i64::from(r.window_hours));
+        // Each range keeps its own marks, so a backfill of another range starts afresh.
+        settings.backfill = Some(start.to_string());
+        if let Some(to) = r.to {
+            let end = day("--to", to)?;
+            if end < start {
+                return Err(shared::Error::bad_input(format!("--to {to} is before --from {}", r.from)).into());
+            }
+            let end = (end + chrono::Duration::days(1)).and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+            until = until.min(end);
+            settings.backfill = Some(format!("{start}..{}", end.date_naive()));
+        }
     }
     let stores = stack.stores();
     let store = stores.for_connection(&connection)?;
@@ -103,7 +127,7 @@ pub async fn sync(
     );
     let started = std::time::Instant::now();
     let report = Poller::new(stores.pipeline.clone())
-        .poll(store.poll(), &connection, &settings, Utc::now(), &|p| {
+        .poll(store.poll(), &connection, &settings, until, &|p| {
             bar.set_length(p.span as u64);
             bar.set_position(p.covered.max(0) as u64);
             bar.set_prefix(p.stream.split_once(':').map_or(p.stream, |(_, s)| s).to_string());

@@ -170,6 +170,20 @@ impl SandboxStore {
         self.shared.data.lock().expect("lock").by_path.get(path).copied().unwrap_or(0)
     }
 
+    /// API requests so far by kind: the path with its ids as `{id}` (`/orders/{id}/refunds`).
+    pub fn requests_by_kind(&self) -> BTreeMap<String, u64> {
+        let mut kinds = BTreeMap::new();
+        for (path, n) in &self.shared.data.lock().expect("lock").by_path {
+            let kind: Vec<&str> = path
+                .trim_start_matches("/wp-json/wc/v3")
+                .split('/')
+                .map(|s| if !s.is_empty() && s.chars().all(|c| c.is_ascii_digit()) { "{id}" } else { s })
+                .collect();
+            *kinds.entry(kind.join("/")).or_default() += n;
+        }
+        kinds
+    }
+
     /// Answers the next `n` API requests with 429 and `Retry-After: secs`.
     /// After `after` more requests, the next `count` answer 503, as a host going down would.
     pub fn outage(&self, after: u64, count: u32) {

@@ -91,12 +91,34 @@ pub trait PollSource: Send + Sync {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Listed>;
+    /// One page (from 1) of a window, and whether more pages follow, so a poll holds one page
+    /// at a time however busy the window. A store that does not page lists it all as page 1.
+    async fn list_window_page(
+        &self,
+        connection: &Connection,
+        stream: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        page: u64,
+    ) -> Result<(Listed, bool)> {
+        if page > 1 {
+            return Ok((Listed::default(), false));
+        }
+        Ok((self.list_window(connection, stream, from, to).await?, false))
+    }
     /// Streams the store cannot filter by modified time, read whole.
     fn whole_streams(&self) -> &'static [&'static str] {
         &[]
     }
     async fn list_whole(&self, _connection: &Connection, _stream: &str) -> Result<Listed> {
         Ok(Listed::default())
+    }
+    /// One page (from 1) of a whole stream, and whether more follow (see `list_window_page`).
+    async fn list_whole_page(&self, connection: &Connection, stream: &str, page: u64) -> Result<(Listed, bool)> {
+        if page > 1 {
+            return Ok((Listed::default(), false));
+        }
+        Ok((self.list_whole(connection, stream).await?, false))
     }
     /// Requests made to the store for `connection` so far (for the report's page count).
     async fn requests_made(&self, connection: &Connection) -> u64;
@@ -186,11 +208,20 @@ impl Poller {
         let span = (now - start).num_seconds().max(1);
         while from < now {
             let to = (from + settings.window).min(now);
-            let listed = source.list_window(connection, stream, from, to).await?;
-            report.orders += listed.orders;
-            report.customers += listed.customers;
-            self.pipeline.enqueue(source.title(), connection, &listed.envelopes, "the poller").await?;
-            report.records_queued += listed.envelopes.len() as u64;
+            // Page by page: each is queued before the next is read, so memory stays flat.
+            let mut newest = None;
+            for page in 1.. {
+                let (listed, more) = source.list_window_page(connection, stream, from, to, page).await?;
+                report.orders += listed.orders;
+                report.customers += listed.customers;
+                self.pipeline.enqueue(source.title(), connection, &listed.envelopes, "the poller").await?;
+                report.records_queued += listed.envelopes.len() as u64;
+                newest = newest.max(listed.newest);
+                if !more {
+                    break;
+                }
+            }
+            let listed = Listed { newest, ..Listed::default() };
             report.windows += 1;
             // A backfill's empty windows move its mark too (its range is fixed, so nothing can
             // appear there later that the regular poller will not see as modified).
@@ -226,24 +257,31 @@ impl Poller {
         if !due {
             return Ok(());
         }
-        let listed = source.list_whole(connection, stream).await?;
-        report.orders += listed.orders;
-        report.customers += listed.customers;
-        let mut changed: Vec<(Envelope, String)> = Vec::new();
-        for envelope in listed.envelopes {
-            let seen = format!("{stream}:seen:{}", envelope.source_id);
-            let hash = envelope.content_hash.as_str().to_string();
-            if state.watermark(&connection.id, &seen).await?.and_then(|w| w.cursor).as_deref() != Some(hash.as_str()) {
-                changed.push((envelope, seen));
+        // Page by page, as windows are: one page of records in memory at a time.
+        for page in 1.. {
+            let (listed, more) = source.list_whole_page(connection, stream, page).await?;
+            report.orders += listed.orders;
+            report.customers += listed.customers;
+            let mut changed: Vec<(Envelope, String)> = Vec::new();
+            for envelope in listed.envelopes {
+                let seen = format!("{stream}:seen:{}", envelope.source_id);
+                let hash = envelope.content_hash.as_str().to_string();
+                let last = state.watermark(&connection.id, &seen).await?.and_then(|w| w.cursor);
+                if last.as_deref() != Some(hash.as_str()) {
+                    changed.push((envelope, seen));
+                }
             }
-        }
-        let envelopes: Vec<Envelope> = changed.iter().map(|(e, _)| e.clone()).collect();
-        self.pipeline.enqueue(source.title(), connection, &envelopes, "the poller").await?;
-        report.records_queued += envelopes.len() as u64;
-        // Remembered only once queued: a failed enqueue is read again on the next pass.
-        for (e, seen) in &changed {
-            let mark = Watermark { at: e.source_updated_at, cursor: Some(e.content_hash.as_str().to_string()) };
-            state.advance_watermark(&connection.id, seen, &mark).await?;
+            let envelopes: Vec<Envelope> = changed.iter().map(|(e, _)| e.clone()).collect();
+            self.pipeline.enqueue(source.title(), connection, &envelopes, "the poller").await?;
+            report.records_queued += envelopes.len() as u64;
+            // Remembered only once queued: a failed enqueue is read again on the next pass.
+            for (e, seen) in &changed {
+                let mark = Watermark { at: e.source_updated_at, cursor: Some(e.content_hash.as_str().to_string()) };
+                state.advance_watermark(&connection.id, seen, &mark).await?;
+            }
+            if !more {
+                break;
+            }
         }
         state.advance_watermark(&connection.id, &mark_name, &Watermark { at: now, cursor: None }).await?;
         Ok(())

@@ -164,3 +164,29 @@ async fn a_private_ca_given_by_ca_file_is_trusted_and_without_it_refused() {
         .await;
     assert_eq!(r.code, 4, "{}", r.all());
 }
+
+/// `backfill --to` reads a closed range, in windows of `--window-hours`, and a busy window is
+/// read page by page (here 230 orders in one window: three pages of 100).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_reads_a_closed_range_page_by_page() {
+    let w = World::start().await;
+    w.connected().await;
+    let now = Utc::now();
+    let early = now - Span::days(20);
+    for n in 0..230 {
+        w.store.add_order(7000 + n, 0, "processing", early + Span::seconds(n));
+    }
+    w.store.add_order(7500, 0, "processing", now - Span::days(5));
+    let from = (now - Span::days(25)).format("%Y-%m-%d").to_string();
+    let to = (now - Span::days(10)).format("%Y-%m-%d").to_string();
+    let r = w.mlc(&["backfill", "--from", &from, "--to", &to, "--window-hours", "48", "--queue-only", "--json"]).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["poll"]["orders"], 230, "only the range: {report}");
+    assert!(report["poll"]["records_queued"].as_u64().unwrap() >= 230, "{report}");
+    let order_pages = w.store.requests_to("/wp-json/wc/v3/orders");
+    assert_eq!(order_pages, 8 + 2, "one page per empty 48-hour window, three for the busy one: {report}");
+    let bad = w.mlc(&["backfill", "--from", &to, "--to", &from]).await;
+    assert_eq!(bad.code, 4, "{}", bad.all());
+    assert!(bad.stderr.contains("is before --from"), "{}", bad.stderr);
+}

@@ -43,10 +43,31 @@ impl PollSource for WooConnector {
     async fn list_window(
         &self,
         connection: &Connection,
-        _stream: &str,
+        stream: &str,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Listed> {
+        let mut all = Listed::default();
+        for page in 1.. {
+            let (listed, more) = self.list_window_page(connection, stream, from, to, page).await?;
+            all.orders += listed.orders;
+            all.newest = all.newest.max(listed.newest);
+            all.envelopes.extend(listed.envelopes);
+            if !more {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    async fn list_window_page(
+        &self,
+        connection: &Connection,
+        _stream: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        page: u64,
+    ) -> Result<(Listed, bool)> {
         let client = self.client(connection).await?;
         let query = vec![
             ("modified_after".to_string(), gmt_param(from - ChronoDuration::seconds(1))),
@@ -55,8 +76,10 @@ impl PollSource for WooConnector {
             ("orderby".to_string(), "id".to_string()),
             ("order".to_string(), "asc".to_string()),
         ];
+        let found = client.page("/orders", &query, page).await?;
+        let more = page < found.total_pages && !found.items.is_empty();
         let mut listed = Listed::default();
-        for item in client.all("/orders", &query).await? {
+        for item in found.items {
             let id = item["id"].as_i64().unwrap_or_default();
             match self.listed_order_envelopes(connection, item).await {
                 Ok(list) => {
@@ -71,18 +94,33 @@ impl PollSource for WooConnector {
                 Err(e) => return Err(e),
             }
         }
-        Ok(listed)
+        Ok((listed, more))
     }
 
     fn whole_streams(&self) -> &'static [&'static str] {
         &[CUSTOMERS]
     }
 
-    async fn list_whole(&self, connection: &Connection, _stream: &str) -> Result<Listed> {
+    async fn list_whole(&self, connection: &Connection, stream: &str) -> Result<Listed> {
+        let mut all = Listed::default();
+        for page in 1.. {
+            let (listed, more) = self.list_whole_page(connection, stream, page).await?;
+            all.customers += listed.customers;
+            all.envelopes.extend(listed.envelopes);
+            if !more {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    async fn list_whole_page(&self, connection: &Connection, _stream: &str, page: u64) -> Result<(Listed, bool)> {
         let client = self.client(connection).await?;
         let query = vec![("orderby".to_string(), "id".to_string()), ("order".to_string(), "asc".to_string())];
+        let found = client.page("/customers", &query, page).await?;
+        let more = page < found.total_pages && !found.items.is_empty();
         let mut listed = Listed::default();
-        for item in client.all("/customers", &query).await? {
+        for item in found.items {
             let customer: WooCustomer = match serde_json::from_value(item) {
                 Ok(c) => c,
                 Err(e) => {
@@ -104,7 +142,7 @@ impl PollSource for WooConnector {
                 Err(e) => tracing::warn!(customer = customer.id, error = %e, "customer skipped by the poller"),
             }
         }
-        Ok(listed)
+        Ok((listed, more))
     }
 
     async fn requests_made(&self, connection: &Connection) -> u64 {
