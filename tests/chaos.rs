@@ -363,6 +363,131 @@ async fn the_poller_obeys_retry_after_and_finishes(family: Family, n: usize) {
     assert_eq!(report.orders as usize, n, "and still read every order: {report:?}");
 }
 
+/// Two posters draining the queue at once until it stays quiet.
+async fn race_two_posters(s: &Setup) {
+    let rng = Arc::new(Mutex::new(rand::rngs::StdRng::seed_from_u64(7)));
+    let mut posters = Vec::new();
+    for _ in 0..2 {
+        let (queue, settings_, rng) = (s.h.queue.clone(), settings(Duration::from_secs(10)), rng.clone());
+        let f = &s.h.family;
+        let deps = (f.connections(), f.state(), f.audit(), f.failed(), f.secrets());
+        let make = move || {
+            Poster::new(
+                PosterDeps {
+                    connections: deps.0.clone(),
+                    state: deps.1.clone(),
+                    audit: deps.2.clone(),
+                    failed: deps.3.clone(),
+                    secrets: deps.4.clone(),
+                },
+                settings_.clone(),
+            )
+        };
+        posters.push(tokio::spawn(async move {
+            drain_until_quiet(queue.as_ref(), make(), &make, Duration::from_millis(400), None, &rng).await;
+        }));
+    }
+    for p in posters {
+        p.await.unwrap();
+    }
+}
+
+/// An order's whole life, shuffled and duplicated: status-only changes (processing →
+/// completed), partial refunds, and refunds merged with a change that reposts the order, with
+/// webhooks and an overlapping poll racing two posters. For every order: exactly one live
+/// invoice, every refund credited against it, and invoices − credit notes = store total − refunds.
+async fn status_changes_and_refunds_merged_with_reposts_keep_the_books(family: Family, n: usize) {
+    let s = Setup::start(family).await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261202);
+    let t0 = Utc::now() - Span::hours(30);
+    let orders: Vec<i64> = (0..n as i64).map(|i| 30_000 + i).collect();
+    for (i, id) in orders.iter().enumerate() {
+        s.store.add_order(*id, 0, "processing", t0 + Span::seconds(i as i64 * 60));
+        assert_eq!(s.store.deliver(&s.hook(), "order.created", &s.store.order(*id), &format!("c-{id}")).await, 200);
+    }
+    s.h.fetch_all().await;
+    race_two_posters(&s).await;
+
+    let mut refunded: BTreeMap<i64, Decimal> = BTreeMap::new();
+    let mut deliveries = Vec::new();
+    for (i, id) in orders.iter().enumerate() {
+        let later = t0 + Span::hours(20) + Span::seconds(i as i64 * 60);
+        let gmt = later.format("%Y-%m-%dT%H:%M:%S").to_string();
+        match i % 4 {
+            0 | 2 => {
+                // Shipped: the same lines and totals, another status.
+                let mut o = s.store.order(*id);
+                o["status"] = "completed".into();
+                o["date_modified_gmt"] = gmt.clone().into();
+                o["date_modified"] = gmt.into();
+                s.store.set_order(o);
+            }
+            1 => {
+                // A refund merged with a change the books must follow (another e-mail).
+                let r = s.store.refund_line(*id, 0, 90_000 + *id, later);
+                *refunded.entry(*id).or_default() += r["amount"].as_str().unwrap().parse::<Decimal>().unwrap();
+                let mut o = s.store.order(*id);
+                o["billing"]["email"] = format!("new-{id}@example.com").into();
+                s.store.set_order(o);
+            }
+            _ => {
+                let r = s.store.refund_line(*id, 0, 90_000 + *id, later);
+                *refunded.entry(*id).or_default() += r["amount"].as_str().unwrap().parse::<Decimal>().unwrap();
+            }
+        }
+        deliveries.push((*id, format!("u-{id}")));
+        if rng.random_range(0..10) < 3 {
+            deliveries.push((*id, format!("u-{id}-again")));
+        }
+    }
+    deliveries.shuffle(&mut rng);
+    for (id, delivery) in &deliveries {
+        assert_eq!(s.store.deliver(&s.hook(), "order.updated", &s.store.order(*id), delivery).await, 200);
+    }
+    let settings = PollSettings { start: t0 - Span::hours(1), window: Span::hours(6), ..Default::default() };
+    s.connector.poll(&s.connection, &settings, Utc::now()).await.unwrap();
+    s.h.fetch_all().await;
+    race_two_posters(&s).await;
+
+    let failed = s.h.family.failed().failed(&s.h.connection).await.unwrap();
+    assert!(failed.is_empty(), "{:?}", failed.iter().map(|f| (&f.source_id, &f.reason)).collect::<Vec<_>>());
+    // Every move by its order: (kind in the marker, move type, id, total, reversed move).
+    let odoo = &s.h.odoo;
+    let ids = odoo.search("account.move", Val::list(Vec::<Val>::new()));
+    let mut by_order: BTreeMap<i64, Vec<(String, String, i64, Decimal, Option<i64>)>> = BTreeMap::new();
+    for row in odoo.read("account.move", &ids, &["invoice_origin", "move_type", "amount_total", "reversed_entry_id"]) {
+        let origin = row.get("invoice_origin").and_then(Val::as_str).unwrap_or_default().to_string();
+        let parts: Vec<&str> = origin.split(':').collect();
+        let order: i64 = parts[3].split("-r").next().unwrap().parse().unwrap();
+        by_order.entry(order).or_default().push((
+            parts[2].to_string(),
+            row.get("move_type").and_then(Val::as_str).unwrap_or_default().to_string(),
+            row.get("id").and_then(Val::as_i64).unwrap(),
+            row.get("amount_total").and_then(Val::as_decimal).unwrap(),
+            row.get("reversed_entry_id").and_then(Val::many2one_id),
+        ));
+    }
+    for (i, id) in orders.iter().enumerate() {
+        let moves = &by_order[id];
+        let invoices: Vec<_> = moves.iter().filter(|m| m.1 == "out_invoice").collect();
+        let reposts: Vec<_> = moves.iter().filter(|m| m.1 == "out_refund" && m.0 == "order").collect();
+        let refunds: Vec<_> = moves.iter().filter(|m| m.1 == "out_refund" && m.0 == "refund").collect();
+        assert_eq!(invoices.len() - reposts.len(), 1, "order {id}: exactly one live invoice: {moves:?}");
+        if i % 4 == 0 || i % 4 == 2 {
+            assert_eq!((invoices.len(), reposts.len()), (1, 0), "order {id}: a status change booked something");
+        }
+        let live = invoices.iter().map(|m| m.2).max().unwrap();
+        for r in &refunds {
+            assert_eq!(r.4, Some(live), "order {id}: a refund credited {:?}, not the live invoice {live}", r.4);
+        }
+        let invoiced: Decimal = invoices.iter().map(|m| m.3).sum();
+        let credited: Decimal = reposts.iter().chain(&refunds).map(|m| m.3).sum();
+        let store_total: Decimal = s.store.order(*id)["total"].as_str().unwrap().parse().unwrap();
+        let back = refunded.get(id).copied().unwrap_or_default();
+        assert_eq!(invoiced - credited, store_total - back, "order {id}: the books disagree with the store");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn embedded_duplicates_reordering_and_poller_overlap() {
     duplicates_reordering_and_poller_overlap(Family::embedded().await, scale()).await
@@ -386,4 +511,14 @@ async fn aws_odoo_faults_and_posters_killed_between_create_and_link() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn embedded_the_poller_obeys_retry_after_and_finishes() {
     the_poller_obeys_retry_after_and_finishes(Family::embedded().await, (scale() / 2).max(100)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_status_changes_and_refunds_merged_with_reposts_keep_the_books() {
+    status_changes_and_refunds_merged_with_reposts_keep_the_books(Family::embedded().await, (scale() / 4).max(40)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn aws_status_changes_and_refunds_merged_with_reposts_keep_the_books() {
+    status_changes_and_refunds_merged_with_reposts_keep_the_books(Family::aws().await, (scale() / 20).max(20)).await
 }
