@@ -363,6 +363,9 @@ async fn the_poller_obeys_retry_after_and_finishes(family: Family, n: usize) {
     assert_eq!(report.orders as usize, n, "and still read every order: {report:?}");
 }
 
+/// A move as the books check sees it: marker kind, move type, id, total, the move it reverses.
+type MoveFacts = (String, String, i64, Decimal, Option<i64>);
+
 /// Two posters draining the queue at once until it stays quiet.
 async fn race_two_posters(s: &Setup) {
     let rng = Arc::new(Mutex::new(rand::rngs::StdRng::seed_from_u64(7)));
@@ -454,7 +457,7 @@ async fn status_changes_and_refunds_merged_with_reposts_keep_the_books(family: F
     // Every move by its order: (kind in the marker, move type, id, total, reversed move).
     let odoo = &s.h.odoo;
     let ids = odoo.search("account.move", Val::list(Vec::<Val>::new()));
-    let mut by_order: BTreeMap<i64, Vec<(String, String, i64, Decimal, Option<i64>)>> = BTreeMap::new();
+    let mut by_order: BTreeMap<i64, Vec<MoveFacts>> = BTreeMap::new();
     for row in odoo.read("account.move", &ids, &["invoice_origin", "move_type", "amount_total", "reversed_entry_id"]) {
         let origin = row.get("invoice_origin").and_then(Val::as_str).unwrap_or_default().to_string();
         let parts: Vec<&str> = origin.split(':').collect();

@@ -173,4 +173,21 @@ pub async fn no_delivery_contact_repeats_the_customer(family: Family) {
     };
     assert_eq!(children(":order:1501:"), 0, "the same place as the billing address");
     assert_eq!(children(":order:1502:"), 1, "another place");
+
+    // Later orders: the same other place is reused; a known customer's new place is added once.
+    s.store.add_order(1503, 502, "processing", t0 + Duration::minutes(2));
+    s.edit(1503, t0 + Duration::minutes(2), |o| {
+        o["shipping"]["address_1"] = "1 Elsewhere Road".into();
+        o["shipping"]["city"] = "Lyon".into();
+    });
+    for (n, id) in [(3, 1503), (4, 1504), (5, 1505)] {
+        if id != 1503 {
+            s.store.add_order(id, 501, "processing", t0 + Duration::minutes(n));
+            s.edit(id, t0 + Duration::minutes(n), |o| o["shipping"]["address_1"] = "7 Quai Saint-Michel".into());
+        }
+        s.deliver("order.created", id, &format!("c{n}")).await;
+    }
+    s.h.drain(&poster).await;
+    assert_eq!(children(":order:1503:"), 1, "reused, not repeated");
+    assert_eq!(children(":order:1504:"), 1, "a new place of a known customer, once for two orders");
 }

@@ -145,7 +145,69 @@ impl Poster {
                 found.insert(idx, *id);
             }
         }
+        self.delivery_contacts(ctx, docs, &found).await?;
         Ok(found)
+    }
+
+    /// One delivery contact per customer and place other than the billing address, under an
+    /// external id made of the customer (or a guest's partner) and the place, so later orders
+    /// and the customer record's address book reuse it. One search per batch, none when the
+    /// session already knows them.
+    async fn delivery_contacts(
+        &self,
+        ctx: &Context,
+        docs: &[(usize, &SalesDocument)],
+        found: &HashMap<usize, i64>,
+    ) -> std::result::Result<(), OdooError> {
+        let conn = &ctx.connection.id;
+        let mut wanted: Vec<(String, i64, &Address)> = Vec::new();
+        for (idx, doc) in docs {
+            let (Some(&partner), Some(place)) = (found.get(idx), doc.shipping_address.as_ref()) else { continue };
+            let same = doc.billing_address.as_ref().is_some_and(|b| b.place_key() == place.place_key());
+            if place.line1.is_none() || same {
+                continue;
+            }
+            let base = match &doc.customer {
+                CustomerRef::Registered { source_id, .. } => xmlid_name(conn, "customer", source_id),
+                CustomerRef::Guest { .. } => format!("{}_partner_{partner}", conn.as_str().replace('-', "_")),
+            };
+            let xmlid = address_xmlid(&base, place);
+            if ctx.odoo.cached_partner(&format!("d:{xmlid}")).is_none() && !wanted.iter().any(|w| w.0 == xmlid) {
+                wanted.push((xmlid, partner, place));
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let client = &ctx.odoo.client;
+        let names: Vec<String> = wanted.iter().map(|w| w.0.clone()).collect();
+        let known = partners_by_xmlid(client, &names).await?;
+        for (xmlid, partner, place) in wanted {
+            let id = match known.get(&xmlid) {
+                Some(id) => *id,
+                None => {
+                    let name = full_name(place).unwrap_or_else(|| "Delivery address".into());
+                    let mut vals = self.partner_vals(ctx, name, None, Some(place), None);
+                    if let Val::Map(m) = &mut vals {
+                        m.insert("parent_id".into(), Val::Int(partner));
+                        m.insert("type".into(), Val::from("delivery"));
+                        m.remove("customer_rank");
+                    }
+                    let id = client.create("res.partner", vals).await?;
+                    match client.bind_external_id(XMLID_MODULE, &xmlid, &OdooRef::new("res.partner", id)).await {
+                        Ok(_) => id,
+                        // Another worker bound the same place first: theirs stays, ours goes.
+                        Err(OdooError::Validation { .. }) => {
+                            client.execute(crate::odoo::Call::new("res.partner", "unlink").ids(&[id])).await?;
+                            client.find_external_id(XMLID_MODULE, &xmlid).await?.map(|r| r.id).unwrap_or(id)
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            };
+            ctx.odoo.remember_partner(&format!("d:{xmlid}"), id);
+        }
+        Ok(())
     }
 
     /// One worker at a time creates a registered customer: it claims the customer's external id
@@ -263,8 +325,8 @@ impl Poster {
         Ok(())
     }
 
-    /// The partner to create for a document's customer, with a delivery contact when the
-    /// shipping address differs from the billing one.
+    /// The partner to create for a document's customer (its delivery contacts are made by
+    /// `delivery_contacts`, for new and known partners alike).
     fn new_partner(
         &self,
         ctx: &Context,
@@ -280,14 +342,7 @@ impl Poster {
             CustomerRef::Guest { .. } => None,
         };
         let vals = self.partner_vals(ctx, name, email, billing, reference.as_deref());
-        // Only the place counts: stores leave e-mail and phone off shipping addresses.
-        let differs = |s: &Address| billing.is_none_or(|b| b.place_key() != s.place_key()) && s.line1.is_some();
-        let shipping = doc.shipping_address.as_ref().filter(|s| differs(s));
-        let delivery = shipping.map(|s| {
-            self.partner_vals(ctx, full_name(s).unwrap_or_else(|| "Delivery address".into()), None, Some(s), None)
-        });
-        let delivery_xmlid = xmlid.as_deref().zip(shipping).map(|(x, s)| address_xmlid(x, s));
-        NewPartner { key, xmlid, vals, delivery, delivery_xmlid }
+        NewPartner { key, xmlid, vals }
     }
 
     /// Creates the partners (and their delivery contacts) and binds their external ids; returns
@@ -335,31 +390,6 @@ impl Poster {
                 }
             }
         }
-        // Shipping addresses that differ become delivery contacts under the new partner.
-        let children: Vec<Val> = to_create
-            .iter()
-            .zip(&ids)
-            .filter_map(|(p, id)| {
-                p.delivery.as_ref().map(|d| {
-                    let mut m = d.as_map().cloned().unwrap_or_default();
-                    m.insert("parent_id".into(), Val::Int(*id));
-                    m.insert("type".into(), Val::from("delivery"));
-                    m.remove("customer_rank");
-                    Val::Map(m)
-                })
-            })
-            .collect();
-        if !children.is_empty() {
-            let made = client.create_many("res.partner", children, None).await?;
-            // A registered customer's delivery contact is bound as their customer record's
-            // address contacts are, so neither path makes the same place twice.
-            let bound = to_create.iter().filter(|p| p.delivery.is_some()).zip(&made);
-            for (p, id) in bound {
-                if let Some(x) = &p.delivery_xmlid {
-                    client.bind_external_id(XMLID_MODULE, x, &OdooRef::new("res.partner", *id)).await?;
-                }
-            }
-        }
         Ok(ids)
     }
 }
@@ -369,8 +399,6 @@ struct NewPartner {
     key: String,
     xmlid: Option<String>,
     vals: Val,
-    delivery: Option<Val>,
-    delivery_xmlid: Option<String>,
 }
 
 /// The external id of a customer's contact for one place (`<customer xmlid>_address_<hash>`).
