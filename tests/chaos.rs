@@ -387,7 +387,8 @@ async fn race_two_posters(s: &Setup) {
             )
         };
         posters.push(tokio::spawn(async move {
-            drain_until_quiet(queue.as_ref(), make(), &make, Duration::from_millis(400), None, &rng).await;
+            // Quiet for longer than a retried message stays invisible (2 s): a waiting refund comes back.
+            drain_until_quiet(queue.as_ref(), make(), &make, Duration::from_millis(2500), None, &rng).await;
         }));
     }
     for p in posters {

@@ -319,6 +319,14 @@ pub async fn a_partial_refund_credits_exactly_its_lines(family: Family) {
         unallocated: dec!(0),
         amount: dec!(19.07),
     };
+    // Right after its order posted, a refund whose line link is not there yet (another
+    // worker writing them) waits and is retried; it is not parked for good.
+    let mut racing = refund.clone();
+    racing.lines[0].order_line_id = "77".into();
+    let raced = h.post(&poster, &[&envelope("r-76", Record::Refund(racing))]).await;
+    assert!(matches!(raced.outcomes[0].1, RecordOutcome::Retry(_)), "{:?}", raced.outcomes);
+    assert!(h.family.failed().failed(&h.connection).await.unwrap().is_empty());
+
     let r = envelope("r-77", Record::Refund(refund));
     let report = h.post(&poster, &[&r]).await;
     let credit = posted(&report);
@@ -436,12 +444,18 @@ pub async fn statuses_customers_and_cancellations(family: Family) {
     let mut pending = order("5001", "83");
     pending.source_status = "pending".into();
     pending.status = DocumentStatus::Pending;
-    let report = h.post(&poster, &[&envelope("5001", Record::Order(pending))]).await;
+    let report = h.post(&poster, &[&envelope("5001", Record::Order(pending.clone()))]).await;
     assert!(
         matches!(&report.outcomes[0].1, RecordOutcome::Skipped(why) if why.contains("pending")),
         "{:?}",
         report.outcomes
     );
+    // Delivered again: the trail says what the earlier delivery did, not that it posted.
+    h.post(&poster, &[&envelope("5001", Record::Order(pending))]).await;
+    let trail =
+        h.family.audit().by_source(&h.connection, EntityKind::Order, &SourceId::parse("5001").unwrap()).await.unwrap();
+    let again = &trail.last().unwrap().message;
+    assert!(again.starts_with("already handled by an earlier delivery, which skipped it: status pending"), "{again}");
     let invoice = posted(&h.post(&poster, &[&envelope("5001", Record::Order(order("5001", "83")))]).await)[0].id;
 
     // Cancelled after posting: a full credit note, linked to the invoice.

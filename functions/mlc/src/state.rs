@@ -283,6 +283,26 @@ pub async fn replay(
             )
             .await?;
         }
+        // A record in the dead-letter queue is replayed by its id too (sent back, taken out).
+        if let (Some(source), 0) = (&only, count) {
+            let ids: Vec<ConnectionId> = connections.iter().map(|c| c.id.clone()).collect();
+            let source = source.clone();
+            let taken = stack
+                .dead_letters
+                .take_matching(move |body| {
+                    shared::records::Envelope::from_json(body)
+                        .is_ok_and(|e| e.source_id == source && ids.contains(&e.connection_id))
+                })
+                .await?;
+            for body in &taken {
+                let envelope = shared::records::Envelope::from_json(body)?;
+                let mut message = shared::ports::OutgoingMessage::for_envelope(&envelope);
+                message.deduplication_id =
+                    format!("replay:{}:{}", envelope.trace_id, chrono::Utc::now().timestamp_micros());
+                stack.queue.send_batch(&[message]).await?;
+            }
+            count += taken.len();
+        }
         let connection = match connections.as_slice() {
             [one] => one.id.to_string(),
             _ => "any connection".to_string(),

@@ -57,6 +57,31 @@ impl EmbeddedQueue {
             .await
     }
 
+    /// Removes and returns the bodies for which `wanted` holds (`mlc replay <id>` taking one
+    /// record out of the dead-letter queue). In one transaction: what it returns is gone.
+    pub async fn take_matching(&self, wanted: impl Fn(&str) -> bool + Send + 'static) -> Result<Vec<String>> {
+        let queue = self.name.clone();
+        self.db
+            .write(move |conn| {
+                let rows: Vec<(i64, String)> = {
+                    let mut stmt = conn
+                        .prepare_cached("SELECT seq, body FROM queue_messages WHERE queue = ?1 ORDER BY seq")
+                        .map_err(sqlite)?;
+                    let rows = stmt
+                        .query_map(params![queue], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                        .map_err(sqlite)?;
+                    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sqlite)?
+                };
+                let mut taken = Vec::new();
+                for (seq, body) in rows.into_iter().filter(|(_, b)| wanted(b)) {
+                    conn.execute("DELETE FROM queue_messages WHERE seq = ?1", params![seq]).map_err(sqlite)?;
+                    taken.push(body);
+                }
+                Ok(taken)
+            })
+            .await
+    }
+
     /// Makes every message in flight visible again at once. Only for a worker that holds the
     /// machine's worker lock after a crash: no one else can be holding those messages.
     pub async fn release_in_flight(&self) -> Result<u64> {

@@ -516,6 +516,15 @@ impl Poster {
                 Ok(Claim::Acquired(token)) => token,
                 Ok(Claim::Completed { outcome }) => {
                     self.audit(&envelope, retention, AuditStage::Skipped, None, earlier(&outcome), json!({})).await;
+                    // The same content as a version already settled (a newer date, say): settled too.
+                    if matches!(
+                        envelope.kind(),
+                        crate::records::EntityKind::Order | crate::records::EntityKind::Invoice
+                    ) {
+                        let (c, k, s, at) =
+                            (&envelope.connection_id, envelope.kind(), &envelope.source_id, envelope.source_updated_at);
+                        let _ = self.settle(c, k, s, at, &envelope.content_hash.to_string()).await;
+                    }
                     out.push((idx, RecordOutcome::Duplicate));
                     continue;
                 }

@@ -488,6 +488,8 @@ impl Poster {
         self.link_move(e, id, plan, line_ids).await?;
         if let crate::records::Record::Order(doc) | crate::records::Record::Invoice(doc) = &e.record {
             self.remember_booked(w, &doc.booking_fingerprint(), &doc.source_status).await?;
+            let hash = e.content_hash.to_string();
+            self.settle(&e.connection_id, e.kind(), &e.source_id, e.source_updated_at, &hash).await?;
         }
         // A refund whose payment is registered too completes once the payment is (refunds.rs):
         // until then a retry finds the credit note by its marker and pays it.

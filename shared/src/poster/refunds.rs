@@ -35,6 +35,20 @@ impl Poster {
                 refund.order_id
             )));
         };
+        // A newer version of the document is on its way (queued, or reposting after a change):
+        // the refund credits the invoice that is live once it is settled, so it waits for it.
+        let mark = |name: String| async move { state.watermark(&e.connection_id, &name).await };
+        let queued = mark(format!("queued:{kind}:{target}")).await?;
+        let reposting = mark(format!("reposting:{kind}:{target}")).await?.map(|w| w.at);
+        let settled = mark(format!("settled:{kind}:{target}")).await?;
+        // A queued version with the settled one's content is no news (the queue drops it).
+        let pending_version = queued.filter(|q| settled.as_ref().is_none_or(|s| s.at < q.at && s.cursor != q.cursor));
+        let pending_repost = reposting.filter(|r| settled.as_ref().is_none_or(|s| s.at < *r));
+        if pending_version.is_some() || pending_repost.is_some() {
+            return Err(Error::retryable(anyhow::anyhow!(
+                "a newer version of {kind} {target} is on its way to Odoo; the refund waits for it, to credit the invoice that is live then"
+            )));
+        }
         if self.flag(&e.connection_id, "credited", &target).await? {
             return Ok(self.skip(ctx, work, format!("{kind} {target} was already credited in full")).await);
         }

@@ -18,7 +18,24 @@ impl Poster {
     pub(super) async fn route(&self, ctx: &Context, work: Work) -> Routed {
         let retention = ctx.connection.audit_retention;
         let result: Result<RecordOutcome> = match work.envelope.record.clone() {
-            Record::Order(doc) | Record::Invoice(doc) => return self.route_document(ctx, work, doc).await,
+            Record::Order(doc) | Record::Invoice(doc) => {
+                let e = &work.envelope;
+                let (connection, kind, id, at, hash) = (
+                    e.connection_id.clone(),
+                    e.kind(),
+                    e.source_id.clone(),
+                    e.source_updated_at,
+                    e.content_hash.to_string(),
+                );
+                let routed = self.route_document(ctx, work, doc).await;
+                // Decided here (not created later in the batch): this version is settled.
+                if let Routed::Done(_, outcome) = &routed
+                    && !matches!(outcome, RecordOutcome::Retry(_))
+                {
+                    let _ = self.settle(&connection, kind, &id, at, &hash).await;
+                }
+                return routed;
+            }
             Record::Refund(refund) => self.post_refund(ctx, &work, &refund).await,
             Record::Customer(customer) => self.upsert_customer(ctx, &work, &customer).await,
             Record::Shipment(shipment) => self.note_shipment(ctx, &work, &shipment).await,
@@ -191,6 +208,11 @@ impl Poster {
                     Ok(false)
                 }
                 PostedChange::CreditAndRepost => {
+                    // Until the new version is booked, a refund of this order waits for it.
+                    let e = &work.envelope;
+                    let mark = crate::ports::Watermark { at: e.source_updated_at, cursor: None };
+                    let name_of = format!("reposting:{}:{}", e.kind(), e.source_id);
+                    self.deps.state.advance_watermark(&e.connection_id, &name_of, &mark).await?;
                     let credit = self.reverse(ctx, work, &link, "order changed in the store").await?;
                     self.audit(
                         &work.envelope,
@@ -228,6 +250,21 @@ impl Poster {
             })
             .await?;
         Ok(odoo)
+    }
+
+    /// A document's version is settled: posted, noted, skipped or kept as failed. Refunds wait
+    /// for the newest version queued to be settled (see `WebhookPipeline::enqueue`).
+    pub(super) async fn settle(
+        &self,
+        connection: &ConnectionId,
+        kind: crate::records::EntityKind,
+        id: &SourceId,
+        at: chrono::DateTime<Utc>,
+        content: &str,
+    ) -> Result<()> {
+        let mark = crate::ports::Watermark { at, cursor: Some(content.to_string()) };
+        self.deps.state.advance_watermark(connection, &format!("settled:{kind}:{id}"), &mark).await?;
+        Ok(())
     }
 
     /// Marks the version being routed as seen and not posted (with its store status).

@@ -325,6 +325,16 @@ impl WebhookPipeline {
 
     /// Queues `envelopes`, then records each in the audit trail (`via`: how they came).
     pub async fn enqueue(&self, title: &str, connection: &Connection, envelopes: &[Envelope], via: &str) -> Result<()> {
+        // The newest version of each document on its way, marked before it is sent: a refund
+        // processed meanwhile waits until that version is settled, and so credits the invoice
+        // that is live after it (the poster's `settled:` mark).
+        for e in envelopes.iter().filter(|e| matches!(e.kind(), EntityKind::Order | EntityKind::Invoice)) {
+            let mark = crate::ports::Watermark { at: e.source_updated_at, cursor: Some(e.content_hash.to_string()) };
+            self.deps
+                .state
+                .advance_watermark(&e.connection_id, &format!("queued:{}:{}", e.kind(), e.source_id), &mark)
+                .await?;
+        }
         self.send(envelopes).await?;
         self.record_enqueued(title, connection, envelopes, via).await;
         Ok(())

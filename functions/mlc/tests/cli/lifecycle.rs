@@ -1,7 +1,9 @@
-//! What issue 21 found in the CLI: refunds are first-class in `trace` and `replay`, a
-//! connection's own poll start is honoured, and `connection add` refuses what `test` would.
+//! What issue 21 found in the CLI: refunds and dead-lettered records are first-class in `trace`
+//! and `replay`, a connection's own poll start and CA are honoured, backfills read closed ranges
+//! page by page, and `connection add` refuses what `test` would.
 
 use super::*;
+use shared::ports::{QueueConsumer, RecordQueue};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trace_and_replay_take_a_refund_id() {
@@ -189,4 +191,31 @@ async fn a_backfill_reads_a_closed_range_page_by_page() {
     let bad = w.mlc(&["backfill", "--from", &to, "--to", &from]).await;
     assert_eq!(bad.code, 4, "{}", bad.all());
     assert!(bad.stderr.contains("is before --from"), "{}", bad.stderr);
+}
+
+/// A record in the dead-letter queue is listed with the failed ones and replayed by its id,
+/// like any failed record: sent back to the queue, taken out of the dead-letter queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_lettered_record_is_replayed_by_its_id() {
+    let w = World::start().await;
+    w.connected().await;
+    {
+        let stack = shared::local::LocalStack::open(w.dir.path(), false).unwrap();
+        let lost = shared::records::samples::envelope(
+            "shop",
+            "6601",
+            shared::records::Record::Order(shared::records::samples::order()),
+        );
+        stack.dead_letters.send_batch(&[shared::ports::OutgoingMessage::for_envelope(&lost)]).await.unwrap();
+    }
+    let listed = w.mlc(&["failed", "list"]).await;
+    assert!(listed.stdout.contains("order 6601") && listed.stdout.contains("dead-lettered"), "{}", listed.all());
+    let replay = w.mlc(&["replay", "6601"]).await;
+    assert_eq!(replay.code, 0, "{}", replay.all());
+    assert!(replay.stdout.contains("queued 1 failed record(s) again"), "{}", replay.all());
+    let listed = w.mlc(&["failed", "list"]).await;
+    assert!(!listed.stdout.contains("dead-lettered"), "{}", listed.all());
+    let stack = shared::local::LocalStack::open(w.dir.path(), false).unwrap();
+    assert!(stack.dead_letters.peek(10).await.unwrap().is_empty());
+    assert_eq!(stack.queue.approximate_depth().await.unwrap(), 1, "back on the queue, once");
 }
