@@ -13,6 +13,7 @@ blackbox::on_both_families! {
     journal_entries_balance_to_the_store_total,
     versions_drafts_fifo_and_redrive,
     an_older_version_delivered_late_is_stale_and_changes_nothing,
+    a_credit_note_carrying_an_orders_marker_is_never_adopted_as_its_invoice,
     a_connection_s_own_status_words_decide_posting,
     a_refund_credits_the_invoice_posted_for_its_order_and_shipping_by_amount;
     totals:

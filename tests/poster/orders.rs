@@ -817,3 +817,56 @@ pub async fn a_refund_credits_the_invoice_posted_for_its_order_and_shipping_by_a
     let waiting = h.post(&poster, &[&envelope("r-3102", Record::Refund(named))]).await;
     assert!(matches!(waiting.outcomes[0].1, RecordOutcome::Retry(_)), "{:?}", waiting.outcomes);
 }
+
+/// Odoo's reversal wizard copies the invoice's `invoice_origin` onto the credit note (the field
+/// is not `copy=False` in `addons/account/models/account_move.py`), so a credit note can carry an
+/// order version's marker. The poster never takes it for that version's invoice.
+pub async fn a_credit_note_carrying_an_orders_marker_is_never_adopted_as_its_invoice(family: Family) {
+    let h = Harness::start(family).await;
+    let poster = h.poster();
+    let e = envelope("6801", Record::Order(order("6801", "86")));
+    let marker = format!("mlc:{}:order:6801:{}", h.connection, &e.content_hash.as_str()[..12]);
+    // A posted credit note with this version's marker is already in Odoo.
+    let mut config = shared::odoo::OdooConfig::new(
+        h.odoo.url(),
+        Some(h.odoo.options().database.clone()),
+        &h.odoo.options().login,
+        shared::ports::Secret::new(h.odoo.options().api_key.clone()),
+    );
+    config.allow_private_network = true;
+    let client = shared::odoo::OdooClient::connect(config).await.unwrap();
+    let partner = client.create("res.partner", Val::map([("name", Val::from("Someone"))])).await.unwrap();
+    let account = h
+        .odoo
+        .search("account.account", Val::list([Val::list([Val::from("code"), Val::from("="), Val::from("400100")])]))[0];
+    let line = Val::list([
+        Val::Int(0),
+        Val::Int(0),
+        Val::map([
+            ("name", Val::from("x")),
+            ("quantity", Val::Num(dec!(1))),
+            ("price_unit", Val::Num(dec!(10))),
+            ("account_id", Val::Int(account)),
+        ]),
+    ]);
+    let credit = client
+        .create(
+            "account.move",
+            Val::map([
+                ("move_type", Val::from("out_refund")),
+                ("partner_id", Val::Int(partner)),
+                ("invoice_origin", Val::from(marker.as_str())),
+                ("invoice_line_ids", Val::list([line])),
+            ]),
+        )
+        .await
+        .unwrap();
+    client.call_method("account.move", "action_post", &[credit]).await.unwrap();
+
+    let report = h.post(&poster, &[&e]).await;
+    let made = posted(&report);
+    assert_eq!(made.len(), 1, "{:?}", report.outcomes);
+    assert_ne!(made[0].id, credit, "the credit note was taken for the invoice");
+    let row = read_one(&h, "account.move", made[0].id, &["move_type", "amount_total"]);
+    assert_eq!(row.get("move_type").and_then(Val::as_str), Some("out_invoice"));
+}
