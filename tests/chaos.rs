@@ -57,6 +57,24 @@ impl Setup {
         format!("{}/webhooks/woocommerce/{}", self.hooks.url, self.h.connection)
     }
 
+    /// What builds a fresh poster (a new container) on this setup's state, for worker tasks.
+    fn poster_factory(&self, settings: PosterSettings) -> impl Fn() -> Poster + Send + Sync + 'static {
+        let f = &self.h.family;
+        let deps = (f.connections(), f.state(), f.audit(), f.failed(), f.secrets());
+        move || {
+            Poster::new(
+                PosterDeps {
+                    connections: deps.0.clone(),
+                    state: deps.1.clone(),
+                    audit: deps.2.clone(),
+                    failed: deps.3.clone(),
+                    secrets: deps.4.clone(),
+                },
+                settings.clone(),
+            )
+        }
+    }
+
     /// A poster as a new container builds it, with Odoo's timeout and retries as given.
     fn poster(&self, settings: PosterSettings) -> Poster {
         let f = &self.h.family;
@@ -242,20 +260,7 @@ async fn duplicates_reordering_and_poller_overlap(family: Family, n: usize) {
     let mut posters = Vec::new();
     for _ in 0..2 {
         let (queue, settings_, rng) = (s.h.queue.clone(), settings(Duration::from_secs(10)), crash_rng.clone());
-        let f = &s.h.family;
-        let deps = (f.connections(), f.state(), f.audit(), f.failed(), f.secrets());
-        let make = move || {
-            Poster::new(
-                PosterDeps {
-                    connections: deps.0.clone(),
-                    state: deps.1.clone(),
-                    audit: deps.2.clone(),
-                    failed: deps.3.clone(),
-                    secrets: deps.4.clone(),
-                },
-                settings_.clone(),
-            )
-        };
+        let make = s.poster_factory(settings_);
         let done = delivered.clone();
         posters.push(tokio::spawn(async move {
             loop {
@@ -372,20 +377,7 @@ async fn race_two_posters(s: &Setup) {
     let mut posters = Vec::new();
     for _ in 0..2 {
         let (queue, settings_, rng) = (s.h.queue.clone(), settings(Duration::from_secs(10)), rng.clone());
-        let f = &s.h.family;
-        let deps = (f.connections(), f.state(), f.audit(), f.failed(), f.secrets());
-        let make = move || {
-            Poster::new(
-                PosterDeps {
-                    connections: deps.0.clone(),
-                    state: deps.1.clone(),
-                    audit: deps.2.clone(),
-                    failed: deps.3.clone(),
-                    secrets: deps.4.clone(),
-                },
-                settings_.clone(),
-            )
-        };
+        let make = s.poster_factory(settings_);
         posters.push(tokio::spawn(async move {
             // Quiet for longer than a retried message stays invisible (2 s): a waiting refund comes back.
             drain_until_quiet(queue.as_ref(), make(), &make, Duration::from_millis(2500), None, &rng).await;

@@ -111,14 +111,7 @@ impl Poster {
         let known = super::partners::partners_by_xmlid(client, &names).await?;
         let mut added = 0;
         for (name, a) in wanted.iter().filter(|(n, _)| !known.contains_key(n)) {
-            let label = super::partners::full_name(a).unwrap_or_else(|| "Delivery address".into());
-            let mut vals = self.partner_vals(ctx, label, None, Some(a), None);
-            if let Val::Map(m) = &mut vals {
-                m.insert("parent_id".into(), Val::Int(partner));
-                m.insert("type".into(), Val::from("delivery"));
-                m.remove("customer_rank");
-            }
-            let id = client.create("res.partner", vals).await?;
+            let id = client.create("res.partner", self.delivery_vals(ctx, partner, a)).await?;
             client.bind_external_id(XMLID_MODULE, name, &OdooRef::new("res.partner", id)).await?;
             added += 1;
         }

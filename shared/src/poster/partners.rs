@@ -149,6 +149,18 @@ impl Poster {
         Ok(found)
     }
 
+    /// A delivery contact for `place` under `partner`.
+    pub(super) fn delivery_vals(&self, ctx: &Context, partner: i64, place: &Address) -> Val {
+        let name = full_name(place).unwrap_or_else(|| "Delivery address".into());
+        let mut vals = self.partner_vals(ctx, name, None, Some(place), None);
+        if let Val::Map(m) = &mut vals {
+            m.insert("parent_id".into(), Val::Int(partner));
+            m.insert("type".into(), Val::from("delivery"));
+            m.remove("customer_rank");
+        }
+        vals
+    }
+
     /// One delivery contact per customer and place other than the billing address, under an
     /// external id made of the customer (or a guest's partner) and the place, so later orders
     /// and the customer record's address book reuse it. One search per batch, none when the
@@ -186,14 +198,7 @@ impl Poster {
             let id = match known.get(&xmlid) {
                 Some(id) => *id,
                 None => {
-                    let name = full_name(place).unwrap_or_else(|| "Delivery address".into());
-                    let mut vals = self.partner_vals(ctx, name, None, Some(place), None);
-                    if let Val::Map(m) = &mut vals {
-                        m.insert("parent_id".into(), Val::Int(partner));
-                        m.insert("type".into(), Val::from("delivery"));
-                        m.remove("customer_rank");
-                    }
-                    let id = client.create("res.partner", vals).await?;
+                    let id = client.create("res.partner", self.delivery_vals(ctx, partner, place)).await?;
                     match client.bind_external_id(XMLID_MODULE, &xmlid, &OdooRef::new("res.partner", id)).await {
                         Ok(_) => id,
                         // Another worker bound the same place first: theirs stays, ours goes.
