@@ -46,3 +46,13 @@ pub fn certificate_advice(e: &reqwest::Error) -> String {
         describe(e)
     )
 }
+
+/// A store's transport failure: a refused certificate is permanent (and says what to do), the
+/// rest retryable.
+pub fn transport_error(what: &str, e: &reqwest::Error) -> crate::Error {
+    if is_certificate_error(e) {
+        crate::Error::permanent(anyhow::anyhow!("{what}: {}", certificate_advice(e)))
+    } else {
+        crate::Error::retryable(anyhow::anyhow!("{what}: {}", describe(e)))
+    }
+}

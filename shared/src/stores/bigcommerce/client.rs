@@ -184,7 +184,7 @@ impl BcClient {
             Ok(r) => r,
             Err(e) => {
                 return Ok(Attempt::Retry {
-                    error: transport_error(&format!("BigCommerce {path}"), &e),
+                    error: crate::http::transport_error(&format!("BigCommerce {path}"), &e),
                     wait: None,
                     refused: false,
                 });
@@ -193,7 +193,8 @@ impl BcClient {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         self.observe(&headers).await;
-        let text = response.text().await.map_err(|e| transport_error(&format!("BigCommerce {path}"), &e))?;
+        let text =
+            response.text().await.map_err(|e| crate::http::transport_error(&format!("BigCommerce {path}"), &e))?;
         if (200..300).contains(&status) {
             return Ok(Attempt::Done((headers, text)));
         }
@@ -300,15 +301,6 @@ fn error_message(body: &str, status: u16) -> String {
         .map(String::from)
         .unwrap_or_else(|| format!("HTTP {status}"));
     crate::refusals::bounded(&text, 200)
-}
-
-/// A transport failure: a refused certificate is permanent (and says what to do), the rest retryable.
-fn transport_error(what: &str, e: &reqwest::Error) -> Error {
-    if crate::http::is_certificate_error(e) {
-        Error::permanent(anyhow::anyhow!("{what}: {}", crate::http::certificate_advice(e)))
-    } else {
-        Error::retryable(anyhow::anyhow!("{what}: {}", crate::http::describe(e)))
-    }
 }
 
 #[cfg(test)]

@@ -80,19 +80,22 @@ fn address(a: &Value) -> Option<Address> {
     (addr != Address::default()).then_some(addr)
 }
 
+/// One `/taxes` entry as a line's tax.
+fn line_tax(t: &Value) -> Result<LineTax> {
+    Ok(LineTax {
+        rate_id: t["tax_rate_id"].as_i64().map(|i| i.to_string()).unwrap_or_default(),
+        label: text(&t["name"]),
+        rate_percent: Some(amount(t, "rate")?),
+        amount: amount(t, "line_amount")?,
+    })
+}
+
 /// The taxes `/taxes` lists for one line (`line_item_type`, and the product or address id).
 fn taxes_for(taxes: &[Value], kind: &str, line_key: &str, line: i64) -> Result<Vec<LineTax>> {
     taxes
         .iter()
         .filter(|t| t["line_item_type"].as_str() == Some(kind) && t[line_key].as_i64() == Some(line))
-        .map(|t| {
-            Ok(LineTax {
-                rate_id: t["tax_rate_id"].as_i64().map(|i| i.to_string()).unwrap_or_default(),
-                label: text(&t["name"]),
-                rate_percent: Some(amount(t, "rate")?),
-                amount: amount(t, "line_amount")?,
-            })
-        })
+        .map(line_tax)
         .collect()
 }
 
@@ -288,18 +291,10 @@ pub fn order(
         )?;
         if !total.is_zero() {
             let item = if kind == "wrapping" { "gift_wrapping" } else { kind };
-            let taxes =
-                taxes.iter().filter(|t| t["line_item_type"].as_str() == Some(item)).cloned().collect::<Vec<_>>();
             let taxes = taxes
                 .iter()
-                .map(|t| {
-                    Ok(LineTax {
-                        rate_id: t["tax_rate_id"].as_i64().map(|i| i.to_string()).unwrap_or_default(),
-                        label: text(&t["name"]),
-                        rate_percent: Some(amount(t, "rate")?),
-                        amount: amount(t, "line_amount")?,
-                    })
-                })
+                .filter(|t| t["line_item_type"].as_str() == Some(item))
+                .map(line_tax)
                 .collect::<Result<Vec<_>>>()?;
             fees.push(FeeLine { line_id: kind.to_string(), name: label.into(), total, taxes });
         }

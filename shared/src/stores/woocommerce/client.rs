@@ -142,7 +142,7 @@ impl WooClient {
             Ok(r) => r,
             Err(e) => {
                 return Ok(Attempt::Retry {
-                    error: transport_error(&format!("WooCommerce {path}"), &e),
+                    error: crate::http::transport_error(&format!("WooCommerce {path}"), &e),
                     wait: None,
                     refused: false,
                 });
@@ -150,7 +150,8 @@ impl WooClient {
         };
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = response.text().await.map_err(|e| transport_error(&format!("WooCommerce {path}"), &e))?;
+        let body =
+            response.text().await.map_err(|e| crate::http::transport_error(&format!("WooCommerce {path}"), &e))?;
         if (200..300).contains(&status) {
             return Ok(Attempt::Done((headers, body)));
         }
@@ -307,14 +308,5 @@ impl WooClient {
             cached.insert(id, (paths.entry(id).or_default().clone(), now));
         }
         Ok(paths)
-    }
-}
-
-/// A transport failure: a refused certificate is permanent (and says what to do), the rest retryable.
-fn transport_error(what: &str, e: &reqwest::Error) -> Error {
-    if crate::http::is_certificate_error(e) {
-        Error::permanent(anyhow::anyhow!("{what}: {}", crate::http::certificate_advice(e)))
-    } else {
-        Error::retryable(anyhow::anyhow!("{what}: {}", crate::http::describe(e)))
     }
 }
