@@ -237,6 +237,28 @@ pub async fn check_mappings(
         }
     }
 
+    // The store's scopes and groups: each must be one some rule can take a line from (a rule
+    // that names it, or one that does not ask).
+    type Scope = fn(&Conditions) -> &Option<Vec<String>>;
+    let scopes: [(&str, &[String], Scope); 3] = [
+        ("store view", &catalogue.store_views, |c| &c.store),
+        ("website", &catalogue.websites, |c| &c.website),
+        ("customer group", &catalogue.customer_groups, |c| &c.customer_group),
+    ];
+    for (what, values, condition) in scopes {
+        for value in values {
+            let takes = |r: &&crate::rules::LineRule| {
+                condition(&r.when).as_ref().is_none_or(|names| names.iter().any(|n| n.eq_ignore_ascii_case(value)))
+            };
+            if !rules.lines.iter().any(|r| takes(&r)) {
+                find(Finding::problem(
+                    "mapping",
+                    format!("{what} {value} is not mapped: every rule names other {what}s"),
+                ));
+            }
+        }
+    }
+
     // The catalogue: categories, then products.
     report.categories_checked = catalogue.categories.len();
     for path in &catalogue.categories {

@@ -42,6 +42,25 @@ pub fn div(a: Decimal, b: Decimal, what: &str) -> Result<Decimal> {
     a.checked_div(b).ok_or_else(|| overflow(what))
 }
 
+/// A money field of a store's JSON: a string or a number, bounded; missing, null or empty is
+/// zero. Numbers are read from their JSON text, never through a float.
+pub fn json_field(v: &serde_json::Value, field: &str) -> Result<Decimal> {
+    let text = match &v[field] {
+        serde_json::Value::String(s) => s.trim().to_string(),
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::Null => return Ok(Decimal::ZERO),
+        other => return Err(Error::bad_input(format!("{field}: expected an amount, found {other}"))),
+    };
+    if text.is_empty() {
+        return Ok(Decimal::ZERO);
+    }
+    let d = text
+        .parse::<Decimal>()
+        .or_else(|_| Decimal::from_scientific(&text))
+        .map_err(|_| Error::bad_input(format!("{field}: {text:?} is not an amount")))?;
+    store_amount(d)
+}
+
 /// The sum of `items`, or bad input naming `what` when it overflows.
 pub fn sum(items: impl IntoIterator<Item = Decimal>, what: &str) -> Result<Decimal> {
     items.into_iter().try_fold(Decimal::ZERO, |acc, x| add(acc, x, what))

@@ -162,6 +162,12 @@ pub struct SpecialAccounts {
     /// For journal entries: the receivable account (Odoo's default receivable otherwise).
     #[serde(default)]
     pub receivable: Option<String>,
+    /// A credit memo's adjustment refund (money back beyond its lines), and its adjustment fee
+    /// (money kept back): Adobe Commerce's `adjustment_positive` / `adjustment_negative`.
+    #[serde(default)]
+    pub adjustment_refund: Option<String>,
+    #[serde(default)]
+    pub adjustment_fee: Option<String>,
     /// Cost centers for shipping, fee and rounding lines.
     #[serde(default)]
     pub analytic: Vec<AnalyticShare>,
@@ -210,6 +216,8 @@ pub struct Conditions {
     pub postcode_prefix: Option<String>,
     pub customer_group: Option<Vec<String>>,
     pub store: Option<Vec<String>>,
+    /// The website a store view belongs to (Adobe Commerce).
+    pub website: Option<Vec<String>>,
     pub currency: Option<Vec<String>>,
     pub payment_method: Option<Vec<String>>,
 }
@@ -224,6 +232,7 @@ pub struct LineFacts<'a> {
     pub postcode: Option<&'a str>,
     pub customer_group: Option<&'a str>,
     pub store: Option<&'a str>,
+    pub website: Option<&'a str>,
     pub currency: &'a str,
     pub payment_method: Option<&'a str>,
 }
@@ -308,6 +317,7 @@ impl Conditions {
         }
         let ok = any_of(&self.customer_group, facts.customer_group, "customer group", &mut reasons)
             && any_of(&self.store, facts.store, "store", &mut reasons)
+            && any_of(&self.website, facts.website, "website", &mut reasons)
             && any_of(&self.currency, Some(facts.currency), "currency", &mut reasons)
             && any_of(&self.payment_method, facts.payment_method, "payment method", &mut reasons);
         ok.then_some(reasons)

@@ -318,6 +318,7 @@ pub async fn a_partial_refund_credits_exactly_its_lines(family: Family) {
         shipping_tax: dec!(-0.98),
         unallocated: dec!(0),
         amount: dec!(19.07),
+        adjustments: Default::default(),
     };
     // Right after its order posted, a refund whose line link is not there yet (another
     // worker writing them) waits and is retried; it is not parked for good.
@@ -561,6 +562,7 @@ pub async fn journal_entries_balance_to_the_store_total(family: Family) {
         shipping_tax: dec!(0),
         unallocated: dec!(0),
         amount: dec!(13.19),
+        adjustments: Default::default(),
     };
     let credit = posted(&h.post(&poster, &[&envelope("r-6001", Record::Refund(refund))]).await);
     assert_eq!(credit.len(), 1);
@@ -798,6 +800,7 @@ pub async fn a_refund_credits_the_invoice_posted_for_its_order_and_shipping_by_a
         shipping_tax: dec!(-0.98),
         unallocated: dec!(0),
         amount: dec!(19.07),
+        adjustments: Default::default(),
     };
     let report = h.post(&poster, &[&envelope("r-3101", Record::Refund(refund.clone()))]).await;
     let credit = posted(&report);

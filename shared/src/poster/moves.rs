@@ -516,6 +516,13 @@ impl Poster {
             "store_total": plan.store_total.to_string(), "odoo_total": odoo_total.to_string(),
             "rounding": plan.rounding.to_string(), "posted": ctx.rules.posting.post, "credits": credited.map(|c| c.id), "lines": lines,
         });
+        // The base currency's figures, where the store keeps them: booked nowhere, kept here.
+        let mut details = details;
+        if let crate::records::Record::Order(doc) | crate::records::Record::Invoice(doc) = &e.record
+            && let Some(base) = &doc.base_figures
+        {
+            details["base"] = json!(base);
+        }
         let verb = if ctx.rules.posting.post { "posted" } else { "created as draft" };
         self.audit(
             e,
@@ -529,6 +536,25 @@ impl Poster {
             details,
         )
         .await;
+        if let crate::records::Record::Invoice(doc) = &e.record
+            && let Some(order) = &doc.order_id
+        {
+            // The order's own trail leads to its invoice's move (`mlc trace <order number>`).
+            let entry = crate::ports::AuditEntry {
+                connection_id: e.connection_id.clone(),
+                kind: crate::records::EntityKind::Order,
+                source_id: order.clone(),
+                trace_id: e.trace_id,
+                at: Utc::now(),
+                stage: AuditStage::Posted,
+                odoo: Some(OdooRef::new(MOVE, id)),
+                message: format!("invoice {} of order {order} {verb} as {name}", doc.number),
+                details: json!({ "invoice": doc.number, "base": doc.base_figures }),
+            };
+            if let Err(err) = self.deps.audit.append(&entry, ctx.connection.audit_retention).await {
+                tracing::error!(error = %err, "could not write the order's trail");
+            }
+        }
         let _ = self.deps.failed.remove_failed(&e.connection_id, e.kind(), &e.source_id).await;
         Ok(RecordOutcome::Posted { odoo: OdooRef::new(MOVE, id), name: name.to_string() })
     }

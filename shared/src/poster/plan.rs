@@ -353,6 +353,7 @@ pub fn plan_sales_document(
             customer_group: group,
             // The store's own scope where it has one (a store view, a channel), else its host.
             store: doc.store_scope.as_deref().or(store),
+            website: doc.website.as_deref(),
             currency: doc.currency.as_str(),
             payment_method: doc.payment_method.as_ref().map(|p| p.code.as_str()),
         };
@@ -471,6 +472,8 @@ pub struct Credit<'a> {
 pub struct CreditNote<'a> {
     pub credits: &'a [Credit<'a>],
     pub unallocated: Decimal,
+    /// A credit memo's adjustment refund and fee, each on its own account.
+    pub adjustments: crate::records::Adjustments,
     pub currency: &'a str,
     pub store_total: Decimal,
     /// Names the refund in error messages.
@@ -484,12 +487,12 @@ pub fn plan_credit(
     taxes: &dyn Fn(i64) -> Option<TaxInfo>,
     lookups: &dyn Lookups,
 ) -> Result<MovePlan, PlanError> {
-    let CreditNote { credits, unallocated, currency, store_total, what } = note;
+    let CreditNote { credits, unallocated, adjustments, currency, store_total, what } = note;
     let (unallocated, store_total) = (*unallocated, *store_total);
     let amounts = credits
         .iter()
         .flat_map(|c| [c.quantity, c.amount, c.store_tax].into_iter().chain(c.store_taxes.iter().map(|(_, a)| *a)));
-    in_range(amounts.chain([unallocated, store_total]), what)?;
+    in_range(amounts.chain([unallocated, store_total, adjustments.refund, adjustments.fee]), what)?;
     let decimals = currency_decimals(currency);
     let mut lines = Vec::new();
     let (mut odoo_tax, mut store_tax) = (Decimal::ZERO, Decimal::ZERO);
@@ -548,6 +551,39 @@ pub fn plan_credit(
             &rounding,
             Decimal::ONE,
             unallocated,
+            &[],
+            &shares,
+            None,
+        )?;
+    }
+    // Adjustments are untaxed: money back beyond the lines credits its account, money kept
+    // back (a restocking fee) is the fee's income, a negative line on the credit note.
+    let adjusted = [
+        (
+            adjustments.refund.abs(),
+            Decimal::ONE,
+            "Adjustment refund",
+            &rules.accounts.adjustment_refund,
+            "adjustment_refund",
+        ),
+        (adjustments.fee.abs(), -Decimal::ONE, "Adjustment fee", &rules.accounts.adjustment_fee, "adjustment_fee"),
+    ];
+    for (amount, sign, name, account, key) in adjusted {
+        if amount.is_zero() {
+            continue;
+        }
+        let account = account.clone().ok_or_else(|| {
+            PlanError(format!("{what} has an {} of {amount}: name its account in accounts.{key}", name.to_lowercase()))
+        })?;
+        let shares = rules.accounts.analytic.clone();
+        b.push(
+            LineKind::Fee,
+            None,
+            name,
+            None,
+            &account,
+            Decimal::ONE,
+            ck(amount.checked_mul(sign))?,
             &[],
             &shares,
             None,

@@ -157,6 +157,7 @@ impl Poster {
         let note = plan::CreditNote {
             credits: &credits,
             unallocated: refund.unallocated.abs(),
+            adjustments: refund.adjustments.clone(),
             currency: refund.currency.as_str(),
             store_total: refund.amount.abs(),
             what: format!("refund {} of {original_name}", e.source_id),

@@ -18,6 +18,17 @@ impl Poster {
     pub(super) async fn route(&self, ctx: &Context, work: Work) -> Routed {
         let retention = ctx.connection.audit_retention;
         let result: Result<RecordOutcome> = match work.envelope.record.clone() {
+            Record::Order(doc) if work.envelope.source.books_invoices() => {
+                let why = format!(
+                    "{} order {} ({}, total {} {}): the books are kept from its invoices and credit memos",
+                    work.envelope.source.title(),
+                    doc.number,
+                    doc.source_status,
+                    doc.totals.total,
+                    doc.currency.as_str()
+                );
+                Ok(self.note_only(ctx, &work, why).await)
+            }
             Record::Order(doc) | Record::Invoice(doc) => {
                 let e = &work.envelope;
                 let (connection, kind, id, at, hash) = (
@@ -159,6 +170,18 @@ impl Poster {
         self.audit(&work.envelope, ctx.connection.audit_retention, AuditStage::Skipped, None, why.clone(), json!({}))
             .await;
         RecordOutcome::Skipped(why)
+    }
+
+    /// A record that books nothing by design, noted in its trail (not a skip to look into).
+    pub(super) async fn note_only(&self, ctx: &Context, work: &Work, what: String) -> RecordOutcome {
+        let _ = self
+            .deps
+            .state
+            .complete(&work.token, &json!({ "noted": what }).to_string(), self.settings.keep_outcome_for)
+            .await;
+        self.audit(&work.envelope, ctx.connection.audit_retention, AuditStage::Noted, None, what.clone(), json!({}))
+            .await;
+        RecordOutcome::Skipped(what)
     }
 
     /// A new version of an order already in Odoo. Returns true when a new move must be created.

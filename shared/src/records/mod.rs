@@ -57,6 +57,12 @@ impl SourceSystem {
         }
     }
 
+    /// Stores whose books are kept from the invoices they issue (and their credit memos): an
+    /// order of theirs is only noted, or it would be booked twice.
+    pub fn books_invoices(self) -> bool {
+        matches!(self, SourceSystem::AdobeCommerce)
+    }
+
     /// The name people know it by.
     pub fn title(self) -> &'static str {
         match self {

@@ -39,4 +39,22 @@ pub struct Refund {
     pub unallocated: Decimal,
     /// The total refunded, tax included, as the store reports it.
     pub amount: Decimal,
+    /// Adjustments a credit memo carries beside its lines (Adobe Commerce): absent elsewhere.
+    #[serde(default, skip_serializing_if = "Adjustments::is_zero")]
+    pub adjustments: Adjustments,
+}
+
+/// What a credit memo refunds or keeps without a line, untaxed: an adjustment refund (more
+/// money back, `adjustment_positive`) and an adjustment fee (kept back, `adjustment_negative`).
+/// Each goes on its own account.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Adjustments {
+    pub refund: Decimal,
+    pub fee: Decimal,
+}
+
+impl Adjustments {
+    pub fn is_zero(&self) -> bool {
+        self.refund.is_zero() && self.fee.is_zero()
+    }
 }

@@ -145,6 +145,23 @@ pub struct SalesDocument {
     /// store's host stands in. Left out of the JSON when absent, so existing hashes stay.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store_scope: Option<String>,
+    /// The website the scope belongs to (Adobe Commerce), for the rules' `website` fact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub website: Option<String>,
+    /// The same document in the store's base currency, where the store keeps one beside the
+    /// order's (Adobe Commerce): booked nowhere, kept in the audit trail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_figures: Option<BaseFigures>,
+}
+
+/// A document's figures in the store's base currency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaseFigures {
+    pub currency: CurrencyCode,
+    pub subtotal: Decimal,
+    pub shipping: Decimal,
+    pub tax: Decimal,
+    pub total: Decimal,
 }
 
 impl SalesDocument {

@@ -104,6 +104,8 @@ pub fn order() -> SalesDocument {
             total: d("49.06"),
         },
         store_scope: None,
+        website: None,
+        base_figures: None,
     }
 }
 
@@ -126,6 +128,7 @@ pub fn refund() -> Refund {
         shipping_tax: d("0"),
         unallocated: d("0"),
         amount: d("21.59"),
+        adjustments: Default::default(),
     }
 }
 

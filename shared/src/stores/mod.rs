@@ -12,6 +12,7 @@ use crate::error::Result;
 use crate::ports::{Connection, SecretBundle};
 use crate::records::SourceSystem;
 
+pub mod adobe_commerce;
 pub mod bigcommerce;
 pub mod fetch;
 pub mod poll;
@@ -32,6 +33,7 @@ pub enum StoreSettings {
     Defaults,
     Woocommerce(woocommerce::WooSettings),
     Bigcommerce(bigcommerce::BcSettings),
+    AdobeCommerce(adobe_commerce::AdobeSettings),
 }
 
 /// One tax rate the store charges, for `mlc mappings check`.
@@ -57,6 +59,11 @@ pub struct Catalogue {
     pub tax_rates: Vec<CatalogueTaxRate>,
     pub categories: Vec<Vec<String>>,
     pub products: Vec<CatalogueProduct>,
+    /// Store views, websites and customer groups by code, where the store has them: the
+    /// rules' `store`, `website` and `customer_group` facts.
+    pub store_views: Vec<String>,
+    pub websites: Vec<String>,
+    pub customer_groups: Vec<String>,
 }
 
 /// A store's part of `mlc connection test` and `mlc mappings check`.
@@ -136,7 +143,8 @@ impl Stores {
         let woocommerce = woocommerce::WooConnector::new(deps);
         let pipeline = woocommerce.pipeline.clone();
         let bigcommerce = bigcommerce::BcConnector::on(pipeline.clone());
-        Stores::new(pipeline, vec![Arc::new(woocommerce), Arc::new(bigcommerce)])
+        let adobe_commerce = adobe_commerce::AdobeConnector::on(pipeline.clone());
+        Stores::new(pipeline, vec![Arc::new(woocommerce), Arc::new(bigcommerce), Arc::new(adobe_commerce)])
     }
 
     pub fn new(pipeline: Arc<WebhookPipeline>, stores: Vec<Arc<dyn Store>>) -> Stores {

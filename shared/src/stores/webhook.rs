@@ -137,6 +137,12 @@ pub trait WebhookSource: Send + Sync {
         reference: &str,
         delivery: &Delivery,
     ) -> Result<Accepted>;
+    /// The store waits for the answer inside its own operation (a checkout, an admin's save), so
+    /// any failure answer could stop it: the store then always gets success, and what could not
+    /// be queued is said in the audit trail and left to the poller.
+    fn blocks_the_store(&self) -> bool {
+        false
+    }
     /// The reply the store expects for `outcome`; text with the usual statuses by default.
     fn reply(&self, outcome: &Outcome) -> Reply {
         match outcome {
@@ -298,6 +304,20 @@ impl WebhookPipeline {
                     let _ = self.deps.state.release(token).await;
                 }
                 if e.class() == ErrorClass::Retryable {
+                    if store.blocks_the_store() {
+                        let message = format!(
+                            "could not queue the delivery ({e}); answered success so the store's operation goes on, and the poller reads the record"
+                        );
+                        self.audit(
+                            &connection,
+                            kind,
+                            &reference,
+                            AuditStage::Rejected,
+                            message,
+                            json!({ "topic": topic }),
+                        )
+                        .await;
+                    }
                     return Outcome::TryAgain;
                 }
                 // Signed but unusable: kept in the audit trail with its body; the poller will see

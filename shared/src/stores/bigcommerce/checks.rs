@@ -125,6 +125,6 @@ impl StoreChecks for BcConnector {
                 category_path: normalize::product_path(p, &tree),
             })
             .collect();
-        Ok(Catalogue { tax_rates: Vec::new(), categories, products })
+        Ok(Catalogue { categories, products, ..Catalogue::default() })
     }
 }

@@ -4,8 +4,6 @@
 //! the `*_inc_tax` figures are the actual ones, and the net is what is left after the tax.
 //! Per-line tax comes from `/v2/orders/{id}/taxes` (`order_product_id`, `line_item_type`).
 
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -21,17 +19,7 @@ fn bad(what: impl Into<String>) -> Error {
 
 /// A money field: a string or number, bounded; missing or empty is zero.
 pub fn amount(v: &Value, field: &str) -> Result<Decimal> {
-    let text = match &v[field] {
-        Value::String(s) => s.trim().to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::Null => return Ok(Decimal::ZERO),
-        other => return Err(bad(format!("{field}: expected an amount, found {other}"))),
-    };
-    if text.is_empty() {
-        return Ok(Decimal::ZERO);
-    }
-    let d = Decimal::from_str(&text).map_err(|_| bad(format!("{field}: {text:?} is not an amount")))?;
-    money::store_amount(d)
+    money::json_field(v, field)
 }
 
 pub fn date(v: &Value) -> Option<DateTime<Utc>> {
@@ -379,6 +367,8 @@ pub fn order(
             total,
         },
         store_scope: o["channel_id"].as_i64().map(|c| format!("channel {c}")),
+        website: None,
+        base_figures: None,
     };
     Ok((source_id, modified, doc))
 }
@@ -457,6 +447,7 @@ pub fn refund(r: &Value, order: &SalesDocument) -> Result<(SourceId, DateTime<Ut
         shipping_tax,
         unallocated,
         amount: amount(r, "total_amount")?,
+        adjustments: Default::default(),
     };
     Ok((SourceId::parse(format!("{order_id}-r{id}"))?, created, refund))
 }

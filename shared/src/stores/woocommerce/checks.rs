@@ -131,6 +131,6 @@ impl StoreChecks for WooConnector {
                     .unwrap_or_default(),
             })
             .collect();
-        Ok(Catalogue { tax_rates, categories, products })
+        Ok(Catalogue { tax_rates, categories, products, ..Catalogue::default() })
     }
 }

@@ -392,6 +392,8 @@ pub fn order(o: &WooOrder, categories: &CategoryPaths) -> Result<(SourceId, Date
         },
         // WooCommerce has no store scope of its own: the rules' `store` fact is the host.
         store_scope: None,
+        website: None,
+        base_figures: None,
     };
     Ok((source_id, modified, doc))
 }
@@ -460,6 +462,7 @@ pub fn refund(order_id: i64, currency: &str, r: &WooRefund) -> Result<(SourceId,
         shipping_tax,
         unallocated,
         amount: r.amount.0.abs(),
+        adjustments: Default::default(),
     };
     Ok((SourceId::parse(format!("{order_id}-r{}", r.id))?, created, refund))
 }

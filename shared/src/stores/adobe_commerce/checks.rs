@@ -1,0 +1,141 @@
+//! `mlc connection test` and `mlc mappings check` for Adobe Commerce: the deployment detected
+//! and confirmed by a signed (or IMS-authenticated) read, the version where the store tells it,
+//! whether Adobe Commerce Webhooks answer, one read of each stream; and the catalogue, store
+//! views, websites and customer groups the rules can name.
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::connector::AdobeConnector;
+use super::normalize;
+use super::search::SearchCriteria;
+use super::*;
+use crate::checks::Finding;
+use crate::error::Result;
+use crate::http::RetryPolicy;
+use crate::ports::*;
+use crate::stores::{Catalogue, CatalogueProduct, CatalogueTaxRate, StoreChecks};
+
+const READS: [(&str, &str); 4] = [
+    ("orders", "/V1/orders"),
+    ("invoices", "/V1/invoices"),
+    ("credit memos", "/V1/creditmemos"),
+    ("customers", "/V1/customers/search"),
+];
+
+#[async_trait]
+impl StoreChecks for AdobeConnector {
+    async fn health(&self, connection: &Connection, secrets: &SecretBundle) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        let settings = match AdobeSettings::of(connection) {
+            Ok(s) => s,
+            Err(e) => return vec![Finding::problem("store", e.to_string())],
+        };
+        let detected = detect(&connection.store_url, &settings, secrets);
+        findings
+            .push(Finding::ok("store", format!("Adobe Commerce {} ({})", detected.deployment.title(), detected.why)));
+        let client = match AdobeConnector::connect(connection, secrets, RetryPolicy::once()).await {
+            Ok(c) => c,
+            Err(e) => {
+                findings.push(Finding::problem("store", format!("cannot use Adobe Commerce: {e}")));
+                return findings;
+            }
+        };
+        // The probe: a read only these credentials, in this model, can make.
+        match client.get_json("/V1/store/storeConfigs", &[]).await {
+            Ok(Some(configs)) => {
+                let first = &configs[0];
+                findings.push(Finding::ok(
+                    "store",
+                    format!(
+                        "the store answers as {} (store view {:?}, base currency {}, time zone {})",
+                        detected.deployment.title(),
+                        first["code"].as_str().unwrap_or("?"),
+                        first["base_currency_code"].as_str().unwrap_or("?"),
+                        first["timezone"].as_str().unwrap_or("?")
+                    ),
+                ));
+            }
+            Ok(None) => findings.push(Finding::problem(
+                "store",
+                "the store has no /V1/store/storeConfigs: is this an Adobe Commerce REST URL?",
+            )),
+            Err(e) => {
+                let other = match detected.deployment {
+                    Deployment::Paas => "saas",
+                    Deployment::Saas => "paas",
+                };
+                findings.push(Finding::problem(
+                    "store",
+                    format!("{e}; if this store is the other model, set it with --deployment {other}"),
+                ));
+                return findings;
+            }
+        }
+        findings.push(match client.send(reqwest::Method::GET, "/V1/webhooks/list", &[], None).await {
+            Ok(Some(_)) if settings.webhooks => Finding::ok("store", "Adobe Commerce Webhooks are available (2.4.4+) and this connection receives them; the poller is the safety net"),
+            Ok(Some(_)) => Finding::ok("store", "Adobe Commerce Webhooks are available (2.4.4+); this connection is not set to receive them, so the poller alone reads the store"),
+            Ok(None) => Finding::ok("store", "Adobe Commerce Webhooks are not installed (before 2.4.4, or the module is off): the poller alone reads the store"),
+            Err(e) => Finding::problem("store", format!("could not tell whether webhooks are available: {e}")),
+        });
+        for (what, path) in READS {
+            match client.search(path, &SearchCriteria::default().page(1, 1)).await {
+                Ok((_, total)) => findings.push(Finding::ok("store", format!("can read {what} ({total} in all)"))),
+                Err(e) => findings.push(Finding::problem("store", format!("cannot read {what}: {e}"))),
+            }
+        }
+        if secrets.get(SECRET_WEBHOOK_PUBLIC_KEY).is_none() && settings.webhooks {
+            findings.push(Finding::problem(
+                "store",
+                "no webhook public key is stored: every webhook will be refused (the poller still reads the store)",
+            ));
+        }
+        findings
+    }
+
+    async fn catalogue(&self, connection: &Connection, _secrets: &SecretBundle) -> Result<Catalogue> {
+        let client = self.client(connection).await?;
+        let tree = normalize::categories(&client.get_json("/V1/categories", &[]).await?.unwrap_or_default());
+        let mut categories: Vec<Vec<String>> =
+            tree.keys().map(|id| normalize::category_path(*id, &tree)).filter(|p| !p.is_empty()).collect();
+        categories.sort();
+        categories.dedup();
+        let products = client
+            .search_all("/V1/products", &SearchCriteria::default(), 100)
+            .await?
+            .iter()
+            .map(|p| CatalogueProduct {
+                sku: p["sku"].as_str().filter(|s| !s.is_empty()).map(String::from),
+                name: p["name"].as_str().unwrap_or_default().to_string(),
+                category_path: normalize::product_path(p, &tree),
+            })
+            .collect();
+        let tax_rates = client
+            .search_all("/V1/taxRates/search", &SearchCriteria::default(), 100)
+            .await?
+            .iter()
+            .map(|r| CatalogueTaxRate {
+                id: r["code"].as_str().unwrap_or_default().to_string(),
+                name: r["code"].as_str().unwrap_or_default().to_string(),
+                rate: r["rate"].to_string(),
+            })
+            .collect();
+        let codes = |list: Option<Value>| -> Vec<String> {
+            list.and_then(|v| v.as_array().cloned())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|v| v["code"].as_str().map(String::from))
+                .filter(|c| c != "admin")
+                .collect()
+        };
+        let groups = client.search("/V1/customerGroups/search", &SearchCriteria::default()).await?.0;
+        Ok(Catalogue {
+            tax_rates,
+            categories,
+            products,
+            store_views: codes(client.get_json("/V1/store/storeViews", &[]).await?),
+            websites: codes(client.get_json("/V1/store/websites", &[]).await?),
+            customer_groups: groups.iter().filter_map(|g| g["code"].as_str().map(String::from)).collect(),
+        })
+    }
+}
