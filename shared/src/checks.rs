@@ -196,6 +196,8 @@ pub async fn check_mappings(
         (&rules.accounts.fees, "fees"),
         (&rules.accounts.discount, "discounts"),
         (&rules.accounts.receivable, "receivable"),
+        (&rules.accounts.adjustment_refund, "adjustment refunds"),
+        (&rules.accounts.adjustment_fee, "adjustment fees"),
     ] {
         if let Some(code) = code {
             accounts.push((code.as_str(), what.into()));

@@ -511,13 +511,12 @@ impl Poster {
                 })
             })
             .collect();
-        let details = json!({
+        let mut details = json!({
             "rules_version": ctx.rules_version, "move_type": plan.move_type, "name": name,
             "store_total": plan.store_total.to_string(), "odoo_total": odoo_total.to_string(),
             "rounding": plan.rounding.to_string(), "posted": ctx.rules.posting.post, "credits": credited.map(|c| c.id), "lines": lines,
         });
         // The base currency's figures, where the store keeps them: booked nowhere, kept here.
-        let mut details = details;
         if let crate::records::Record::Order(doc) | crate::records::Record::Invoice(doc) = &e.record
             && let Some(base) = &doc.base_figures
         {
