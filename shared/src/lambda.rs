@@ -178,6 +178,11 @@ pub async fn bc_connector_from_env() -> Result<BcConnector> {
     Ok(BcConnector::new(store_deps_from_env().await?))
 }
 
+/// The Adobe Commerce connector on the AWS adapters.
+pub async fn adobe_connector_from_env() -> Result<crate::stores::adobe_commerce::AdobeConnector> {
+    Ok(crate::stores::adobe_commerce::AdobeConnector::new(store_deps_from_env().await?))
+}
+
 /// One HTTP API request through the shared pipeline, for a store's webhook function.
 pub async fn handle_webhook(
     pipeline: &crate::stores::webhook::WebhookPipeline,

@@ -46,6 +46,17 @@ pub fn store_rules() -> serde_json::Value {
     })
 }
 
+/// One line of a posted move (`Harness::ledger_lines`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerLine {
+    pub account: String,
+    pub name: String,
+    pub display_type: String,
+    pub debit: rust_decimal::Decimal,
+    pub credit: rust_decimal::Decimal,
+    pub analytic: std::collections::BTreeMap<String, rust_decimal::Decimal>,
+}
+
 pub struct Harness {
     pub family: Family,
     pub odoo: Sandbox,
@@ -195,6 +206,41 @@ impl Harness {
     pub fn account_code(&self, id: i64) -> Option<String> {
         let row = self.odoo.read("account.account", &[id], &["code"]).pop()?;
         row.get("code").and_then(shared::odoo::Val::as_str).map(String::from)
+    }
+
+    /// A move's lines as a reader of the ledger sees them: account code, label, debit, credit
+    /// and cost centers (analytic account code → percent).
+    pub fn ledger_lines(&self, move_id: i64) -> Vec<LedgerLine> {
+        use shared::odoo::Val;
+        let domain = Val::list([Val::list([Val::from("move_id"), Val::from("="), Val::Int(move_id)])]);
+        let ids = self.odoo.search("account.move.line", domain);
+        let fields = ["account_id", "name", "debit", "credit", "analytic_distribution", "display_type"];
+        let code_of = |model: &str, id: i64| {
+            let row = self.odoo.read(model, &[id], &["code"]).pop();
+            row.and_then(|r| r.get("code").and_then(Val::as_str).map(String::from)).unwrap_or_default()
+        };
+        self.odoo
+            .read("account.move.line", &ids, &fields)
+            .iter()
+            .map(|l| LedgerLine {
+                account: l
+                    .get("account_id")
+                    .and_then(Val::many2one_id)
+                    .map(|a| code_of("account.account", a))
+                    .unwrap_or_default(),
+                name: l.get("name").and_then(Val::as_str).unwrap_or_default().to_string(),
+                display_type: l.get("display_type").and_then(Val::as_str).unwrap_or_default().to_string(),
+                debit: l.get("debit").and_then(Val::as_decimal).unwrap_or_default(),
+                credit: l.get("credit").and_then(Val::as_decimal).unwrap_or_default(),
+                analytic: l
+                    .get("analytic_distribution")
+                    .and_then(Val::as_map)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(k, v)| Some((code_of("account.analytic.account", k.parse().ok()?), v.as_decimal()?)))
+                    .collect(),
+            })
+            .collect()
     }
 
     /// A move's `amount_total` as Odoo shows it.

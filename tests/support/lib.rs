@@ -13,9 +13,8 @@ use shared::embedded::{Db, EmbeddedQueue, EmbeddedStore, EncryptedSecretsFile, R
 use shared::ports::{AuditLog, ConnectionStore, FailedRecords, QueueConsumer, RecordQueue, SecretStore, SyncState};
 
 /// Expands `suite: test, …; other: test, …` into one test per adapter family:
-/// `embedded::suite::test` and `aws::suite::test`, each calling `crate::suite::test(family)`.
-// `crate::` is meant: the suites live in the test crate that invokes the macro.
-#[allow(clippy::crate_in_macro_def)]
+/// `embedded::suite::test` and `aws::suite::test`, each calling `suite::test(family)` in the
+/// module that invokes the macro (a test binary's root, or one store's module of it).
 #[macro_export]
 macro_rules! on_both_families {
     ($($suite:ident: $($test:ident),* $(,)?);+ $(;)?) => {
@@ -29,7 +28,7 @@ macro_rules! on_both_families {
                     $(
                         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                         async fn $test() {
-                            crate::$suite::$test($crate::Family::$make().await).await
+                            super::super::$suite::$test($crate::Family::$make().await).await
                         }
                     )*
                 }

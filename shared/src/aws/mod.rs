@@ -163,9 +163,23 @@ impl DeployedAdmin {
     }
 
     /// The schedules that run `store`'s poller (its ARN in `MLC_<STORE>_POLLER_ARN`, the stack
-    /// output `<Store>PollerFunctionArn`).
+    /// output `<Store>PollerFunctionArn`; `adobe-commerce` reads `MLC_ADOBE_COMMERCE_POLLER_ARN`).
     pub fn schedules(&self, store: &str) -> Result<PollSchedules, Error> {
-        let poller = Self::var(&format!("MLC_{}_POLLER_ARN", store.to_ascii_uppercase()))?;
+        let poller = Self::var(&poller_arn_variable(store))?;
         Ok(PollSchedules::new(self.scheduler.clone(), poller, self.role_arn.clone(), self.group.clone()))
+    }
+}
+
+/// The environment variable naming a store's poller function.
+pub fn poller_arn_variable(store: &str) -> String {
+    format!("MLC_{}_POLLER_ARN", store.to_ascii_uppercase().replace('-', "_"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_store_s_poller_variable_is_a_shell_name() {
+        assert_eq!(super::poller_arn_variable("adobe-commerce"), "MLC_ADOBE_COMMERCE_POLLER_ARN");
+        assert_eq!(super::poller_arn_variable("bigcommerce"), "MLC_BIGCOMMERCE_POLLER_ARN");
     }
 }

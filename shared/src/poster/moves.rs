@@ -74,8 +74,8 @@ impl Poster {
         let retention = ctx.connection.audit_retention;
         if total != plan.expected_total || !matches!(state.as_str(), "draft" | "posted") {
             let why = format!(
-                "an earlier attempt created account.move {id} ({state}), where Odoo computed {total} and the store's total is {}",
-                plan.expected_total
+                "an earlier attempt created account.move {id} ({state}), where Odoo computed {total} and {} was planned from the store's total of {}",
+                plan.expected_total, plan.store_total
             );
             if state == "draft" {
                 return Ok(Some(self.discard_draft(ctx, work, id, why).await));
@@ -369,7 +369,10 @@ impl Poster {
             let line_ids =
                 ids_of(row.get(if plan.mode == PostingMode::Invoice { "invoice_line_ids" } else { "line_ids" }));
             if total != plan.expected_total {
-                let why = format!("Odoo computed {total} where the store's total is {}", plan.expected_total);
+                let why = format!(
+                    "Odoo computed {total} where {} was planned from the store's total of {}",
+                    plan.expected_total, plan.store_total
+                );
                 out.push((w.idx, self.discard_draft(ctx, &w, id, why).await));
                 continue;
             }

@@ -64,7 +64,9 @@ pub struct MovePlan {
     /// `out_invoice`, `out_refund` or `entry`.
     pub move_type: &'static str,
     pub lines: Vec<PlannedLine>,
-    /// The total Odoo will show (net + tax, as Odoo rounds it) — equal to the store's.
+    /// The total Odoo will show: an invoice's net + tax as Odoo rounds it, equal to the
+    /// store's; an entry's debits (Odoo's `amount_total` of an entry), which are the store's
+    /// total plus any line on the receivable's side, such as a credit memo's kept fee.
     pub expected_total: Decimal,
     pub store_total: Decimal,
     pub rounding: Decimal,
@@ -293,11 +295,16 @@ impl Builder<'_> {
                 .ok_or_else(|| PlanError("journal entries need accounts.receivable".into()))?;
             self.push(LineKind::Receivable, None, what, None, &receivable, Decimal::ONE, -store_total, &[], &[], None)?;
         }
+        // An entry's lines with a negative amount are its debits (a reversal swaps the sides).
+        let expected_total = match mode {
+            PostingMode::Invoice => store_total,
+            PostingMode::JournalEntry => ck_sum(self.lines.iter().map(|l| (-l.amount).max(Decimal::ZERO)))?,
+        };
         Ok(MovePlan {
             mode,
             move_type,
             lines: self.lines,
-            expected_total: store_total,
+            expected_total,
             store_total,
             rounding: difference,
             currency_id: None,
@@ -594,6 +601,10 @@ pub fn plan_credit(
         PostingMode::JournalEntry => (PostingMode::JournalEntry, "entry"),
     };
     let mut plan = b.finish(mode, move_type, store_total, what)?;
+    if mode == PostingMode::JournalEntry {
+        // A reversing entry: what the invoice credited is debited now.
+        plan.expected_total = ck_sum(plan.lines.iter().map(|l| l.amount.max(Decimal::ZERO)))?;
+    }
     plan.currency_id = Some(odoo_currency(currency, lookups)?);
     Ok(plan)
 }
@@ -683,6 +694,52 @@ mod tests {
             (plan.lines[1].kind, plan.lines[1].account_id, plan.lines[1].amount),
             (LineKind::Shipping, 410000, dec!(4.90))
         );
+    }
+
+    #[test]
+    fn a_reversing_entry_with_a_kept_fee_expects_its_debits_and_refunds_the_store_total() {
+        let rules = rules(serde_json::json!({
+            "posting": { "mode": "journal_entry" },
+            "accounts": { "shipping": "410000", "rounding": "658000", "receivable": "121000" },
+            "taxes": [ { "store_rate": "1", "odoo_tax": "VAT 20%", "account": "445710" } ]
+        }));
+        let original = OriginalLine {
+            name: "Hoodie".into(),
+            account_id: 400100,
+            account_code: "400100".into(),
+            tax_ids: vec![],
+            analytic: BTreeMap::new(),
+            product_id: None,
+        };
+        let credits = [Credit {
+            original: &original,
+            kind: LineKind::Product,
+            store_line: "101".into(),
+            quantity: dec!(1),
+            amount: dec!(40),
+            store_tax: dec!(8),
+            store_taxes: vec![(1, dec!(8))],
+        }];
+        let fee = crate::records::Adjustments { refund: dec!(0), fee: dec!(5) };
+        let note = |adjustments| CreditNote {
+            credits: &credits,
+            unallocated: dec!(0),
+            adjustments,
+            currency: "EUR",
+            store_total: dec!(43),
+            what: "credit memo 300000001".into(),
+        };
+        let taxes = |_| Some(TaxInfo { id: 1, percent: dec!(20), price_include: false });
+        let err = plan_credit(&note(fee.clone()), &rules, &taxes, &Fake).unwrap_err();
+        assert!(err.0.contains("accounts.adjustment_fee"), "{err}");
+
+        let mut with_account = rules.clone();
+        with_account.accounts.adjustment_fee = Some("420000".into());
+        let plan = plan_credit(&note(fee), &with_account, &taxes, &Fake).unwrap();
+        let by_kind = |k: LineKind| plan.lines.iter().filter(|l| l.kind == k).map(|l| l.amount).collect::<Vec<_>>();
+        assert_eq!(by_kind(LineKind::Fee), vec![dec!(-5)], "the fee kept is on the receivable's side");
+        assert_eq!(by_kind(LineKind::Receivable), vec![dec!(-43)], "the customer gets the store's total back");
+        assert_eq!((plan.store_total, plan.expected_total), (dec!(43), dec!(48)), "Odoo shows the debits: 40 + 8");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use serde_json::json;
 
-use crate::error::{ErrorClass, Result};
+use crate::error::{Error, ErrorClass, Result};
 use crate::ids::{ConnectionId, IdempotencyKey, SourceId, TraceId};
 use crate::ports::*;
 use crate::records::{EntityKind, Envelope};
@@ -215,6 +215,18 @@ impl WebhookPipeline {
         }
     }
 
+    /// A delivery a store must not be blocked by, answered success though it could not be
+    /// queued: said in each named record's trail, where the finance team looks for it.
+    async fn left_to_poller(&self, connection: &Connection, named: &[(EntityKind, String)], topic: &str, e: &Error) {
+        let message = format!(
+            "could not queue the delivery ({e}); answered success so the store's operation goes on, and the poller reads the record"
+        );
+        for (kind, id) in named {
+            let details = json!({ "topic": topic });
+            self.audit(connection, *kind, id, AuditStage::Rejected, message.clone(), details).await;
+        }
+    }
+
     pub async fn handle(&self, store: &dyn WebhookSource, connection_id: &str, delivery: &Delivery<'_>) -> Reply {
         let span = tracing::info_span!("webhook", store = store.name(), connection_id = %crate::refusals::bounded(connection_id, 64));
         let outcome = tracing::Instrument::instrument(self.run(store, connection_id, delivery), span).await;
@@ -269,11 +281,15 @@ impl WebhookPipeline {
         } else {
             format!("webhook {topic} (delivery {delivery_id})")
         };
+        // What the delivery was about, to name in the trail if it cannot be queued.
+        let mut named: Vec<(EntityKind, String)> = Vec::new();
         let queued = match store.accept(&connection, &topic, &reference, delivery).await {
             Ok(Accepted::Queue { envelopes, message }) => {
+                named = envelopes.iter().map(|e| (e.kind(), e.source_id.to_string())).collect();
                 self.send(&envelopes).await.map(|()| (envelopes, Vec::new(), Outcome::Queued(message)))
             }
             Ok(Accepted::Fetch { mut requests, message }) => {
+                named = requests.iter().map(|r| (r.kind, r.id.clone())).collect();
                 requests.iter_mut().for_each(|r| r.via = via.clone());
                 let messages: Vec<OutgoingMessage> = requests.iter().map(|r| r.message(&reference)).collect();
                 self.send_to(self.deps.fetch_queue.as_ref(), messages)
@@ -305,18 +321,10 @@ impl WebhookPipeline {
                 }
                 if e.class() == ErrorClass::Retryable {
                     if store.blocks_the_store() {
-                        let message = format!(
-                            "could not queue the delivery ({e}); answered success so the store's operation goes on, and the poller reads the record"
-                        );
-                        self.audit(
-                            &connection,
-                            kind,
-                            &reference,
-                            AuditStage::Rejected,
-                            message,
-                            json!({ "topic": topic }),
-                        )
-                        .await;
+                        if named.is_empty() {
+                            named.push((kind, reference.clone()));
+                        }
+                        self.left_to_poller(&connection, &named, &topic, &e).await;
                     }
                     return Outcome::TryAgain;
                 }

@@ -72,6 +72,10 @@ impl AdobeConnector {
         }
     }
 
+    pub fn pipeline(&self) -> &Arc<WebhookPipeline> {
+        &self.pipeline
+    }
+
     pub async fn secrets(&self, connection: &Connection) -> Result<SecretBundle> {
         self.pipeline
             .deps

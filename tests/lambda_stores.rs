@@ -1,6 +1,6 @@
-//! The WooCommerce Lambdas' and the fetcher's handlers on their sample events from `events/`, configured from the
-//! environment as deployed (moto, the sandbox store, the Odoo sandbox). One test: it sets
-//! process environment variables.
+//! Every store's webhook and poller Lambdas, and the fetcher's, on their sample events from
+//! `events/`, configured from the environment as deployed (moto, the sandbox stores, the Odoo
+//! sandbox). One test: it sets process environment variables.
 
 use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
 use blackbox::Family;
@@ -141,4 +141,88 @@ async fn the_webhook_and_poller_handle_their_sample_events() {
         .await
         .unwrap();
     assert_eq!(report["acme-bc"]["orders"], 1, "{report}");
+
+    adobe_commerce_samples(&h, &queue, &fetches, &settings).await;
+}
+
+/// Adobe Commerce's webhook sample (signed with the vectors' test key: Commerce signs no
+/// timestamp, so it stays valid) becomes a fetch reference, answered with the success Commerce
+/// needs; its poller's sample polls the connection it names.
+async fn adobe_commerce_samples(
+    h: &Harness,
+    queue: &SqsQueue,
+    fetches: &SqsQueue,
+    settings: &shared::stores::poll::PollSettings,
+) {
+    use adobe_sandbox::{AdobeOptions, AdobeSandbox, Item, Mode, OrderSpec};
+    let wait = (std::time::Duration::from_secs(1), std::time::Duration::from_secs(30));
+    let store = AdobeSandbox::start(AdobeOptions::new(Mode::Paas)).await.unwrap();
+    let o = store.options();
+    let id = shared::ids::ConnectionId::parse("acme-adobe").unwrap();
+    let mut c = h.family.connections().connection(&h.connection).await.unwrap().unwrap();
+    c.id = id.clone();
+    c.source = shared::records::SourceSystem::AdobeCommerce;
+    c.store_url = store.store_url().parse().unwrap();
+    c.settings = shared::stores::StoreSettings::AdobeCommerce(Default::default());
+    h.family.connections().put_connection(&c).await.unwrap();
+    let odoo = h.odoo.options();
+    let secrets = shared::ports::SecretBundle::new()
+        .with("odoo_login", &odoo.login)
+        .with("odoo_api_key", &odoo.api_key)
+        .with("adobe_consumer_key", &o.consumer_key)
+        .with("adobe_consumer_secret", &o.consumer_secret)
+        .with("adobe_access_token", &o.access_token)
+        .with("adobe_access_token_secret", &o.access_token_secret)
+        .with("adobe_webhook_public_key", &o.webhook_public_key);
+    h.family.secrets().put(&id, &secrets).await.unwrap();
+    let connector = shared::lambda::adobe_connector_from_env().await.expect("configured from the environment");
+
+    let request: ApiGatewayV2httpRequest =
+        serde_json::from_str(&event("adobe-commerce-webhook/invoice-saved.json")).unwrap();
+    let response = shared::lambda::handle_webhook(connector.pipeline(), &connector, &request).await;
+    assert_eq!(response.status_code, 200);
+    let body = match &response.body {
+        Some(aws_lambda_events::encodings::Body::Text(t)) => t.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(body, r#"{"op":"success"}"#);
+    let referenced = fetches.receive(10, wait.0, wait.1).await.unwrap();
+    assert_eq!(referenced.len(), 1);
+    let reference: shared::stores::fetch::FetchRequest = serde_json::from_str(&referenced[0].body).unwrap();
+    assert_eq!(
+        (reference.connection_id.as_str(), reference.kind, reference.id.as_str()),
+        ("acme-adobe", shared::records::EntityKind::Invoice, "200000001")
+    );
+    fetches.delete(&referenced[0].receipt).await.unwrap();
+    // The same sample with its body changed: still success for the store, nothing queued.
+    let mut forged = request.clone();
+    forged.body = forged.body.map(|b| b.replace("\"entity_id\":1", "\"entity_id\":2"));
+    let response = shared::lambda::handle_webhook(connector.pipeline(), &connector, &forged).await;
+    assert_eq!(response.status_code, 200);
+    assert!(fetches.receive(10, wait.0, wait.1).await.unwrap().is_empty(), "a forged body queues nothing");
+    assert_eq!(store.requests(), 0, "the webhook read nothing from the store");
+
+    let at = Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap();
+    store.add_order(&OrderSpec::new(
+        1,
+        None,
+        at,
+        vec![Item::simple("HOODIE-S", rust_decimal::Decimal::new(40, 0), 1, 4)],
+    ));
+    store.invoice_order(1, 1, at + chrono::Duration::minutes(5));
+    let input: serde_json::Value = serde_json::from_str(&event("adobe-commerce-poller/schedule.json")).unwrap();
+    let poller = shared::stores::poll::Poller::new(connector.pipeline().clone());
+    let report = poller
+        .poll_scheduled(&connector, &input, settings, Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).unwrap())
+        .await
+        .unwrap();
+    assert!(report["acme-adobe"].is_object(), "{report}");
+    let got = queue.receive(10, wait.0, wait.1).await.unwrap();
+    let queued: Vec<(String, String)> = got
+        .iter()
+        .map(|m| Envelope::from_json(&m.body).unwrap())
+        .map(|e| (e.kind().to_string(), e.source_id.to_string()))
+        .collect();
+    assert!(queued.contains(&("invoice".into(), "200000001".into())), "{queued:?} {report}");
+    assert!(store.writes().is_empty());
 }
