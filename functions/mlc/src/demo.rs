@@ -184,6 +184,7 @@ pub async fn run(dir: &Path) -> Result<()> {
         println!("  and back: {} leads to {from}", link.odoo);
     }
     crate::demo_bigcommerce::run(&stack, &odoo, &poster).await?;
+    crate::demo_adobe_commerce::run(&stack, &odoo, &poster).await?;
     println!("\nThis demo ran against sandboxes. Point a connection at your own store and Odoo to go further.");
     Ok(())
 }

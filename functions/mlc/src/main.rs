@@ -3,8 +3,11 @@
 //! binary parses the command line and reports, as tables or `--json`.
 
 mod connection;
+mod connection_add;
 #[cfg(feature = "demo")]
 mod demo;
+#[cfg(feature = "demo")]
+mod demo_adobe_commerce;
 #[cfg(feature = "demo")]
 mod demo_bigcommerce;
 mod output;
@@ -96,9 +99,10 @@ enum Command {
     },
     /// Shows the invoice or journal entry an order would become — lines, accounts, cost
     /// centers, taxes, totals against the store's, and the rule behind each line — without
-    /// writing anything to Odoo.
+    /// writing anything to Odoo. Adobe Commerce keeps the books from invoices: name the
+    /// invoice's number there.
     ///
-    /// Example: mlc preview 1042
+    /// Example: mlc preview 1042        mlc preview 200000001
     Preview { order: String },
     /// Shows a record's journey from the audit trail: by store order id, Odoo move id
     /// (`account.move:17`) or Odoo move name (`INV/2026/00017`).

@@ -207,14 +207,20 @@ pub async fn preview(dir: &Path, name: Option<&str>, order: &str, json: bool) ->
     let stores = stack.stores();
     let store = stores.for_connection(&connection)?;
     let id = order.trim();
-    if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+    if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
         return Err(shared::Error::bad_input(format!("{order:?} is not a {} order id", store.webhook().title())).into());
     }
-    // The order as the fetch stage reads it (with what it needs: categories, lines, taxes).
+    // Where the books are kept from invoices (Adobe Commerce), the document to preview is one.
+    let (kind, document) = if store.source().books_invoices() {
+        (shared::records::EntityKind::Invoice, "invoice")
+    } else {
+        (shared::records::EntityKind::Order, "order")
+    };
+    // The document as the fetch stage reads it (with what it needs: categories, lines, taxes).
     let request = shared::stores::fetch::FetchRequest {
         connection_id: connection.id.clone(),
         source: store.source(),
-        kind: shared::records::EntityKind::Order,
+        kind,
         id: id.to_string(),
         via: "mlc preview".into(),
         received_at: chrono::Utc::now(),
@@ -226,7 +232,7 @@ pub async fn preview(dir: &Path, name: Option<&str>, order: &str, json: bool) ->
         .await?
         .into_iter()
         .find(|e| matches!(e.record, shared::records::Record::Order(_) | shared::records::Record::Invoice(_)))
-        .ok_or_else(|| shared::Error::bad_input(format!("the store has no order {id}")))?;
+        .ok_or_else(|| shared::Error::bad_input(format!("the store has no {document} {id}")))?;
     let poster = stack.poster(PosterSettings::default());
     let preview = poster.preview(&envelope).await?;
     if json {
@@ -239,7 +245,7 @@ pub async fn preview(dir: &Path, name: Option<&str>, order: &str, json: bool) ->
         _ => "journal entry",
     };
     println!(
-        "Preview of order {order} on {} (mapping rules v{}); nothing is written to Odoo\n",
+        "Preview of {document} {order} on {} (mapping rules v{}); nothing is written to Odoo\n",
         connection.id, preview.rules_version
     );
     let rows: Vec<Vec<String>> = plan

@@ -23,6 +23,15 @@ fn the_demo_runs_end_to_end_and_says_it_used_sandboxes() {
     assert!(bc.contains("tracking UPS 1Z999AA10123456784"), "{bc}");
     assert!(bc.contains("status Shipped (was Awaiting Fulfillment)"), "{bc}");
     assert!(!bc.contains("FAILED"), "{bc}");
+    // Adobe Commerce beside them: two invoices booked as journal entries on PaaS (one by
+    // webhook, one by the poller), the memo reversed, the Cloud Service on one IMS token.
+    let adobe = &stdout[stdout.find("Summary, Adobe Commerce").expect("the Adobe Commerce part ran")..];
+    assert!(stdout.contains("answered 200 {\"op\":\"success\"}"), "{stdout}");
+    assert!(adobe.contains("demo-adobe: 2 journal entries from invoices, 1 reversing entries"), "{adobe}");
+    assert!(adobe.contains("demo-adobe-cloud: 1 journal entries from invoices, 0 reversing entries"), "{adobe}");
+    assert!(adobe.contains("228.0           121000 Account Receivable"), "{adobe}");
+    assert!(adobe.contains("IMS tokens minted for the Cloud Service: 1; writes to either store: 0"), "{adobe}");
+    assert!(!adobe.contains("FAILED"), "{adobe}");
     assert!(stdout.contains("This demo ran against sandboxes."), "{stdout}");
     // The embedded state it used is real: SQLite and an encrypted secrets file with a private key.
     assert!(dir.path().join("mlc.sqlite3").exists());

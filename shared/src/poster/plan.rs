@@ -447,7 +447,11 @@ pub fn plan_sales_document(
         PostingMode::Invoice => (PostingMode::Invoice, "out_invoice"),
         PostingMode::JournalEntry => (PostingMode::JournalEntry, "entry"),
     };
-    let mut plan = b.finish(mode, move_type, doc.totals.total, &format!("order {}", doc.number))?;
+    let what = match &doc.order_id {
+        Some(order) => format!("invoice {} of order {order}", doc.number),
+        None => format!("order {}", doc.number),
+    };
+    let mut plan = b.finish(mode, move_type, doc.totals.total, &what)?;
     plan.currency_id = Some(odoo_currency(doc.currency.as_str(), lookups)?);
     Ok(plan)
 }

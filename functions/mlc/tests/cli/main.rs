@@ -11,6 +11,7 @@ use odoo_sandbox::{Sandbox, SandboxOptions};
 use shared::odoo::Val;
 use woo_sandbox::{SandboxStore, StoreOptions};
 
+mod adobe_commerce;
 mod hardening;
 mod lifecycle;
 mod registration;

@@ -45,7 +45,8 @@ pub enum Credentials {
 fn need(secrets: &SecretBundle, name: &str, what: &str) -> Result<Secret> {
     secrets.get(name).cloned().ok_or_else(|| {
         Error::permanent(anyhow::anyhow!(
-            "{what} needs the secret {name} (see `mlc connection add --store adobe-commerce`)"
+            "{what} needs the secret {name} (`mlc connection add` reads it from MLC_{})",
+            name.to_ascii_uppercase()
         ))
     })
 }

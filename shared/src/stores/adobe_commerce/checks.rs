@@ -72,6 +72,16 @@ impl StoreChecks for AdobeConnector {
                 return findings;
             }
         }
+        findings.push(Finding::ok(
+            "store",
+            match client.version().await {
+                Some(version) => format!("version {version}"),
+                None if detected.deployment == Deployment::Saas => {
+                    "version: the Cloud Service is always current".into()
+                }
+                None => "the store does not tell its version (/magento_version is off)".into(),
+            },
+        ));
         findings.push(match client.send(reqwest::Method::GET, "/V1/webhooks/list", &[], None).await {
             Ok(Some(_)) if settings.webhooks => Finding::ok("store", "Adobe Commerce Webhooks are available (2.4.4+) and this connection receives them; the poller is the safety net"),
             Ok(Some(_)) => Finding::ok("store", "Adobe Commerce Webhooks are available (2.4.4+); this connection is not set to receive them, so the poller alone reads the store"),

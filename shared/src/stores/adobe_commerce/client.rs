@@ -120,6 +120,24 @@ impl AdobeClient {
         })
     }
 
+    /// The version PaaS stores tell at `/magento_version` (`Magento/2.4 (Commerce)`), where it
+    /// is not turned off; the Cloud Service does not tell one (it is always current).
+    pub async fn version(&self) -> Option<String> {
+        if self.deployment != Deployment::Paas {
+            return None;
+        }
+        let root = self.base.split("/rest/").next()?;
+        let url = Url::parse(&format!("{root}/magento_version")).ok()?;
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let answer = self.http.get(url).send().await.ok()?;
+        if !answer.status().is_success() {
+            return None;
+        }
+        let text = answer.text().await.ok()?;
+        let text = text.trim();
+        (text.starts_with("Magento/") && text.len() <= 64).then(|| text.to_string())
+    }
+
     pub fn requests_made(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
     }

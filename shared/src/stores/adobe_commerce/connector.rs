@@ -165,6 +165,24 @@ impl AdobeConnector {
             .ok_or_else(|| Error::permanent(anyhow::anyhow!("Adobe Commerce has no {what}")))
     }
 
+    /// The entity id of a document named by the number people see (its increment id, as
+    /// `mlc preview` and `mlc trace` take it), or by its entity id when no number matches.
+    async fn entity_of(client: &AdobeClient, kind: EntityKind, number: &str) -> Result<i64> {
+        let path = match kind {
+            EntityKind::Order => "/V1/orders",
+            EntityKind::Invoice => "/V1/invoices",
+            EntityKind::Refund => "/V1/creditmemos",
+            _ => "",
+        };
+        if !path.is_empty() && !number.contains(',') {
+            let criteria = SearchCriteria::field_in("increment_id", &[number.to_string()]).page(1, 1);
+            if let Some(id) = client.search(path, &criteria).await?.0.first().and_then(|d| d["entity_id"].as_i64()) {
+                return Ok(id);
+            }
+        }
+        number.parse().map_err(|_| Error::bad_input(format!("Adobe Commerce has no {kind} numbered {number:?}")))
+    }
+
     fn products_of(order: &Value) -> Vec<i64> {
         order["items"].as_array().into_iter().flatten().filter_map(|i| i["product_id"].as_i64()).collect()
     }
@@ -222,11 +240,11 @@ impl AdobeConnector {
 #[async_trait]
 impl FetchSource for AdobeConnector {
     async fn fetch(&self, connection: &Connection, request: &FetchRequest) -> Result<Vec<Envelope>> {
-        let id = request.hints["entity_id"]
-            .as_i64()
-            .or_else(|| request.id.parse().ok())
-            .ok_or_else(|| Error::bad_input(format!("{} {:?} has no entity id", request.kind, request.id)))?;
         let client = self.client(connection).await?;
+        let id = match request.hints["entity_id"].as_i64() {
+            Some(id) => id,
+            None => Self::entity_of(&client, request.kind, &request.id).await?,
+        };
         let (path, what) = match request.kind {
             EntityKind::Order => (format!("/V1/orders/{id}"), "order"),
             EntityKind::Invoice => (format!("/V1/invoices/{id}"), "invoice"),

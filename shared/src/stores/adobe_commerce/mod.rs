@@ -149,6 +149,15 @@ pub fn detect(url: &Url, settings: &AdobeSettings, secrets: &SecretBundle) -> De
     Detected { deployment: Deployment::Paas, why: "the connection holds integration credentials" }
 }
 
+/// Whether `secrets` hold what the detected deployment authenticates with: the deployment and
+/// why, or which secrets are missing (by the variables `mlc connection add` reads them from).
+pub fn credentials_fit(url: &Url, settings: &AdobeSettings, secrets: &SecretBundle) -> crate::Result<Detected> {
+    let detected = detect(url, settings, secrets);
+    auth::Credentials::of(detected.deployment, settings, secrets)
+        .map_err(|e| crate::Error::bad_input(format!("{} ({}): {e}", detected.deployment.title(), detected.why)))?;
+    Ok(detected)
+}
+
 /// The REST base every `/V1/…` path is appended to: PaaS `…/rest/<store_code>` (kept when the
 /// URL names one), SaaS the tenant URL itself.
 pub fn api_base(url: &Url, deployment: Deployment, store_code: &str) -> String {
