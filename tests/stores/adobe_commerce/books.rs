@@ -281,6 +281,31 @@ pub async fn invoice_mode_posts_customer_invoices_and_credit_notes_and_customers
     let accounts = by_account(&s.h.ledger_lines(notes[0]));
     assert_eq!(accounts["420000"].0, dec!(2), "the adjustment refund on its own account");
 
+    // Another order currency: booked in what the shopper paid, the base figures in the trail.
+    let dollars = OrderSpec {
+        currency: "USD".into(),
+        base_rate: dec!(0.9),
+        ..spec(2, None, t0 + Duration::minutes(3), vec![Item::simple("GEAR-MAT", dec!(25), 2, 5)])
+    };
+    s.store.add_order(&dollars);
+    let usd = s.store.invoice_order(2, 2, t0 + Duration::minutes(4));
+    s.deliver("sales_order_invoice_save_after", "invoice", json!({ "entity_id": 2, "order_id": 2 })).await;
+    s.h.drain(&poster).await;
+    let found = s.h.moves(&format!(":invoice:{}:", invoice_number(2)), "out_invoice");
+    assert_eq!(found.len(), 1);
+    assert_eq!(s.h.move_total(found[0]), money(&usd["grand_total"]), "50.00 + 10.00 shipping + 20% = 72.00 USD");
+    let currency = s.h.odoo.read("account.move", &found, &["currency_id"]).remove(0);
+    let name = currency.get("currency_id").and_then(|c| c.as_list().and_then(|l| l.get(1).cloned()));
+    assert_eq!(name.as_ref().and_then(Val::as_str), Some("USD"));
+    let audit = s.h.family.audit();
+    let number = SourceId::parse(invoice_number(2)).unwrap();
+    let trail = audit.by_source(&s.h.connection, EntityKind::Invoice, &number).await.unwrap();
+    let posted = trail.into_iter().find(|a| a.stage == AuditStage::Posted).expect("posted");
+    let base = &posted.details["base"];
+    let figure = |k: &str| base[k].as_str().and_then(|v| v.parse::<Decimal>().ok());
+    assert_eq!(base["currency"].as_str(), Some("EUR"), "{base}");
+    assert_eq!(figure("total"), Some(money(&usd["base_grand_total"])), "64.80 EUR at 0.9: {base}");
+
     let leaf = |f: &str, v: Val| Val::list([Val::from(f), Val::from("="), v]);
     let partners = s.h.odoo.search("res.partner", Val::list([leaf("ref", Val::from("7"))]));
     assert_eq!(partners.len(), 1, "one partner for customer 7, however often it came");
