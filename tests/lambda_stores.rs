@@ -157,7 +157,6 @@ async fn adobe_commerce_samples(
     use adobe_sandbox::{AdobeOptions, AdobeSandbox, Item, Mode, OrderSpec};
     let wait = (std::time::Duration::from_secs(1), std::time::Duration::from_secs(30));
     let store = AdobeSandbox::start(AdobeOptions::new(Mode::Paas)).await.unwrap();
-    let o = store.options();
     let id = shared::ids::ConnectionId::parse("acme-adobe").unwrap();
     let mut c = h.family.connections().connection(&h.connection).await.unwrap().unwrap();
     c.id = id.clone();
@@ -166,14 +165,9 @@ async fn adobe_commerce_samples(
     c.settings = shared::stores::StoreSettings::AdobeCommerce(Default::default());
     h.family.connections().put_connection(&c).await.unwrap();
     let odoo = h.odoo.options();
-    let secrets = shared::ports::SecretBundle::new()
-        .with("odoo_login", &odoo.login)
-        .with("odoo_api_key", &odoo.api_key)
-        .with("adobe_consumer_key", &o.consumer_key)
-        .with("adobe_consumer_secret", &o.consumer_secret)
-        .with("adobe_access_token", &o.access_token)
-        .with("adobe_access_token_secret", &o.access_token_secret)
-        .with("adobe_webhook_public_key", &o.webhook_public_key);
+    let secrets =
+        shared::ports::SecretBundle::new().with("odoo_login", &odoo.login).with("odoo_api_key", &odoo.api_key);
+    let secrets = store.connection_secrets().into_iter().fold(secrets, |b, (k, v)| b.with(k, v));
     h.family.secrets().put(&id, &secrets).await.unwrap();
     let connector = shared::lambda::adobe_connector_from_env().await.expect("configured from the environment");
 

@@ -71,20 +71,8 @@ async fn connect(stack: &LocalStack, odoo: &Sandbox, store: &AdobeSandbox, name:
     };
     stack.store.put_connection(&connection).await?;
     let odoo_side = odoo.options();
-    let secrets = SecretBundle::new()
-        .with("odoo_login", &odoo_side.login)
-        .with("odoo_api_key", &odoo_side.api_key)
-        .with("adobe_webhook_public_key", &o.webhook_public_key);
-    let secrets = match o.mode {
-        Mode::Paas => secrets
-            .with("adobe_consumer_key", &o.consumer_key)
-            .with("adobe_consumer_secret", &o.consumer_secret)
-            .with("adobe_access_token", &o.access_token)
-            .with("adobe_access_token_secret", &o.access_token_secret),
-        Mode::Saas => {
-            secrets.with("adobe_ims_client_id", &o.ims_client_id).with("adobe_ims_client_secret", &o.ims_client_secret)
-        }
-    };
+    let secrets = SecretBundle::new().with("odoo_login", &odoo_side.login).with("odoo_api_key", &odoo_side.api_key);
+    let secrets = store.connection_secrets().into_iter().fold(secrets, |b, (k, v)| b.with(k, v));
     stack.secrets.put(&connection.id, &secrets).await?;
     let version = stack.store.latest_rules(&connection.id).await?.map(|r| r.version);
     stack.store.save_rules(&connection.id, version, &rules()).await?;

@@ -196,6 +196,27 @@ impl AdobeSandbox {
         &self.shared.options
     }
 
+    /// The secrets a connection to this store holds, by the names ml-connector stores them
+    /// under: the integration's four (PaaS) or the IMS credential's two (SaaS), and the public
+    /// key its webhooks verify with.
+    pub fn connection_secrets(&self) -> Vec<(&'static str, String)> {
+        let o = &self.shared.options;
+        let mut secrets = match o.mode {
+            Mode::Paas => vec![
+                ("adobe_consumer_key", o.consumer_key.clone()),
+                ("adobe_consumer_secret", o.consumer_secret.clone()),
+                ("adobe_access_token", o.access_token.clone()),
+                ("adobe_access_token_secret", o.access_token_secret.clone()),
+            ],
+            Mode::Saas => vec![
+                ("adobe_ims_client_id", o.ims_client_id.clone()),
+                ("adobe_ims_client_secret", o.ims_client_secret.clone()),
+            ],
+        };
+        secrets.push(("adobe_webhook_public_key", o.webhook_public_key.clone()));
+        secrets
+    }
+
     fn data(&self) -> std::sync::MutexGuard<'_, Data> {
         self.shared.data.lock().expect("lock")
     }

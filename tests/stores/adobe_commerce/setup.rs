@@ -67,20 +67,8 @@ impl Setup {
         c.settings = shared::stores::StoreSettings::AdobeCommerce(settings);
         connections.put_connection(&c).await.unwrap();
         let odoo = h.odoo.options();
-        let secrets = SecretBundle::new()
-            .with("odoo_login", &odoo.login)
-            .with("odoo_api_key", &odoo.api_key)
-            .with("adobe_webhook_public_key", &o.webhook_public_key);
-        let secrets = match o.mode {
-            Mode::Paas => secrets
-                .with("adobe_consumer_key", &o.consumer_key)
-                .with("adobe_consumer_secret", &o.consumer_secret)
-                .with("adobe_access_token", &o.access_token)
-                .with("adobe_access_token_secret", &o.access_token_secret),
-            Mode::Saas => secrets
-                .with("adobe_ims_client_id", &o.ims_client_id)
-                .with("adobe_ims_client_secret", &o.ims_client_secret),
-        };
+        let secrets = SecretBundle::new().with("odoo_login", &odoo.login).with("odoo_api_key", &odoo.api_key);
+        let secrets = store.connection_secrets().into_iter().fold(secrets, |b, (k, v)| b.with(k, v));
         h.family.secrets().put(&h.connection, &secrets).await.unwrap();
         let stores = Arc::new(Stores::standard(h.store_deps()));
         let (url, server) = shared::serve::on_loopback(shared::serve::webhook_router(stores.clone())).await.unwrap();
