@@ -37,6 +37,82 @@ pub struct MappingRules {
     pub lines: Vec<LineRule>,
     #[serde(default)]
     pub partners: PartnerSettings,
+    /// Sales-order mode (`posting.mode = "sale_order"`): confirmation, payment and shipping methods.
+    #[serde(default)]
+    pub sales: SalesSettings,
+}
+
+/// What an order becomes in sales-order mode besides its lines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SalesSettings {
+    /// Confirm imported orders (`action_confirm`), or leave them as quotations.
+    pub confirm: bool,
+    /// Pricelist by name; Odoo's default when absent.
+    pub pricelist: Option<String>,
+    /// Fiscal position by name, for every order of the connection.
+    pub fiscal_position: Option<String>,
+    /// Store payment methods: paid online (invoiced and paid in a journal) or offline
+    /// (confirmed only, invoiced later in Odoo). An unmapped method fails with the reason.
+    pub payment_methods: Vec<PaymentMethodRule>,
+    /// Store shipping methods → Odoo carriers; an unmapped method fails with the reason.
+    pub shipping_methods: Vec<ShippingMethodRule>,
+    /// The product (by SKU) a rounding difference with the store is booked on.
+    pub rounding_product: Option<String>,
+    /// The product (by SKU) fee lines are booked on.
+    pub fee_product: Option<String>,
+    /// The store ships the goods (it reports shipments): a shipment validates the Odoo delivery
+    /// with its tracking; otherwise it is noted on the order's chatter.
+    pub store_ships: bool,
+}
+
+impl Default for SalesSettings {
+    fn default() -> Self {
+        SalesSettings {
+            confirm: true,
+            pricelist: None,
+            fiscal_position: None,
+            payment_methods: vec![],
+            shipping_methods: vec![],
+            rounding_product: None,
+            fee_product: None,
+            store_ships: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentMethodRule {
+    /// The store's method code or title (`stripe`, `cod`, `checkmo`), case-insensitive.
+    pub store_method: String,
+    pub online: bool,
+    /// The journal (by code) an online payment is registered in.
+    #[serde(default)]
+    pub journal: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShippingMethodRule {
+    /// The store's method id or title (`flat_rate`, `Flat rate`), case-insensitive.
+    pub store_method: String,
+    /// The Odoo carrier (`delivery.carrier`) by name.
+    pub carrier: String,
+}
+
+impl SalesSettings {
+    pub fn payment_method(&self, code: &str, title: Option<&str>) -> Option<&PaymentMethodRule> {
+        self.payment_methods.iter().find(|p| {
+            p.store_method.eq_ignore_ascii_case(code) || title.is_some_and(|t| p.store_method.eq_ignore_ascii_case(t))
+        })
+    }
+
+    pub fn shipping_method(&self, id: Option<&str>, title: &str) -> Option<&ShippingMethodRule> {
+        self.shipping_methods.iter().find(|m| {
+            id.is_some_and(|i| m.store_method.eq_ignore_ascii_case(i)) || m.store_method.eq_ignore_ascii_case(title)
+        })
+    }
 }
 
 /// How customers are found again in Odoo.
@@ -141,6 +217,19 @@ pub enum PostingMode {
     Invoice,
     /// A journal entry (`entry`): receivable debit against revenue, tax and shipping credits.
     JournalEntry,
+    /// A sales order (`sale.order`), confirmed or left a quotation; an online order also gets
+    /// its invoice, made from the order, and its payment.
+    SaleOrder,
+}
+
+impl PostingMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PostingMode::Invoice => "invoice",
+            PostingMode::JournalEntry => "journal_entry",
+            PostingMode::SaleOrder => "sale_order",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -337,6 +426,12 @@ impl MappingRules {
                     rule.name
                 )));
             }
+        }
+        if let Some(p) = rules.sales.payment_methods.iter().find(|p| p.online && p.journal.is_none()) {
+            return Err(Error::permanent(anyhow::anyhow!(
+                "payment method {:?} is paid online but names no journal to register its payments in",
+                p.store_method
+            )));
         }
         Ok(rules)
     }

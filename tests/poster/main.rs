@@ -1,6 +1,7 @@
 //! The poster end to end against the Odoo sandbox, on both adapter families.
 
 mod orders;
+mod sales;
 mod totals;
 
 blackbox::on_both_families! {
@@ -16,6 +17,11 @@ blackbox::on_both_families! {
     a_credit_note_carrying_an_orders_marker_is_never_adopted_as_its_invoice,
     a_connection_s_own_status_words_decide_posting,
     a_refund_credits_the_invoice_posted_for_its_order_and_shipping_by_amount;
+    sales:
+    an_online_order_becomes_a_confirmed_sale_order_invoiced_and_paid_in_its_journal,
+    an_offline_order_is_confirmed_without_an_invoice_and_a_quotation_stays_one,
+    a_cancellation_before_delivery_cancels_once_and_after_delivery_is_refused,
+    unmapped_products_and_methods_fail_with_their_reason_and_replay;
     totals:
     an_adopted_draft_whose_odoo_total_differs_is_never_posted,
     a_draft_odoo_will_not_remove_is_reported_left_in_odoo_and_a_replay_never_posts_it,

@@ -3,4 +3,5 @@
 
 mod adobe_commerce;
 mod bigcommerce;
+mod sales;
 mod woocommerce;

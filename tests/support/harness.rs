@@ -46,6 +46,62 @@ pub fn store_rules() -> serde_json::Value {
     })
 }
 
+/// Sales-order mode on top of `rules`: card payments online into the bank journal, cash on
+/// delivery and cheques offline, flat-rate shipping on its carrier.
+pub fn sales_rules(base: serde_json::Value) -> serde_json::Value {
+    let mut r = base;
+    r["posting"]["mode"] = "sale_order".into();
+    r["posting"]["payment_term"] = "Immediate Payment".into();
+    r["sales"] = serde_json::json!({
+        "pricelist": "Public Pricelist",
+        "fiscal_position": "EU B2C",
+        "payment_methods": [
+            { "store_method": "stripe", "online": true, "journal": "BNK1" },
+            { "store_method": "cod", "online": false },
+            { "store_method": "cheque", "online": false }
+        ],
+        "shipping_methods": [ { "store_method": "Flat rate", "carrier": "Flat rate" } ],
+        "rounding_product": "ROUNDING"
+    });
+    r
+}
+
+/// What a merchant selling in sales-order mode has in Odoo: the store's products (goods,
+/// invoiced on ordered quantities), the flat-rate carrier and its delivery product, a
+/// pricelist and a fiscal position.
+pub fn sales_master_data(odoo: &Sandbox) {
+    use shared::odoo::Val;
+    let product = |sku: &str, name: &str, kind: &str| {
+        let vals = [
+            ("name", Val::from(name)),
+            ("default_code", Val::from(sku)),
+            ("type", Val::from(kind)),
+            ("invoice_policy", Val::from("order")),
+        ];
+        odoo.create("product.product", Val::map(vals)).expect("a product")
+    };
+    for (sku, name) in [
+        ("SHIRT-M", "Shirt (M)"),
+        ("SHIRT-L", "Shirt (L)"),
+        ("HAT-1", "Hat"),
+        ("BOOK-1", "Rust in Action"),
+        ("BOOK-2", "Zero to Production"),
+    ] {
+        product(sku, name, "consu");
+    }
+    product("ROUNDING", "Rounding difference", "service");
+    let shipping = product("SHIP-FLAT", "Flat rate shipping", "service");
+    let carrier = [
+        ("name", Val::from("Flat rate")),
+        ("product_id", Val::Int(shipping)),
+        ("delivery_type", Val::from("fixed")),
+        ("fixed_price", Val::Num(rust_decimal::Decimal::new(490, 2))),
+    ];
+    odoo.create("delivery.carrier", Val::map(carrier)).expect("a carrier");
+    odoo.create("product.pricelist", Val::map([("name", Val::from("Public Pricelist"))])).expect("a pricelist");
+    odoo.create("account.fiscal.position", Val::map([("name", Val::from("EU B2C"))])).expect("a fiscal position");
+}
+
 /// One line of a posted move (`Harness::ledger_lines`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LedgerLine {

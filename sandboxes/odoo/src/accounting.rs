@@ -75,11 +75,23 @@ pub fn default_line_values(world: &mut World, line: i64) -> OrmResult<()> {
 /// Net amount and tax per tax of one invoice line, each rounded on the line (`round_per_line`),
 /// or the excluded taxes left unrounded for the move to round once (`round_globally`).
 fn line_amounts(world: &World, line: i64, decimals: u32) -> (Decimal, Vec<(i64, Decimal)>) {
-    let qty = world.decimal(L, line, "quantity");
-    let price = world.decimal(L, line, "price_unit");
-    let discount = world.decimal(L, line, "discount");
+    priced_line_amounts(world, L, "quantity", line, decimals)
+}
+
+/// The same computation for any priced line (`sale.order.line` counts `product_uom_qty`):
+/// Odoo computes both through `account.tax`, so an order and its invoice agree.
+pub fn priced_line_amounts(
+    world: &World,
+    model: &str,
+    qty_field: &str,
+    line: i64,
+    decimals: u32,
+) -> (Decimal, Vec<(i64, Decimal)>) {
+    let qty = world.decimal(model, line, qty_field);
+    let price = world.decimal(model, line, "price_unit");
+    let discount = world.decimal(model, line, "discount");
     let base = price * qty * (Decimal::ONE_HUNDRED - discount) / Decimal::ONE_HUNDRED;
-    let taxes = world.x2many(L, line, "tax_ids");
+    let taxes = world.x2many(model, line, "tax_ids");
     let rate = |t: i64| world.decimal("account.tax", t, "amount");
     let fixed = |t: i64| world.value("account.tax", t, "amount_type").as_str() == Some("fixed");
     let (included, excluded): (Vec<i64>, Vec<i64>) =
@@ -464,6 +476,11 @@ pub fn create_payments(world: &mut World, wizards: &[i64]) -> OrmResult<Val> {
                 ("date".to_string(), Val::Str(date.clone())),
                 ("memo".to_string(), if memo.is_falsy() { world.value(M, m, "name") } else { memo }),
                 ("state".to_string(), Val::from("paid")),
+                ("journal_id".to_string(), world.value("account.payment.register", wizard, "journal_id")),
+                (
+                    "reconciled_invoice_ids".to_string(),
+                    Val::list([Val::list([Val::Int(6), Val::Int(0), Val::ids(&[m])])]),
+                ),
             ]);
             create_one(world, "account.payment", vals)?;
             world.set(M, m, "amount_residual", Val::Num(residual - paid));

@@ -10,6 +10,7 @@
 mod accounting;
 mod models;
 mod orm;
+mod sales;
 mod seed;
 
 use std::collections::BTreeMap;
@@ -192,6 +193,19 @@ impl Sandbox {
         let world = self.shared.world.lock().expect("lock");
         let fields: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
         world.read(model, ids, &fields).unwrap_or_default()
+    }
+
+    /// Creates a record directly (no call logged), as someone setting Odoo up would.
+    pub fn create(&self, model: &str, vals: Val) -> Result<i64, Exc> {
+        let mut world = self.shared.world.lock().expect("lock");
+        let vals = vals.as_map().cloned().ok_or_else(|| orm::value_error("create() expects a dict"))?;
+        models::create_one(&mut world, model, vals)
+    }
+
+    /// Presses a record's button directly (no call logged), as a user in Odoo would: a
+    /// delivery's `button_validate`, an order's `action_lock`.
+    pub fn press(&self, model: &str, method: &str, ids: &[i64]) -> Result<Val, Exc> {
+        self.shared.run(model, method, ids.to_vec(), BTreeMap::new(), Val::map::<&str>([]))
     }
 
     /// Ids matching a domain (no call logged).

@@ -24,15 +24,17 @@ pub fn signature(model: &str, method: &str) -> Option<(bool, &'static [&'static 
         ("account.payment.register", "action_create_payments") => (false, &[]),
         ("res.users", "context_get") => (true, &[]),
         // Keyword-only in Odoo (`def message_post(self, *, body='', ...)`): no positional names.
-        ("account.move" | "res.partner", "message_post") => (false, &[]),
-        _ => return None,
+        ("account.move" | "res.partner" | "sale.order" | "stock.picking", "message_post") => (false, &[]),
+        _ => return super::sales::signature(model, method),
     })
 }
 
 /// Keyword-only parameters a method also takes (Odoo's `*,` in the signature).
 pub fn keyword_only(model: &str, method: &str) -> &'static [&'static str] {
     match (model, method) {
-        ("account.move" | "res.partner", "message_post") => &["body", "subject", "message_type", "subtype_xmlid"],
+        ("account.move" | "res.partner" | "sale.order" | "stock.picking", "message_post") => {
+            &["body", "subject", "message_type", "subtype_xmlid"]
+        }
         _ => &[],
     }
 }
@@ -111,10 +113,20 @@ pub fn dispatch(
                 if model == "account.move" && world.value(model, id, "state").as_str() == Some("posted") {
                     return Err(Exc::UserError("You cannot delete an entry which has been posted once.".into()));
                 }
+                if model == "sale.order" && matches!(world.value(model, id, "state").as_str(), Some("sale" | "sent")) {
+                    return Err(Exc::UserError(
+                        "You can not delete a sent quotation or a confirmed sales order. You must first cancel it."
+                            .into(),
+                    ));
+                }
                 world.table_mut(model).rows.remove(&id);
-                if model == "account.move" {
-                    for line in world.children("account.move.line", "move_id", id) {
-                        world.table_mut("account.move.line").rows.remove(&line);
+                for (parent, lines, inverse) in
+                    [("account.move", "account.move.line", "move_id"), ("sale.order", "sale.order.line", "order_id")]
+                {
+                    if model == parent {
+                        for line in world.children(lines, inverse, id) {
+                            world.table_mut(lines).rows.remove(&line);
+                        }
                     }
                 }
             }
@@ -127,9 +139,11 @@ pub fn dispatch(
         "action_create_payments" => accounting::create_payments(world, &ids),
         "message_post" => message_post(world, model, &ids, args),
         "context_get" => Ok(Val::map([("lang", Val::from("en_US")), ("tz", Val::from("UTC")), ("uid", Val::Int(2))])),
-        _ => Err(Exc::Python {
-            class: "AttributeError",
-            message: format!("The method '{method}' does not exist on the model '{model}'"),
+        _ => super::sales::dispatch(world, model, method, &ids, context).unwrap_or_else(|| {
+            Err(Exc::Python {
+                class: "AttributeError",
+                message: format!("The method '{method}' does not exist on the model '{model}'"),
+            })
         }),
     }
 }
@@ -154,6 +168,7 @@ fn create_with_context(
             .collect();
         vals.insert("move_ids".into(), Val::list([Val::list([Val::Int(6), Val::Int(0), Val::ids(&ids)])]));
     }
+    super::sales::defaults(world, model, &mut vals, context);
     create_one(world, model, vals)
 }
 
@@ -181,11 +196,12 @@ pub fn create_one(world: &mut World, model: &str, mut vals: BTreeMap<String, Val
         _ => {}
     }
     if model == "product.product" && !vals.contains_key("product_tmpl_id") {
-        let template: BTreeMap<String, Val> = ["name", "default_code", "categ_id", "taxes_id"]
-            .iter()
-            .filter_map(|k| vals.get(*k).map(|v| (k.to_string(), v.clone())))
-            .chain(vals.get("lst_price").map(|p| ("list_price".to_string(), p.clone())))
-            .collect();
+        let template: BTreeMap<String, Val> =
+            ["name", "default_code", "categ_id", "taxes_id", "type", "is_storable", "invoice_policy"]
+                .iter()
+                .filter_map(|k| vals.get(*k).map(|v| (k.to_string(), v.clone())))
+                .chain(vals.get("lst_price").map(|p| ("list_price".to_string(), p.clone())))
+                .collect();
         let tmpl = create_one(world, "product.template", template)?;
         vals.insert("product_tmpl_id".into(), Val::Int(tmpl));
         vals.entry("active".into()).or_insert(Val::Bool(true));
@@ -204,6 +220,7 @@ pub fn create_one(world: &mut World, model: &str, mut vals: BTreeMap<String, Val
         }
         vals.insert("complete_name".into(), Val::Str(format!("{module}.{name}")));
     }
+    super::sales::defaults(world, model, &mut vals, &Val::Nil);
     let move_type = vals.get("move_type").and_then(Val::as_str).map(String::from);
     if model == "account.move" {
         accounting::default_move_values(world, move_type.as_deref().unwrap_or("entry"), &mut vals)?;
@@ -225,7 +242,7 @@ pub fn create_one(world: &mut World, model: &str, mut vals: BTreeMap<String, Val
         "res.partner" => check_partner_state(world, id)?,
         "account.move.reversal" => accounting::check_reversible(world, id)?,
         "account.payment.register" => accounting::default_payment_amount(world, id)?,
-        _ => {}
+        _ => super::sales::after_create(world, model, id)?,
     }
     Ok(id)
 }
@@ -251,7 +268,7 @@ fn before_write(world: &World, model: &str, id: i64, vals: &BTreeMap<String, Val
     if model == "ir.model.data" && (vals.contains_key("module") || vals.contains_key("name")) {
         return Err(Exc::UserError("Renaming external ids is not supported by the sandbox.".into()));
     }
-    Ok(())
+    super::sales::before_write(world, model, id, vals)
 }
 
 fn after_write(world: &mut World, model: &str, id: i64) -> OrmResult<()> {
@@ -262,7 +279,7 @@ fn after_write(world: &mut World, model: &str, id: i64) -> OrmResult<()> {
             Ok(())
         }
         "res.partner" => check_partner_state(world, id),
-        _ => Ok(()),
+        _ => super::sales::after_write(world, model, id),
     }
 }
 

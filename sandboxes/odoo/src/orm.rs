@@ -56,15 +56,15 @@ pub struct Field {
     pub computed: bool,
 }
 
-const fn f(name: &'static str, kind: Kind) -> Field {
+pub(crate) const fn f(name: &'static str, kind: Kind) -> Field {
     Field { name, kind, required: false, computed: false }
 }
 
-const fn req(name: &'static str, kind: Kind) -> Field {
+pub(crate) const fn req(name: &'static str, kind: Kind) -> Field {
     Field { name, kind, required: true, computed: false }
 }
 
-const fn comp(name: &'static str, kind: Kind) -> Field {
+pub(crate) const fn comp(name: &'static str, kind: Kind) -> Field {
     Field { name, kind, required: false, computed: true }
 }
 
@@ -75,6 +75,12 @@ pub const MOVE_TYPES: &[&str] =
 
 /// The models the sandbox holds, with the fields a connector uses.
 pub fn schema() -> BTreeMap<&'static str, Vec<Field>> {
+    let mut models = accounting_schema();
+    models.extend(super::sales::schema());
+    models
+}
+
+fn accounting_schema() -> BTreeMap<&'static str, Vec<Field>> {
     BTreeMap::from([
         ("res.users", vec![req("name", Char), req("login", Char), f("partner_id", Many2one("res.partner"))]),
         (
@@ -128,6 +134,8 @@ pub fn schema() -> BTreeMap<&'static str, Vec<Field>> {
                 f("categ_id", Many2one("product.category")),
                 f("list_price", Float),
                 f("type", Selection(&["consu", "service", "combo"])),
+                f("is_storable", Bool),
+                f("invoice_policy", Selection(&["order", "delivery"])),
                 f("taxes_id", Many2many("account.tax")),
                 f("active", Bool),
             ],
@@ -142,6 +150,10 @@ pub fn schema() -> BTreeMap<&'static str, Vec<Field>> {
                 f("categ_id", Many2one("product.category")),
                 f("lst_price", Float),
                 f("taxes_id", Many2many("account.tax")),
+                // Delegated to the template in Odoo (`_inherits`); kept on both here.
+                f("type", Selection(&["consu", "service", "combo"])),
+                f("is_storable", Bool),
+                f("invoice_policy", Selection(&["order", "delivery"])),
                 f("active", Bool),
             ],
         ),
@@ -202,6 +214,7 @@ pub fn schema() -> BTreeMap<&'static str, Vec<Field>> {
                 f("currency_id", Many2one("res.currency")),
                 f("journal_id", Many2one("account.journal")),
                 f("invoice_payment_term_id", Many2one("account.payment.term")),
+                f("fiscal_position_id", Many2one("account.fiscal.position")),
                 f("reversed_entry_id", Many2one("account.move")),
                 f("invoice_line_ids", One2many("account.move.line", "move_id")),
                 f("line_ids", One2many("account.move.line", "move_id")),
@@ -232,6 +245,7 @@ pub fn schema() -> BTreeMap<&'static str, Vec<Field>> {
                 comp("price_subtotal", Float),
                 comp("price_total", Float),
                 comp("tax_line_id", Many2one("account.tax")),
+                f("sale_line_ids", Many2many("sale.order.line")),
             ],
         ),
         (
@@ -264,6 +278,7 @@ pub fn schema() -> BTreeMap<&'static str, Vec<Field>> {
                 f("memo", Char),
                 f("journal_id", Many2one("account.journal")),
                 f("state", Selection(&["draft", "in_process", "paid"])),
+                f("reconciled_invoice_ids", Many2many("account.move")),
             ],
         ),
         (

@@ -13,8 +13,10 @@ mod notes;
 mod partners;
 mod refunds;
 mod routing;
+mod sales;
 pub use crate::operations::{redrive, replay};
 pub mod plan;
+pub mod sale_plan;
 pub mod session;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -130,6 +132,8 @@ pub struct Preview {
     pub post: bool,
     pub already_in_odoo: Option<OdooRef>,
     pub plan: plan::MovePlan,
+    /// In sales-order mode: the sale order the order becomes (`plan` is then its invoice's).
+    pub sale_order: Option<sale_plan::SalePlan>,
 }
 
 /// What a connection's records are posted with.
@@ -185,6 +189,8 @@ fn earlier(outcome: &str) -> String {
     let v: serde_json::Value = serde_json::from_str(outcome).unwrap_or_default();
     if let Some(why) = v["skipped"].as_str() {
         format!("already handled by an earlier delivery, which skipped it: {why}")
+    } else if v["cancelled"].is_i64() {
+        format!("already cancelled by an earlier delivery ({})", v["name"].as_str().unwrap_or_default())
     } else if let Some(name) = v["name"].as_str() {
         format!("already posted by an earlier delivery as {name}")
     } else if v["noted"].is_i64() {
@@ -330,6 +336,9 @@ impl Poster {
             .ok_or_else(|| Error::permanent(anyhow::anyhow!("connection {id} has no mapping rules yet")))?;
         let rules = MappingRules::from_json(&rule_set.rules)?;
         let odoo = self.session(&connection).await?;
+        if rules.posting.mode == crate::rules::PostingMode::SaleOrder {
+            odoo.load_sales_data().await?;
+        }
         for (what, journal) in
             [("journal", &rules.posting.journal), ("refund payment journal", &rules.posting.refund_payment_journal)]
         {
@@ -362,8 +371,17 @@ impl Poster {
         };
         let skus: Vec<String> = doc.lines.iter().filter_map(|l| l.sku.as_ref().map(|s| s.to_string())).collect();
         ctx.odoo.load_products(&skus).await?;
-        let plan = plan::plan_sales_document(doc, ctx.connection.store_url.host_str(), &ctx.rules, ctx.odoo.as_ref())
-            .map_err(|e| Error::permanent(anyhow::anyhow!("it would fail: {e}")))?;
+        let store = ctx.connection.store_url.host_str();
+        let would_fail = |e: plan::PlanError| Error::permanent(anyhow::anyhow!("it would fail: {e}"));
+        let sale_order = match ctx.rules.posting.mode {
+            crate::rules::PostingMode::SaleOrder => {
+                let extra = ctx.rules.sales.rounding_product.iter().chain(&ctx.rules.sales.fee_product).cloned();
+                ctx.odoo.load_required_products(&extra.chain(skus.iter().cloned()).collect::<Vec<_>>()).await?;
+                Some(sale_plan::plan_sale_order(doc, store, &ctx.rules, ctx.odoo.as_ref()).map_err(would_fail)?)
+            }
+            _ => None,
+        };
+        let plan = plan::plan_sales_document(doc, store, &ctx.rules, ctx.odoo.as_ref()).map_err(would_fail)?;
         let status = doc.source_status.to_lowercase();
         let posts = ctx.rules.posting.decision(doc.status, &doc.source_status) == crate::rules::StatusDecision::Post;
         let link =
@@ -375,6 +393,7 @@ impl Poster {
             post: ctx.rules.posting.post,
             already_in_odoo: link.map(|l| l.odoo),
             plan,
+            sale_order,
         })
     }
 

@@ -153,7 +153,7 @@ impl Poster {
                     line.push(("product_id", Val::Int(p)));
                 }
                 match plan.mode {
-                    PostingMode::Invoice => {
+                    PostingMode::Invoice | PostingMode::SaleOrder => {
                         line.push(("quantity", Val::Num(l.quantity)));
                         line.push(("price_unit", Val::Num(l.price_unit)));
                         line.push((
@@ -173,7 +173,7 @@ impl Poster {
             })
             .collect();
         match plan.mode {
-            PostingMode::Invoice => {
+            PostingMode::Invoice | PostingMode::SaleOrder => {
                 vals.push(("invoice_date", Val::from(date)));
                 if let Some(term) = ctx.rules.posting.payment_term.as_deref().and_then(|t| ctx.odoo.payment_term(t)) {
                     vals.push(("invoice_payment_term_id", Val::Int(term)));

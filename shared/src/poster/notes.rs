@@ -5,7 +5,6 @@
 use chrono::Utc;
 use serde_json::json;
 
-use super::moves::MOVE;
 use super::{Context, Poster, RecordOutcome, Work};
 use crate::error::{Error, Result};
 use crate::ids::OdooRef;
@@ -69,7 +68,7 @@ impl Poster {
         let booked = self.booked(work).await?;
         let was = booked.as_ref().map(|(_, s)| format!(" (was {s})")).unwrap_or_default();
         let body = format!("{} order {}: status {}{was}", e.source.title(), doc.number, doc.source_status);
-        let name = self.note(ctx, link.odoo.id, &body).await?;
+        let name = self.note(ctx, &link.odoo, &body).await?;
         // The books still hold what was booked: only the status moves on.
         if let Some((fingerprint, _)) = booked {
             self.remember_booked(work, &fingerprint, &doc.source_status).await?;
@@ -116,7 +115,10 @@ impl Poster {
             if items.is_empty() { "no items listed".to_string() } else { items.join(", ") },
             if tracking.is_empty() { String::new() } else { format!("; tracking {}", tracking.join(", ")) },
         );
-        let name = self.note(ctx, link.odoo.id, &body).await?;
+        if link.odoo.model == super::sales::SALE_ORDER && ctx.rules.sales.store_ships {
+            return self.ship_delivery(ctx, work, shipment, &link, &body).await;
+        }
+        let name = self.note(ctx, &link.odoo, &body).await?;
         let details = json!({
             "order": shipment.order_id, "items": shipment.lines.len(),
             "tracking": shipment.tracking.iter().map(|t| json!({ "carrier": t.carrier, "number": t.number })).collect::<Vec<_>>(),
@@ -125,12 +127,50 @@ impl Poster {
         self.finish_note(ctx, work, &link.odoo, why, details).await
     }
 
-    /// Posts the note and answers the move's name.
-    async fn note(&self, ctx: &Context, move_id: i64, body: &str) -> Result<String> {
+    /// Posts the note on the document (a move, a sale order) and answers its name.
+    async fn note(&self, ctx: &Context, document: &OdooRef, body: &str) -> Result<String> {
         let client = &ctx.odoo.client;
-        client.message_post(MOVE, move_id, body).await?;
-        let rows = client.read(MOVE, &[move_id], &["name"]).await?;
+        client.message_post(&document.model, document.id, body).await?;
+        let rows = client.read(&document.model, &[document.id], &["name"]).await?;
         Ok(rows.first().and_then(|r| r.get("name")).and_then(Val::as_str).unwrap_or_default().to_string())
+    }
+
+    /// The store shipped a sale order's goods: its open delivery is validated with the
+    /// tracking, once (a delivery already done is only noted).
+    async fn ship_delivery(
+        &self,
+        ctx: &Context,
+        work: &Work,
+        shipment: &Shipment,
+        link: &Link,
+        body: &str,
+    ) -> Result<RecordOutcome> {
+        let client = &ctx.odoo.client;
+        let pickings = client.read(&link.odoo.model, &[link.odoo.id], &["picking_ids"]).await?;
+        let ids = super::moves::ids_of(pickings.first().and_then(|p| p.get("picking_ids")));
+        let rows = client.read("stock.picking", &ids, &["name", "state"]).await?;
+        let open = rows.iter().find(|r| !matches!(r.get("state").and_then(Val::as_str), Some("done" | "cancel")));
+        let order = self.note(ctx, &link.odoo, body).await?;
+        let Some(picking) = open else {
+            let why = format!("shipment of order {} noted on {order}: no delivery left to validate", shipment.order_id);
+            return self.finish_note(ctx, work, &link.odoo, why, json!({})).await;
+        };
+        let id = picking.get("id").and_then(Val::as_i64).unwrap_or_default();
+        let name = picking.get("name").and_then(Val::as_str).unwrap_or_default().to_string();
+        if let Some(t) = shipment.tracking.first() {
+            client
+                .write("stock.picking", &[id], Val::map([("carrier_tracking_ref", Val::Str(t.number.clone()))]))
+                .await?;
+        }
+        client.call_method("stock.picking", "button_validate", &[id]).await?;
+        let tracking: Vec<&str> = shipment.tracking.iter().map(|t| t.number.as_str()).collect();
+        let why = format!(
+            "shipment of order {} recorded on {name} of {order}: validated{}",
+            shipment.order_id,
+            if tracking.is_empty() { String::new() } else { format!(", tracking {}", tracking.join(", ")) }
+        );
+        let picking_ref = OdooRef::new("stock.picking", id);
+        self.finish_note(ctx, work, &picking_ref, why, json!({ "delivery": name, "tracking": tracking })).await
     }
 
     async fn finish_note(

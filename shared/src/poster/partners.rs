@@ -175,15 +175,7 @@ impl Poster {
         let mut wanted: Vec<(String, i64, &Address)> = Vec::new();
         for (idx, doc) in docs {
             let (Some(&partner), Some(place)) = (found.get(idx), doc.shipping_address.as_ref()) else { continue };
-            let same = doc.billing_address.as_ref().is_some_and(|b| b.place_key() == place.place_key());
-            if place.line1.is_none() || same {
-                continue;
-            }
-            let base = match &doc.customer {
-                CustomerRef::Registered { source_id, .. } => xmlid_name(conn, "customer", source_id),
-                CustomerRef::Guest { .. } => format!("{}_partner_{partner}", conn.as_str().replace('-', "_")),
-            };
-            let xmlid = address_xmlid(&base, place);
+            let Some(xmlid) = delivery_xmlid(conn, doc, partner) else { continue };
             if ctx.odoo.cached_partner(&format!("d:{xmlid}")).is_none() && !wanted.iter().any(|w| w.0 == xmlid) {
                 wanted.push((xmlid, partner, place));
             }
@@ -407,6 +399,29 @@ struct NewPartner {
 }
 
 /// The external id of a customer's contact for one place (`<customer xmlid>_address_<hash>`).
+/// The external id of a document's delivery contact: `None` when it ships to its billing
+/// address (or to no street at all), so the customer's own partner receives it.
+fn delivery_xmlid(conn: &ConnectionId, doc: &SalesDocument, partner: i64) -> Option<String> {
+    let place = doc.shipping_address.as_ref()?;
+    let same = doc.billing_address.as_ref().is_some_and(|b| b.place_key() == place.place_key());
+    if place.line1.is_none() || same {
+        return None;
+    }
+    let base = match &doc.customer {
+        CustomerRef::Registered { source_id, .. } => xmlid_name(conn, "customer", source_id),
+        CustomerRef::Guest { .. } => format!("{}_partner_{partner}", conn.as_str().replace('-', "_")),
+    };
+    Some(address_xmlid(&base, place))
+}
+
+impl Poster {
+    /// The delivery contact `resolve_partners` made or found for a document, if it has one.
+    pub(super) fn delivery_partner(&self, ctx: &Context, doc: &SalesDocument, partner: i64) -> Option<i64> {
+        let xmlid = delivery_xmlid(&ctx.connection.id, doc, partner)?;
+        ctx.odoo.cached_partner(&format!("d:{xmlid}"))
+    }
+}
+
 pub(super) fn address_xmlid(customer_xmlid: &str, address: &Address) -> String {
     let digest = crate::ids::ContentHash::of_bytes(address.place_key().as_bytes());
     format!("{customer_xmlid}_address_{}", &digest.as_str()[..12])

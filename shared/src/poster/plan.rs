@@ -17,6 +17,27 @@ pub trait Lookups {
     fn product(&self, sku: &str) -> Option<i64>;
     /// An active `res.currency` by ISO code.
     fn currency(&self, code: &str) -> Option<i64>;
+    /// Sales master data, loaded only in sales-order mode (Odoo without `sale` has none).
+    fn carrier(&self, _name: &str) -> Option<Carrier> {
+        None
+    }
+    fn pricelist(&self, _name: &str) -> Option<i64> {
+        None
+    }
+    fn fiscal_position(&self, _name: &str) -> Option<i64> {
+        None
+    }
+    /// A journal by code.
+    fn journal_id(&self, _code: &str) -> Option<i64> {
+        None
+    }
+}
+
+/// A `delivery.carrier` and the delivery product its charges are booked on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Carrier {
+    pub id: i64,
+    pub product_id: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -79,7 +100,7 @@ pub struct MovePlan {
 #[error("{0}")]
 pub struct PlanError(pub String);
 
-fn round(amount: Decimal, decimals: u32) -> Decimal {
+pub(super) fn round(amount: Decimal, decimals: u32) -> Decimal {
     amount.round_dp_with_strategy(decimals, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
 }
 
@@ -159,7 +180,7 @@ fn taxes(line_taxes: &[LineTax], rules: &MappingRules, lookups: &dyn Lookups) ->
 /// Quantity and unit price that multiply to exactly `amount` at the currency's precision
 /// (Odoo rounds `price_unit` to its own digits): the store's quantity when the unit price is
 /// exact, otherwise one unit named "3 × …".
-fn qty_price(name: &str, quantity: Decimal, amount: Decimal, decimals: u32) -> (String, Decimal, Decimal) {
+pub(super) fn qty_price(name: &str, quantity: Decimal, amount: Decimal, decimals: u32) -> (String, Decimal, Decimal) {
     if let Some(unit) = amount.checked_div(quantity)
         && round(unit, decimals) == unit
     {
@@ -234,7 +255,7 @@ impl Builder<'_> {
     ) -> Result<MovePlan, PlanError> {
         let net = ck_sum(self.lines.iter().map(|l| l.amount))?;
         let tax = match mode {
-            PostingMode::Invoice => self.odoo_tax,
+            PostingMode::Invoice | PostingMode::SaleOrder => self.odoo_tax,
             PostingMode::JournalEntry => ck_sum(self.store_tax.values().copied())?,
         };
         let predicted = ck(net.checked_add(tax))?;
@@ -297,7 +318,7 @@ impl Builder<'_> {
         }
         // An entry's lines with a negative amount are its debits (a reversal swaps the sides).
         let expected_total = match mode {
-            PostingMode::Invoice => store_total,
+            PostingMode::Invoice | PostingMode::SaleOrder => store_total,
             PostingMode::JournalEntry => ck_sum(self.lines.iter().map(|l| (-l.amount).max(Decimal::ZERO)))?,
         };
         Ok(MovePlan {
@@ -444,7 +465,8 @@ pub fn plan_sales_document(
         )?;
     }
     let (mode, move_type) = match rules.posting.mode {
-        PostingMode::Invoice => (PostingMode::Invoice, "out_invoice"),
+        // A sale order's invoice is an invoice: its plan is one (see `sale_plan`).
+        PostingMode::Invoice | PostingMode::SaleOrder => (PostingMode::Invoice, "out_invoice"),
         PostingMode::JournalEntry => (PostingMode::JournalEntry, "entry"),
     };
     let what = match &doc.order_id {
@@ -601,7 +623,7 @@ pub fn plan_credit(
         )?;
     }
     let (mode, move_type) = match rules.posting.mode {
-        PostingMode::Invoice => (PostingMode::Invoice, "out_refund"),
+        PostingMode::Invoice | PostingMode::SaleOrder => (PostingMode::Invoice, "out_refund"),
         PostingMode::JournalEntry => (PostingMode::JournalEntry, "entry"),
     };
     let mut plan = b.finish(mode, move_type, store_total, what)?;

@@ -30,6 +30,15 @@ impl Poster {
                 );
                 return Ok(self.skip(ctx, work, why).await);
             }
+            if let Some(order) = state.link_by_source(&e.connection_id, EntityKind::Order, &refund.order_id).await?
+                && order.odoo.model == super::sales::SALE_ORDER
+            {
+                return Err(Error::permanent(anyhow::anyhow!(
+                    "order {} is {} in Odoo with no invoice to credit (an offline order, invoiced later in Odoo): invoice it there, then replay the refund",
+                    refund.order_id,
+                    order.odoo
+                )));
+            }
             return Err(Error::retryable(anyhow::anyhow!(
                 "order {} is not in Odoo yet; the refund waits for it",
                 refund.order_id
@@ -271,7 +280,10 @@ impl Poster {
             let link = state.link_by_source(connection, EntityKind::Invoice, invoice).await?;
             return Ok(link.map(|l| (EntityKind::Invoice, invoice.clone(), l)));
         }
-        if let Some(link) = state.link_by_source(connection, EntityKind::Order, &refund.order_id).await? {
+        // An order that is a sale order (sales-order mode) is credited through its invoice.
+        if let Some(link) = state.link_by_source(connection, EntityKind::Order, &refund.order_id).await?
+            && link.odoo.model == MOVE
+        {
             return Ok(Some((EntityKind::Order, refund.order_id.clone(), link)));
         }
         let alias = state.watermark(connection, &format!("invoice-for-order:{}", refund.order_id)).await?;

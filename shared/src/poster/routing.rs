@@ -11,13 +11,32 @@ use crate::ids::{ConnectionId, OdooRef, SourceId};
 use crate::odoo::{OdooError, Val};
 use crate::ports::{AuditStage, Link};
 use crate::records::{Record, SalesDocument};
-use crate::rules::PostedChange;
 use crate::rules::StatusDecision;
+use crate::rules::{PostedChange, PostingMode};
 
 impl Poster {
     pub(super) async fn route(&self, ctx: &Context, work: Work) -> Routed {
         let retention = ctx.connection.audit_retention;
+        let sale_orders = ctx.rules.posting.mode == PostingMode::SaleOrder;
         let result: Result<RecordOutcome> = match work.envelope.record.clone() {
+            Record::Order(doc) if sale_orders => {
+                let e = &work.envelope;
+                let result = self.route_sale_order(ctx, &work, &doc).await;
+                // Decided (posted, noted, skipped or kept as failed): this version is settled.
+                if !matches!(result, Ok(RecordOutcome::Retry(_)) | Err(_)) {
+                    let hash = e.content_hash.to_string();
+                    let _ = self.settle(&e.connection_id, e.kind(), &e.source_id, e.source_updated_at, &hash).await;
+                }
+                result
+            }
+            Record::Invoice(doc) if sale_orders => {
+                let why = format!(
+                    "{} invoice {}: in sale-order mode the invoice is made from the sale order in Odoo",
+                    work.envelope.source.title(),
+                    doc.number
+                );
+                Ok(self.note_only(ctx, &work, why).await)
+            }
             Record::Order(doc) if work.envelope.source.books_invoices() => {
                 let why = format!(
                     "{} order {} ({}, total {} {}): the books are kept from its invoices and credit memos",
@@ -66,16 +85,9 @@ impl Poster {
         let status = doc.source_status.to_lowercase();
         let posting = &ctx.rules.posting;
         let decision = posting.decision(doc.status, &doc.source_status);
-        // Deliveries arrive out of order: a version older than one already applied is stale.
-        let version = crate::ports::Watermark { at: e.source_updated_at, cursor: None };
-        match self
-            .deps
-            .state
-            .advance_watermark(&e.connection_id, &format!("version:{}:{}", e.kind(), e.source_id), &version)
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
+        match self.is_stale(&work).await {
+            Ok(false) => {}
+            Ok(true) => {
                 return Routed::Done(
                     work.idx,
                     self.skip(
@@ -159,6 +171,15 @@ impl Poster {
             Ok(outcome) => Routed::Done(work.idx, outcome),
             Err(err) => Routed::Done(work.idx, self.fail(e, retention, Some(&work.token), err).await),
         }
+    }
+
+    /// Deliveries arrive out of order: a version older than one already applied is stale.
+    /// Otherwise this version becomes the newest applied.
+    pub(super) async fn is_stale(&self, work: &Work) -> Result<bool> {
+        let e = &work.envelope;
+        let version = crate::ports::Watermark { at: e.source_updated_at, cursor: None };
+        let name = format!("version:{}:{}", e.kind(), e.source_id);
+        Ok(!self.deps.state.advance_watermark(&e.connection_id, &name, &version).await?)
     }
 
     pub(super) async fn skip(&self, ctx: &Context, work: &Work, why: String) -> RecordOutcome {

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use rust_decimal::Decimal;
 
-use super::plan::{Lookups, TaxInfo};
+use super::plan::{Carrier, Lookups, TaxInfo};
 use crate::odoo::{OdooClient, OdooError, Val};
 
 #[derive(Default)]
@@ -26,6 +26,15 @@ struct Cache {
     products: HashMap<String, Option<i64>>,
     /// Store customer id (or normalized guest email) → partner id.
     partners: HashMap<String, i64>,
+    /// Loaded once, in sales-order mode only.
+    sales: Option<SalesData>,
+}
+
+#[derive(Default)]
+struct SalesData {
+    carriers: HashMap<String, Carrier>,
+    pricelists: HashMap<String, i64>,
+    fiscal_positions: HashMap<String, i64>,
 }
 
 pub struct OdooSession {
@@ -91,9 +100,24 @@ impl OdooSession {
 
     /// Looks up the SKUs not seen before in one call.
     pub async fn load_products(&self, skus: &[String]) -> Result<(), OdooError> {
+        self.look_up_products(skus, false).await
+    }
+
+    /// The same, asking again for SKUs Odoo did not have: where a product is required (a sale
+    /// order line), one created in Odoo since is found on the replay.
+    pub async fn load_required_products(&self, skus: &[String]) -> Result<(), OdooError> {
+        self.look_up_products(skus, true).await
+    }
+
+    async fn look_up_products(&self, skus: &[String], recheck_missing: bool) -> Result<(), OdooError> {
         let missing: Vec<String> = {
             let cache = self.cache.lock().expect("cache lock");
-            let mut m: Vec<String> = skus.iter().filter(|s| !cache.products.contains_key(*s)).cloned().collect();
+            let known = |s: &String| match cache.products.get(s) {
+                Some(Some(_)) => true,
+                Some(None) => !recheck_missing,
+                None => false,
+            };
+            let mut m: Vec<String> = skus.iter().filter(|s| !known(s)).cloned().collect();
             m.sort();
             m.dedup();
             m
@@ -113,6 +137,31 @@ impl OdooSession {
             let id = found.get(&sku).copied();
             cache.products.insert(sku, id);
         }
+        Ok(())
+    }
+
+    /// Carriers, pricelists and fiscal positions, for sales-order mode: once per container.
+    pub async fn load_sales_data(&self) -> Result<(), OdooError> {
+        if self.cache.lock().expect("cache lock").sales.is_some() {
+            return Ok(());
+        }
+        let (all, c) = (Val::List(vec![]), &self.client);
+        let carriers = c.search_read("delivery.carrier", all.clone(), &["name", "product_id"], None, None).await?;
+        let pricelists = c.search_read("product.pricelist", all.clone(), &["name"], None, None).await?;
+        let positions = c.search_read("account.fiscal.position", all, &["name"], None, None).await?;
+        let data = SalesData {
+            carriers: carriers
+                .iter()
+                .filter_map(|r| {
+                    let carrier =
+                        Carrier { id: r.get("id")?.as_i64()?, product_id: r.get("product_id")?.many2one_id()? };
+                    Some((r.get("name")?.as_str()?.to_lowercase(), carrier))
+                })
+                .collect(),
+            pricelists: rows_by(&pricelists, "name").into_iter().collect(),
+            fiscal_positions: rows_by(&positions, "name").into_iter().collect(),
+        };
+        self.cache.lock().expect("cache lock").sales = Some(data);
         Ok(())
     }
 
@@ -168,5 +217,21 @@ impl Lookups for OdooSession {
 
     fn product(&self, sku: &str) -> Option<i64> {
         self.cache.lock().expect("cache lock").products.get(sku).copied().flatten()
+    }
+
+    fn carrier(&self, name: &str) -> Option<Carrier> {
+        self.cache.lock().expect("cache lock").sales.as_ref()?.carriers.get(&name.to_lowercase()).copied()
+    }
+
+    fn pricelist(&self, name: &str) -> Option<i64> {
+        self.cache.lock().expect("cache lock").sales.as_ref()?.pricelists.get(name).copied()
+    }
+
+    fn fiscal_position(&self, name: &str) -> Option<i64> {
+        self.cache.lock().expect("cache lock").sales.as_ref()?.fiscal_positions.get(name).copied()
+    }
+
+    fn journal_id(&self, code: &str) -> Option<i64> {
+        self.journal(code)
     }
 }

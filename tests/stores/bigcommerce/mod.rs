@@ -4,6 +4,8 @@ mod client;
 mod e2e;
 mod lifecycle;
 
+pub(crate) use e2e::{Setup, order_total, rules as e2e_rules};
+
 blackbox::on_both_families! {
     e2e:
     orders_by_webhook_and_by_poll_each_post_once_and_refunds_credit_their_lines,
