@@ -41,7 +41,11 @@ struct Setup {
 
 impl Setup {
     async fn start(family: Family) -> Setup {
-        let h = Harness::start_with(family, blackbox::harness::store_rules()).await;
+        Self::start_with(family, blackbox::harness::store_rules()).await
+    }
+
+    async fn start_with(family: Family, rules: serde_json::Value) -> Setup {
+        let h = Harness::start_with(family, rules).await;
         let store = Arc::new(SandboxStore::start(StoreOptions::default()).await.unwrap());
         h.attach_store(&store).await;
         let mut connector = h.connector();
@@ -482,6 +486,93 @@ async fn status_changes_and_refunds_merged_with_reposts_keep_the_books(family: F
         let back = refunded.get(id).copied().unwrap_or_default();
         assert_eq!(invoiced - credited, store_total - back, "order {id}: the books disagree with the store");
     }
+}
+
+/// Sales-order mode under the same chaos: duplicate and shuffled deliveries racing an
+/// overlapping poll, Odoo failing a fifth of its calls (answers lost after commit among them)
+/// and posters killed between create and link, then the DLQ redriven and failures replayed.
+/// Every order is one sale order for the store's total, with one posted invoice and one payment.
+async fn sale_orders_exactly_once_under_duplicates_faults_and_crashes(family: Family, n: usize) {
+    let rules = blackbox::harness::sales_rules(blackbox::harness::store_rules());
+    let s = Setup::start_with(family, rules).await;
+    blackbox::harness::sales_master_data(&s.h.odoo);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261203);
+    let t0 = Utc::now() - Span::hours(5);
+    let orders: Vec<i64> = (0..n as i64).map(|i| 40_000 + i).collect();
+    let mut deliveries = Vec::new();
+    for (i, id) in orders.iter().enumerate() {
+        let order = s.store.add_order(*id, 0, "processing", t0 + Span::seconds(i as i64 * 20));
+        deliveries.push((order.clone(), format!("s-{id}")));
+        if rng.random_range(0..10) < 3 {
+            deliveries.push((order, format!("s-{id}-again")));
+        }
+    }
+    deliveries.shuffle(&mut rng);
+    for (order, delivery) in &deliveries {
+        assert_eq!(s.store.deliver(&s.hook(), "order.created", order, delivery).await, 200);
+    }
+    let poll = PollSettings { start: t0 - Span::hours(1), window: Span::hours(6), ..Default::default() };
+    s.connector.poll(&s.connection, &poll, Utc::now()).await.unwrap();
+    s.h.fetch_all().await;
+
+    let timeout = Duration::from_millis(400);
+    s.h.odoo.chaos(200, 7, timeout * 3);
+    let crash_rng = Mutex::new(rand::rngs::StdRng::seed_from_u64(3));
+    let make = || s.poster(settings(timeout));
+    let crashes =
+        drain_until_quiet(s.h.queue.as_ref(), make(), make, Duration::from_secs(3), Some(4), &crash_rng).await;
+    assert!(crashes > 0, "some posters died between create and link");
+    s.h.odoo.chaos(0, 0, Duration::ZERO);
+    shared::poster::redrive(s.h.dlq.as_ref(), s.h.queue.as_ref()).await.unwrap();
+    let audit = s.h.family.audit();
+    shared::poster::replay(s.h.family.failed().as_ref(), s.h.queue.as_ref(), audit.as_ref(), &s.connection, None)
+        .await
+        .unwrap();
+    drain_until_quiet(s.h.queue.as_ref(), make(), make, Duration::from_secs(2), None, &crash_rng).await;
+    let failed = s.h.family.failed().failed(&s.h.connection).await.unwrap();
+    assert!(failed.is_empty(), "{:?}", failed.iter().map(|f| (&f.source_id, &f.reason)).collect::<Vec<_>>());
+
+    let odoo = &s.h.odoo;
+    let all = odoo.search("sale.order", Val::list(Vec::<Val>::new()));
+    let mut by_order: BTreeMap<i64, Vec<Val>> = BTreeMap::new();
+    for row in odoo.read("sale.order", &all, &["origin", "state", "amount_total", "invoice_ids"]) {
+        let origin = row.get("origin").and_then(Val::as_str).unwrap_or_default().to_string();
+        let order: i64 = origin.split(':').nth(3).and_then(|id| id.parse().ok()).expect("a marker");
+        by_order.entry(order).or_default().push(row);
+    }
+    assert_eq!(by_order.len(), orders.len(), "sale orders for orders that do not exist, or orders lost");
+    for id in &orders {
+        let made = &by_order[id];
+        assert_eq!(made.len(), 1, "order {id}: {} sale orders", made.len());
+        let so = &made[0];
+        let total: Decimal = s.store.order(*id)["total"].as_str().unwrap().parse().unwrap();
+        assert_eq!(so.get("state").and_then(Val::as_str), Some("sale"), "order {id}");
+        assert_eq!(so.get("amount_total").and_then(Val::as_decimal), Some(total), "order {id}: the store's total");
+        let invoices: Vec<i64> =
+            so.get("invoice_ids").and_then(Val::as_list).unwrap().iter().filter_map(Val::as_i64).collect();
+        assert_eq!(invoices.len(), 1, "order {id}: {} invoices", invoices.len());
+        let inv = odoo.read("account.move", &invoices, &["state", "amount_total", "payment_state"]).remove(0);
+        assert_eq!(inv.get("state").and_then(Val::as_str), Some("posted"), "order {id}");
+        assert_eq!(inv.get("amount_total").and_then(Val::as_decimal), Some(total), "order {id}");
+        let paid = odoo.search(
+            "account.payment",
+            Val::list([Val::list([Val::from("reconciled_invoice_ids"), Val::from("="), Val::Int(invoices[0])])]),
+        );
+        assert_eq!(paid.len(), 1, "order {id}: {} payments", paid.len());
+        let amount = odoo.read("account.payment", &paid, &["amount"])[0].get("amount").and_then(Val::as_decimal);
+        assert_eq!(amount, Some(total), "order {id}: paid the store's total");
+    }
+    println!("chaos (sale orders): {n} orders, {} deliveries, {crashes} poster deaths", deliveries.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_sale_orders_exactly_once_under_duplicates_faults_and_crashes() {
+    sale_orders_exactly_once_under_duplicates_faults_and_crashes(Family::embedded().await, (scale() / 4).max(40)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn aws_sale_orders_exactly_once_under_duplicates_faults_and_crashes() {
+    sale_orders_exactly_once_under_duplicates_faults_and_crashes(Family::aws().await, (scale() / 20).max(20)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -2,6 +2,7 @@
 //! adapters and hand off to the logic here, which sees the outside world only through [`ports`].
 
 pub mod aws;
+pub mod catalogue;
 pub mod checks;
 pub mod embedded;
 pub mod error;

@@ -3,6 +3,7 @@
 mod accounting;
 mod errors;
 mod fidelity;
+mod sales;
 mod scenario;
 
 use std::time::Duration;

@@ -76,6 +76,18 @@ pub enum MappingsCommand {
         #[arg(long)]
         aws: bool,
     },
+    /// Lists what sales-order rules can name, read live from both sides: the store's scopes,
+    /// customer groups, payment and shipping methods (and Adobe Commerce attribute sets), and
+    /// Odoo's journals, carriers, payment terms, pricelists and fiscal positions. Kept for an
+    /// hour; --refresh reads again.
+    ///
+    /// Example: mlc mappings catalogue
+    Catalogue {
+        #[arg(long)]
+        aws: bool,
+        #[arg(long)]
+        refresh: bool,
+    },
 }
 
 /// Where connections live: this machine's state, or a deployed stack.
@@ -246,7 +258,10 @@ fn report(subject: &str, findings: &[Finding], json: bool) -> Result<()> {
 
 pub async fn mappings(dir: &Path, name: Option<&str>, command: MappingsCommand, json: bool) -> Result<()> {
     let aws = match &command {
-        MappingsCommand::Set { aws, .. } | MappingsCommand::Show { aws } | MappingsCommand::Check { aws } => *aws,
+        MappingsCommand::Set { aws, .. }
+        | MappingsCommand::Show { aws }
+        | MappingsCommand::Check { aws }
+        | MappingsCommand::Catalogue { aws, .. } => *aws,
     };
     let place = Place::open(dir, aws, false).await?;
     let connection = place.pick(name).await?;
@@ -283,14 +298,19 @@ pub async fn mappings(dir: &Path, name: Option<&str>, command: MappingsCommand, 
                 ))
             })?;
             if !json {
+                let mode = MappingRules::from_json(&rules.rules).map(|r| r.posting.mode.as_str()).unwrap_or("invalid");
                 println!(
-                    "# mapping rules v{} of {}, saved {}",
+                    "# mapping rules v{} of {}, saved {}; posting mode {mode}",
                     rules.version,
                     connection.id,
                     rules.saved_at.format("%Y-%m-%d %H:%M:%S UTC")
                 );
             }
             output::json(&rules.rules)
+        }
+        MappingsCommand::Catalogue { refresh, .. } => {
+            let secrets = place.secrets.get(&connection.id).await?.unwrap_or_default();
+            crate::catalogue::show(dir, &place.stores, &connection, &secrets, refresh, json).await
         }
         MappingsCommand::Check { .. } => {
             let rules = store.latest_rules(&connection.id).await?.ok_or_else(|| {

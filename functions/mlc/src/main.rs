@@ -2,6 +2,7 @@
 //! file), and a few operations on a deployed stack (`--aws`). The logic is `shared`'s; this
 //! binary parses the command line and reports, as tables or `--json`.
 
+mod catalogue;
 mod connection;
 mod connection_add;
 #[cfg(feature = "demo")]

@@ -238,6 +238,14 @@ pub async fn preview(dir: &Path, name: Option<&str>, order: &str, json: bool) ->
     if json {
         return output::json(&preview);
     }
+    if let Some(sale) = &preview.sale_order {
+        println!(
+            "Preview of order {order} on {} in sale-order mode (mapping rules v{}); nothing is written to Odoo\n",
+            connection.id, preview.rules_version
+        );
+        print_sale_order(&preview, sale);
+        return Ok(());
+    }
     let plan = &preview.plan;
     let what = match plan.move_type {
         "out_invoice" => "customer invoice",
@@ -298,4 +306,58 @@ pub async fn preview(dir: &Path, name: Option<&str>, order: &str, json: bool) ->
         println!("already in Odoo as {existing}: posting again would only apply a change");
     }
     Ok(())
+}
+
+/// The sale order an order would become, line by line, and what happens to it after.
+fn print_sale_order(preview: &shared::poster::Preview, sale: &shared::poster::sale_plan::SalePlan) {
+    let rows: Vec<Vec<String>> = sale
+        .lines
+        .iter()
+        .map(|l| {
+            let analytic =
+                l.analytic.iter().map(|(id, pct)| format!("{id}:{}%", pct.normalize())).collect::<Vec<_>>().join(" ");
+            let why = match (&l.decision, l.kind) {
+                (Some(d), _) => format!("rule {:?}: {}", d.rule_name, d.reason),
+                (None, LineKind::Shipping) => "sales.shipping_methods".into(),
+                (None, LineKind::Fee) => "sales.fee_product".into(),
+                (None, LineKind::Rounding) => "sales.rounding_product (store total differs by rounding)".into(),
+                (None, _) => String::new(),
+            };
+            let taxes = l.tax_ids.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",");
+            vec![
+                l.name.clone(),
+                l.product.clone(),
+                if analytic.is_empty() { "-".into() } else { analytic },
+                if taxes.is_empty() { "-".into() } else { taxes },
+                format!("{}", l.quantity.normalize()),
+                format!("{}", l.price_unit),
+                format!("{}", l.amount),
+                why,
+            ]
+        })
+        .collect();
+    output::table(&["LINE", "PRODUCT", "COST CENTERS (id:%)", "TAX IDS", "QTY", "UNIT", "NET", "WHY"], &rows);
+    println!(
+        "\nsale order total in Odoo {} = store total {}{}",
+        sale.expected_total,
+        sale.store_total,
+        if sale.rounding.is_zero() { String::new() } else { format!(" (rounding line {})", sale.rounding) }
+    );
+    let state = if sale.confirm { "confirmed" } else { "left a quotation" };
+    let method = sale.payment.method.as_deref().unwrap_or("none");
+    let then = match (&sale.payment.journal, sale.payment.online, sale.confirm) {
+        (Some(journal), true, true) => {
+            format!("paid online ({method}): invoiced, posted and paid in journal {journal}")
+        }
+        (_, true, false) => format!("paid online ({method}): invoiced once it is confirmed in Odoo"),
+        _ => format!("paid offline ({method}): invoiced later in Odoo"),
+    };
+    if preview.posts {
+        println!("status {} syncs: a sale order {state}; {then}", preview.status);
+    } else {
+        println!("status {} does not sync (posting.post_statuses in the rules says which do)", preview.status);
+    }
+    if let Some(existing) = &preview.already_in_odoo {
+        println!("already in Odoo as {existing}");
+    }
 }

@@ -515,6 +515,15 @@ async fn rest(
         ["store", "websites"] => {
             json!([{ "id": 0, "code": "admin", "name": "Admin" }, { "id": 1, "code": "base", "name": "Main Website" }])
         }
+        ["store", "storeGroups"] => json!([
+            { "id": 0, "website_id": 0, "root_category_id": 0, "default_store_id": 0, "name": "Default", "code": "default" },
+            { "id": 1, "website_id": 1, "root_category_id": 2, "default_store_id": 1, "name": "Main Website Store", "code": "main_website_store" }
+        ]),
+        ["products", "attribute-sets", "sets", "list"] => criteria.run(&[
+            json!({ "attribute_set_id": 4, "attribute_set_name": "Default", "sort_order": 1, "entity_type_id": 4 }),
+            json!({ "attribute_set_id": 9, "attribute_set_name": "Top", "sort_order": 0, "entity_type_id": 4 }),
+            json!({ "attribute_set_id": 10, "attribute_set_name": "Gear", "sort_order": 0, "entity_type_id": 4 }),
+        ]),
         ["store", "storeConfigs"] => {
             json!([{ "id": 1, "code": "default", "website_id": 1, "locale": "de_DE", "base_currency_code": "EUR", "default_display_currency_code": "EUR", "timezone": "Europe/Berlin" }])
         }

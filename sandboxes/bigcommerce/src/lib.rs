@@ -151,6 +151,11 @@ impl BigCommerceSandbox {
             .route("/v3/catalog/categories", get(list_categories))
             .route("/v3/orders/payment_actions/refunds", get(list_refunds))
             .route("/v3/customers", get(list_customers))
+            .route("/v3/channels", get(master_data))
+            .route("/v2/customer_groups", get(master_data))
+            .route("/v2/payments/methods", get(master_data))
+            .route("/v2/shipping/zones", get(master_data))
+            .route("/v2/shipping/zones/{id}/methods", get(master_data))
             .route("/v3/hooks", get(list_hooks).post(create_hook))
             .route("/v3/hooks/{id}", axum::routing::put(update_hook).delete(delete_hook))
             .with_state(shared.clone());
@@ -694,6 +699,45 @@ async fn list_customers(State(s): State<Arc<Shared>>, headers: HeaderMap, RawQue
         })
         .collect();
     with_meter(v3_page(items, &q), meter)
+}
+
+/// The store's settings that mapping rules name: channels, customer groups, payment methods,
+/// shipping zones and their methods, in the V2 and V3 shapes.
+async fn master_data(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let q = query(raw);
+    // Inside the `/stores/{hash}` nest the path is the API's own (`/v3/channels`).
+    let path = uri.path().to_string();
+    let meter = match admit(&s, &headers, &path) {
+        Ok(m) => m,
+        Err(r) => return *r,
+    };
+    let items: Vec<Value> = match path.as_str() {
+        "/v3/channels" => vec![
+            json!({ "id": 1, "name": "Sandbox Store", "platform": "bigcommerce", "type": "storefront", "status": "active" }),
+            json!({ "id": 664177, "name": "Amazon EU", "platform": "amazon", "type": "marketplace", "status": "active" }),
+        ],
+        "/v2/customer_groups" => vec![
+            json!({ "id": 1, "name": "Retail", "is_default": true, "category_access": { "type": "all" } }),
+            json!({ "id": 2, "name": "Wholesale", "is_default": false, "category_access": { "type": "all" } }),
+        ],
+        "/v2/payments/methods" => vec![
+            json!({ "code": "braintree", "name": "Credit Card", "test_mode": true }),
+            json!({ "code": "cod", "name": "Cash on Delivery", "test_mode": false }),
+        ],
+        "/v2/shipping/zones" => vec![json!({ "id": 1, "name": "Europe", "type": "global", "enabled": true })],
+        "/v2/shipping/zones/1/methods" => vec![
+            json!({ "id": 1, "name": "Flat Rate", "type": "perorder", "enabled": true, "settings": { "rate": 4.9 } }),
+            json!({ "id": 2, "name": "Free Shipping", "type": "freeshipping", "enabled": false, "settings": {} }),
+        ],
+        _ => return with_meter(StatusCode::NOT_FOUND.into_response(), meter),
+    };
+    let page = if path.starts_with("/v3/") { v3_page(items, &q) } else { v2_page(items, &q, 50) };
+    with_meter(page, meter)
 }
 
 async fn list_hooks(State(s): State<Arc<Shared>>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {

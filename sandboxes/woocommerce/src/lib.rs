@@ -137,6 +137,8 @@ impl SandboxStore {
             .route("/wp-json/wc/v3/products", get(list_products))
             .route("/wp-json/wc/v3/products/categories", get(list_categories))
             .route("/wp-json/wc/v3/taxes", get(list_taxes))
+            .route("/wp-json/wc/v3/payment_gateways", get(list_payment_gateways))
+            .route("/wp-json/wc/v3/shipping_methods", get(list_shipping_methods))
             .route("/wp-json/wc/v3/webhooks", get(list_webhooks).post(create_webhook))
             .route("/wp-json/wc/v3/webhooks/{id}", axum::routing::put(update_webhook).delete(delete_webhook))
             .fallback(|| async {
@@ -659,6 +661,38 @@ async fn list_taxes(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Resp
         rate(3, "10.0000", "VAT 10%", "intermediate"),
     ];
     paged(&s, "/wp-json/wc/v3/taxes", items, &params)
+}
+
+/// The installed gateways, enabled or not (`WC_REST_Payment_Gateways_Controller`): not paged.
+async fn list_payment_gateways(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
+    if let Err(r) = authorize(&s, "/wp-json/wc/v3/payment_gateways", &q) {
+        return *r;
+    }
+    let gateway = |id: &str, title: &str, enabled: bool, order: i64| {
+        json!({ "id": id, "title": title, "description": "", "order": order, "enabled": enabled,
+                "method_title": title, "method_description": "", "method_supports": ["products"], "settings": {} })
+    };
+    axum::Json(json!([
+        gateway("bacs", "Direct bank transfer", false, 0),
+        gateway("cheque", "Check payments", true, 1),
+        gateway("cod", "Cash on delivery", true, 2),
+        gateway("stripe", "Credit card", true, 3),
+    ]))
+    .into_response()
+}
+
+/// The shipping methods WooCommerce knows (`WC_REST_Shipping_Methods_Controller`): not paged.
+async fn list_shipping_methods(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
+    if let Err(r) = authorize(&s, "/wp-json/wc/v3/shipping_methods", &q) {
+        return *r;
+    }
+    let method = |id: &str, title: &str| json!({ "id": id, "title": title, "description": "" });
+    axum::Json(json!([
+        method("flat_rate", "Flat rate"),
+        method("free_shipping", "Free shipping"),
+        method("local_pickup", "Local pickup")
+    ]))
+    .into_response()
 }
 
 async fn list_categories(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery, _h: HeaderMap) -> Response {

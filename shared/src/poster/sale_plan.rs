@@ -196,3 +196,128 @@ pub fn plan_sale_order(
         payment: payment(doc, rules, lookups)?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::poster::plan::{Carrier, TaxInfo};
+    use crate::records::samples;
+    use rust_decimal_macros::dec;
+
+    /// Odoo with product SHIRT-M (11), the flat-rate carrier (product 90), a bank journal.
+    struct Odoo;
+    impl Lookups for Odoo {
+        fn currency(&self, code: &str) -> Option<i64> {
+            (code == "EUR").then_some(1)
+        }
+        fn account(&self, code: &str) -> Option<i64> {
+            code.parse().ok()
+        }
+        fn tax(&self, name: &str) -> Option<TaxInfo> {
+            (name == "VAT 20%").then_some(TaxInfo { id: 1, percent: dec!(20), price_include: false })
+        }
+        fn analytic(&self, _: &str) -> Option<i64> {
+            None
+        }
+        fn product(&self, sku: &str) -> Option<i64> {
+            match sku {
+                "SHIRT-M" => Some(11),
+                "ROUND" => Some(12),
+                _ => None,
+            }
+        }
+        fn carrier(&self, name: &str) -> Option<Carrier> {
+            (name == "Flat rate").then_some(Carrier { id: 5, product_id: 90 })
+        }
+        fn journal_id(&self, code: &str) -> Option<i64> {
+            (code == "BNK1").then_some(3)
+        }
+    }
+
+    fn rules(sales: serde_json::Value) -> MappingRules {
+        MappingRules::from_json(&serde_json::json!({
+            "posting": { "mode": "sale_order" },
+            "accounts": { "shipping": "410000", "rounding": "658000" },
+            "taxes": [ { "store_rate": "1", "odoo_tax": "VAT 20%" } ],
+            "lines": [ { "name": "apparel", "when": { "category": "Apparel" }, "account": "400100" } ],
+            "sales": sales,
+        }))
+        .unwrap()
+    }
+
+    fn mapped() -> serde_json::Value {
+        serde_json::json!({
+            "payment_methods": [ { "store_method": "stripe", "online": true, "journal": "BNK1" },
+                                 { "store_method": "cod", "online": false } ],
+            "shipping_methods": [ { "store_method": "flat_rate", "carrier": "Flat rate" } ],
+            "rounding_product": "ROUND"
+        })
+    }
+
+    #[test]
+    fn an_order_is_planned_on_products_and_its_carrier_with_the_store_s_total() {
+        let plan = plan_sale_order(&samples::order(), None, &rules(mapped()), &Odoo).unwrap();
+        let lines: Vec<(i64, Decimal, Decimal, bool)> =
+            plan.lines.iter().map(|l| (l.product_id, l.quantity, l.price_unit, l.is_delivery)).collect();
+        // 39.98 less a 4.00 coupon over 2 shirts is 17.99 each; shipping on the carrier's product.
+        assert_eq!(lines, vec![(11, dec!(2), dec!(17.99), false), (90, dec!(1), dec!(4.90), true)]);
+        assert_eq!(plan.carrier_id, Some(5));
+        assert_eq!(plan.expected_total, samples::order().totals.total);
+        assert!(plan.confirm, "confirmed unless the rules say otherwise");
+        assert_eq!(
+            plan.payment,
+            PaymentPlan {
+                method: Some("stripe".into()),
+                online: true,
+                journal: Some("BNK1".into()),
+                journal_id: Some(3)
+            }
+        );
+        let mut cod = samples::order();
+        cod.payment_method = Some(crate::records::PaymentMethod { code: "COD".into(), title: None });
+        let offline = plan_sale_order(&cod, None, &rules(mapped()), &Odoo).unwrap().payment;
+        assert!(!offline.online && offline.journal_id.is_none(), "{offline:?}");
+    }
+
+    #[test]
+    fn what_odoo_lacks_or_the_rules_do_not_map_is_a_reason() {
+        let fail = |doc: &SalesDocument, sales: serde_json::Value| {
+            plan_sale_order(doc, None, &rules(sales), &Odoo).unwrap_err().0
+        };
+        let mut hat = samples::order();
+        hat.lines[0].sku = Some(crate::ids::Sku::parse("HAT-9").unwrap());
+        assert!(fail(&hat, mapped()).contains("product HAT-9 is not in Odoo"));
+        let mut express = samples::order();
+        express.shipping[0].method_id = Some("express".into());
+        express.shipping[0].title = "Express".into();
+        assert!(fail(&express, mapped()).contains("shipping method express (Express) is not mapped"));
+        let mut paypal = samples::order();
+        paypal.payment_method =
+            Some(crate::records::PaymentMethod { code: "paypal".into(), title: Some("PayPal".into()) });
+        assert!(fail(&paypal, mapped()).contains("payment method paypal (PayPal) is not mapped"));
+        let mut no_bank = mapped();
+        no_bank["payment_methods"][0]["journal"] = "BNK9".into();
+        assert!(fail(&samples::order(), no_bank).contains("journal BNK9"));
+        let mut no_pricelist = mapped();
+        no_pricelist["pricelist"] = "VIP".into();
+        assert!(fail(&samples::order(), no_pricelist).contains("pricelist \"VIP\""));
+        // A cent the store rounded differently needs a product to sit on.
+        let mut cent = samples::order();
+        cent.totals.total += dec!(0.01);
+        let mut no_rounding = mapped();
+        no_rounding.as_object_mut().unwrap().remove("rounding_product");
+        assert!(fail(&cent, no_rounding).contains("sales.rounding_product"));
+        let rounded = plan_sale_order(&cent, None, &rules(mapped()), &Odoo).unwrap();
+        assert_eq!(rounded.lines.last().map(|l| (l.product_id, l.amount)), Some((12, dec!(0.01))));
+    }
+
+    #[test]
+    fn an_online_method_without_a_journal_is_refused_with_the_rules() {
+        let doc = serde_json::json!({
+            "accounts": { "shipping": "1", "rounding": "2" }, "lines": [],
+            "sales": { "payment_methods": [ { "store_method": "stripe", "online": true } ] }
+        });
+        let err = MappingRules::from_json(&doc).unwrap_err().to_string();
+        assert!(err.contains("\"stripe\" is paid online but names no journal"), "{err}");
+    }
+}

@@ -66,6 +66,33 @@ pub struct Catalogue {
     pub customer_groups: Vec<String>,
 }
 
+/// One item of master data: its code (what records and rules carry) and its name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Named {
+    pub code: String,
+    pub name: String,
+}
+
+impl Named {
+    pub fn new(code: impl Into<String>, name: impl Into<String>) -> Self {
+        Named { code: code.into(), name: name.into() }
+    }
+}
+
+/// What mapping rules can name on the store's side (`mlc mappings catalogue`): its scopes,
+/// customer groups, payment and shipping methods and attribute sets, read live.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoreMasterData {
+    /// Websites, stores and store views (Adobe Commerce), channels (BigCommerce).
+    pub scopes: Vec<(String, Named)>,
+    pub customer_groups: Vec<Named>,
+    pub payment_methods: Vec<Named>,
+    pub shipping_methods: Vec<Named>,
+    pub attribute_sets: Vec<Named>,
+    /// Where a list is not the store's configuration but what was seen (and why).
+    pub notes: Vec<String>,
+}
+
 /// A store's part of `mlc connection test` and `mlc mappings check`.
 #[async_trait]
 pub trait StoreChecks: Send + Sync {
@@ -74,6 +101,8 @@ pub trait StoreChecks: Send + Sync {
     async fn health(&self, connection: &Connection, secrets: &SecretBundle) -> Vec<Finding>;
     /// The whole catalogue and the tax rates.
     async fn catalogue(&self, connection: &Connection, secrets: &SecretBundle) -> Result<Catalogue>;
+    /// The master data sales-order rules map (`mlc mappings catalogue`).
+    async fn master_data(&self, connection: &Connection, secrets: &SecretBundle) -> Result<StoreMasterData>;
 }
 
 /// What registering a connection's webhooks did, topic by topic.

@@ -321,3 +321,34 @@ pub async fn invoice_mode_posts_customer_invoices_and_credit_notes_and_customers
     assert!(billed == partners[0] || addresses.contains(&billed), "the invoice is the customer's");
     s.assert_no_store_writes();
 }
+
+/// What sales-order rules can name: websites, stores and store views (the admin scope left
+/// out), customer groups, attribute sets, and the payment and shipping methods of the latest
+/// orders (Adobe Commerce lists those per cart only). Reads only.
+async fn master_data_in(family: Family, mode: Mode) {
+    let s = Setup::start(family, mode, journal_rules()).await;
+    s.store.add_order(&spec(950, None, Utc::now() - Duration::hours(1), hoodies_and_gear()));
+    let connection = s.h.family.connections().connection(&s.h.connection).await.unwrap().unwrap();
+    let secrets = s.h.family.secrets().get(&s.h.connection).await.unwrap().unwrap();
+    let store = s.stores.for_connection(&connection).unwrap();
+    let master = store.checks().master_data(&connection, &secrets).await.unwrap();
+    let scopes: Vec<String> = master.scopes.iter().map(|(kind, n)| format!("{kind} {}", n.code)).collect();
+    assert_eq!(scopes, ["website base", "store main_website_store", "store view default", "store view de"]);
+    let names = |items: &[shared::stores::Named]| items.iter().map(|n| n.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&master.attribute_sets), ["Default", "Top", "Gear"]);
+    assert!(names(&master.customer_groups).contains(&"Wholesale".to_string()));
+    let pairs =
+        |items: &[shared::stores::Named]| items.iter().map(|n| (n.code.clone(), n.name.clone())).collect::<Vec<_>>();
+    assert_eq!(pairs(&master.payment_methods), [("checkmo".to_string(), "Check / Money order".to_string())]);
+    assert_eq!(pairs(&master.shipping_methods), [("flatrate_flatrate".to_string(), "Flat Rate - Fixed".to_string())]);
+    assert!(master.notes[0].contains("1 latest orders"), "{:?}", master.notes);
+    s.assert_no_store_writes();
+}
+
+pub async fn paas_master_data_for_sales_rules_is_read(family: Family) {
+    master_data_in(family, Mode::Paas).await
+}
+
+pub async fn saas_master_data_for_sales_rules_is_read(family: Family) {
+    master_data_in(family, Mode::Saas).await
+}

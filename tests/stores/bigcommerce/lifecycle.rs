@@ -219,6 +219,18 @@ pub async fn the_tokens_scopes_and_the_catalogue_are_read(family: Family) {
     assert!(catalogue.categories.contains(&vec!["Shop".to_string(), "Books".to_string()]));
     let bc0 = catalogue.products.iter().find(|p| p.sku.as_deref() == Some("BC-0")).expect("BC-0");
     assert_eq!(bc0.category_path, ["Shop", "Books"]);
+    // What sales-order rules name: channels, groups, payment methods and each zone's methods,
+    // by the names orders carry (a disabled method is left out).
+    let master = store.checks().master_data(&connection, &secrets).await.unwrap();
+    let codes = |items: &[shared::stores::Named]| items.iter().map(|n| n.code.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        master.scopes.iter().map(|(k, n)| format!("{k} {}", n.name)).collect::<Vec<_>>(),
+        ["channel Sandbox Store", "channel Amazon EU"]
+    );
+    assert_eq!(codes(&master.customer_groups), ["1", "2"]);
+    assert_eq!(codes(&master.payment_methods), ["Credit Card", "Cash on Delivery"]);
+    assert_eq!(codes(&master.shipping_methods), ["Flat Rate"]);
+    assert_eq!(master.shipping_methods[0].name, "Flat Rate (Europe)");
 
     // Item 0 is a book, item 1 in the garden: each line on its rule's account.
     s.store.add_order(4401, 0, 11, Utc::now() - Duration::minutes(5), 2);

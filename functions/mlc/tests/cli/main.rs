@@ -15,6 +15,7 @@ mod adobe_commerce;
 mod hardening;
 mod lifecycle;
 mod registration;
+mod sales;
 
 struct World {
     dir: tempfile::TempDir,

@@ -14,7 +14,7 @@ use crate::checks::Finding;
 use crate::error::Result;
 use crate::http::RetryPolicy;
 use crate::ports::*;
-use crate::stores::{Catalogue, CatalogueProduct, CatalogueTaxRate, StoreChecks};
+use crate::stores::{Catalogue, CatalogueProduct, CatalogueTaxRate, Named, StoreChecks, StoreMasterData};
 
 const READS: [(&str, &str); 4] = [
     ("orders", "/V1/orders"),
@@ -103,6 +103,63 @@ impl StoreChecks for AdobeConnector {
         findings
     }
 
+    async fn master_data(&self, connection: &Connection, _secrets: &SecretBundle) -> Result<StoreMasterData> {
+        let client = self.client(connection).await?;
+        let list = |v: Option<Value>| v.and_then(|v| v.as_array().cloned()).unwrap_or_default();
+        let mut scopes = Vec::new();
+        for (kind, path) in [
+            ("website", "/V1/store/websites"),
+            ("store", "/V1/store/storeGroups"),
+            ("store view", "/V1/store/storeViews"),
+        ] {
+            for item in list(client.get_json(path, &[]).await?) {
+                let code = item["code"].as_str().unwrap_or_default();
+                if code == "admin" || item["id"] == 0 {
+                    continue; // the admin scope is no storefront
+                }
+                scopes.push((kind.to_string(), Named::new(code, item["name"].as_str().unwrap_or_default())));
+            }
+        }
+        let groups = client.search("/V1/customerGroups/search", &SearchCriteria::default()).await?.0;
+        let customer_groups =
+            groups.iter().filter_map(|g| Some(Named::new(g["code"].as_str()?, g["code"].as_str()?))).collect();
+        let sets = client.search_all("/V1/products/attribute-sets/sets/list", &SearchCriteria::default(), 100).await?;
+        let attribute_sets = sets
+            .iter()
+            .filter_map(|s| {
+                Some(Named::new(s["attribute_set_id"].as_i64()?.to_string(), s["attribute_set_name"].as_str()?))
+            })
+            .collect();
+        // Adobe Commerce lists payment and shipping methods only for a cart: the ones its latest
+        // orders used stand in, as the orders name them.
+        let latest =
+            SearchCriteria { sort: vec![("created_at".into(), "DESC")], ..SearchCriteria::default() }.page(100, 1);
+        let (orders, _) = client.search("/V1/orders", &latest).await?;
+        let (mut payment_methods, mut shipping_methods): (Vec<Named>, Vec<Named>) = (vec![], vec![]);
+        for o in &orders {
+            let payment = &o["payment"];
+            if let Some(code) = payment["method"].as_str() {
+                let title = payment["additional_information"][0].as_str().unwrap_or(code);
+                push_new(&mut payment_methods, Named::new(code, title));
+            }
+            let shipping = &o["extension_attributes"]["shipping_assignments"][0]["shipping"]["method"];
+            if let Some(code) = shipping.as_str() {
+                push_new(&mut shipping_methods, Named::new(code, o["shipping_description"].as_str().unwrap_or(code)));
+            }
+        }
+        Ok(StoreMasterData {
+            scopes,
+            customer_groups,
+            payment_methods,
+            shipping_methods,
+            attribute_sets,
+            notes: vec![format!(
+                "payment and shipping methods are those of the store's {} latest orders: Adobe Commerce lists them per cart only",
+                orders.len()
+            )],
+        })
+    }
+
     async fn catalogue(&self, connection: &Connection, _secrets: &SecretBundle) -> Result<Catalogue> {
         let client = self.client(connection).await?;
         let tree = normalize::categories(&client.get_json("/V1/categories", &[]).await?.unwrap_or_default());
@@ -147,5 +204,11 @@ impl StoreChecks for AdobeConnector {
             websites: codes(client.get_json("/V1/store/websites", &[]).await?),
             customer_groups: groups.iter().filter_map(|g| g["code"].as_str().map(String::from)).collect(),
         })
+    }
+}
+
+fn push_new(list: &mut Vec<Named>, item: Named) {
+    if !list.iter().any(|n| n.code == item.code) {
+        list.push(item);
     }
 }

@@ -8,7 +8,7 @@ use super::normalize;
 use crate::checks::Finding;
 use crate::error::Result;
 use crate::ports::*;
-use crate::stores::{Catalogue, CatalogueProduct, StoreChecks};
+use crate::stores::{Catalogue, CatalogueProduct, Named, StoreChecks, StoreMasterData};
 
 /// What the connector reads, the request that proves the token may, and the scope it needs
 /// (`api-facts.md` §2.2; each has a `_read_only` variant, which is enough).
@@ -108,6 +108,36 @@ impl StoreChecks for BcConnector {
 
     /// Every category path and product of the catalogue. Tax rates are not listed: the rules
     /// name BigCommerce's `tax_rate_id`s, which orders carry in `/taxes`.
+    async fn master_data(&self, connection: &Connection, _secrets: &SecretBundle) -> Result<StoreMasterData> {
+        let client = self.client(connection).await?;
+        let named = |items: &[serde_json::Value], code: &str, name: &str| -> Vec<Named> {
+            items
+                .iter()
+                .filter_map(|i| {
+                    let c = i[code].as_str().map(String::from).or_else(|| i[code].as_i64().map(|n| n.to_string()))?;
+                    Some(Named::new(c, i[name].as_str().unwrap_or_default()))
+                })
+                .collect()
+        };
+        let channels = client.v3_all("/v3/channels", &[]).await?;
+        let scopes = named(&channels, "id", "name").into_iter().map(|n| ("channel".to_string(), n)).collect();
+        let customer_groups = named(&client.v2_all("/v2/customer_groups", &[]).await?, "id", "name");
+        // Orders carry a payment method's name and a shipping method's name, not their ids.
+        let payment_methods = named(&client.v2_all("/v2/payments/methods", &[]).await?, "name", "name");
+        let mut shipping_methods: Vec<Named> = Vec::new();
+        for zone in client.v2_all("/v2/shipping/zones", &[]).await? {
+            let Some(id) = zone["id"].as_i64() else { continue };
+            let zone_name = zone["name"].as_str().unwrap_or_default();
+            for m in client.v2_all(&format!("/v2/shipping/zones/{id}/methods"), &[]).await? {
+                let Some(name) = m["name"].as_str() else { continue };
+                if m["enabled"] != false && !shipping_methods.iter().any(|s| s.code == name) {
+                    shipping_methods.push(Named::new(name, format!("{name} ({zone_name})")));
+                }
+            }
+        }
+        Ok(StoreMasterData { scopes, customer_groups, payment_methods, shipping_methods, ..StoreMasterData::default() })
+    }
+
     async fn catalogue(&self, connection: &Connection, _secrets: &SecretBundle) -> Result<Catalogue> {
         let client = self.client(connection).await?;
         let tree = normalize::categories(&client.v3_all("/v3/catalog/categories", &[]).await?);

@@ -11,7 +11,7 @@ use crate::checks::Finding;
 use crate::error::{Error, Result};
 use crate::http::RetryPolicy;
 use crate::ports::{Connection, SecretBundle};
-use crate::stores::{Catalogue, CatalogueProduct, CatalogueTaxRate, StoreChecks};
+use crate::stores::{Catalogue, CatalogueProduct, CatalogueTaxRate, Named, StoreChecks, StoreMasterData};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -80,6 +80,28 @@ impl StoreChecks for WooConnector {
         }
         findings.extend(super::registration::report(&client, connection, secrets).await);
         findings
+    }
+
+    async fn master_data(&self, connection: &Connection, secrets: &SecretBundle) -> Result<StoreMasterData> {
+        let store = woo_client(connection, secrets, RetryPolicy::default())
+            .await
+            .map_err(|f| Error::retryable(anyhow::anyhow!(f.what)))?;
+        let named = |items: Vec<serde_json::Value>, keep: &dyn Fn(&serde_json::Value) -> bool| -> Vec<Named> {
+            items
+                .iter()
+                .filter(|i| keep(i))
+                .filter_map(|i| Some(Named::new(i["id"].as_str()?, i["title"].as_str().unwrap_or_default())))
+                .collect()
+        };
+        // Orders carry the gateway's id (`payment_method`) and the method's id (`method_id`).
+        let payment_methods = named(store.all("/payment_gateways", &[]).await?, &|g| g["enabled"] == true);
+        let shipping_methods = named(store.all("/shipping_methods", &[]).await?, &|_| true);
+        Ok(StoreMasterData {
+            payment_methods,
+            shipping_methods,
+            notes: vec!["WooCommerce has no store views or customer groups: rules match on the store's host".into()],
+            ..StoreMasterData::default()
+        })
     }
 
     async fn catalogue(&self, connection: &Connection, secrets: &SecretBundle) -> Result<Catalogue> {
