@@ -15,6 +15,7 @@ pub mod odoo;
 pub mod operations;
 pub mod ports;
 pub mod poster;
+pub mod reconcile;
 pub mod records;
 pub mod refusals;
 pub mod rules;

@@ -39,7 +39,10 @@ impl OutgoingMessage {
     /// different orders post in parallel; one deduplication id per version of the record.
     pub fn for_envelope(envelope: &Envelope) -> Self {
         let group = format!("{}:{}:{}", envelope.connection_id, envelope.kind(), envelope.source_id);
-        let dedup = format!("{group}:{}", envelope.content_hash);
+        let dedup = match &envelope.repost {
+            Some(run) => format!("{group}:{}:{run}", envelope.content_hash),
+            None => format!("{group}:{}", envelope.content_hash),
+        };
         OutgoingMessage {
             group_id: fifo_safe_id(&group),
             deduplication_id: fifo_safe_id(&dedup),

@@ -12,7 +12,12 @@ use shared::poster::{Poster, RecordOutcome};
 use shared::records::{CustomerRef, Envelope, Record, SourceSystem, samples};
 
 fn order(n: usize, customer: usize) -> Envelope {
+    paid_with(n, customer, "stripe")
+}
+
+fn paid_with(n: usize, customer: usize, method: &str) -> Envelope {
     let mut o = samples::order();
+    o.payment_method = Some(shared::records::PaymentMethod { code: method.into(), title: None });
     o.number = format!("B{n}");
     o.customer = CustomerRef::Registered {
         source_id: SourceId::parse(format!("cust-{customer}")).unwrap(),
@@ -79,4 +84,23 @@ async fn main() {
     measure(&h, &warm, &batch(10, &mut |i| i % 10)).await;
     let calls: Vec<String> = h.odoo.calls()[before..].iter().map(|c| format!("{}.{}", c.model, c.method)).collect();
     println!("\nwarm batch of 10, returning customers: {}", calls.join(", "));
+
+    // Sales-order mode: each order is its own steps (create, confirm; online: invoice, post, pay),
+    // each reading Odoo's state first so that a retry never does one twice.
+    let rules = blackbox::harness::sales_rules(blackbox::harness::rules());
+    let so = Harness::start_with(Family::embedded().await, rules).await;
+    blackbox::harness::sales_master_data(&so.odoo);
+    let warm = so.poster();
+    let make =
+        |from: usize, method: &str| -> Vec<Envelope> { (0..10).map(|i| paid_with(from + i, i, method)).collect() };
+    measure(&so, &warm, &make(5000, "stripe")).await; // warms lookups and the partner cache
+    println!("\nsales-order mode");
+    let (c, p) = measure(&so, &warm, &make(5100, "stripe")).await;
+    println!("{:<58} {:>6} {:>10.2}", "warm, batch of 10 online orders (invoiced and paid)", c, p);
+    let (c, p) = measure(&so, &warm, &make(5200, "cod")).await;
+    println!("{:<58} {:>6} {:>10.2}", "warm, batch of 10 offline orders (confirmed only)", c, p);
+    let before = so.odoo.calls().len();
+    measure(&so, &warm, &make(5300, "stripe")[..1]).await;
+    let calls: Vec<String> = so.odoo.calls()[before..].iter().map(|c| format!("{}.{}", c.model, c.method)).collect();
+    println!("\nwarm online order: {}", calls.join(", "));
 }

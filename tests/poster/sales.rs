@@ -206,9 +206,19 @@ pub async fn an_online_order_becomes_a_confirmed_sale_order_invoiced_and_paid_in
 pub async fn an_offline_order_is_confirmed_without_an_invoice_and_a_quotation_stays_one(family: Family) {
     let h = harness(family).await;
     let poster = h.poster();
-    let cod = envelope("2001", Record::Order(paid_with(order("2001", "78"), "cod")));
+    // Shipped elsewhere than billed: the delivery goes to a delivery contact of the customer.
+    let mut elsewhere = paid_with(order("2001", "78"), "cod");
+    elsewhere.shipping_address.as_mut().unwrap().line1 = Some("2 Other Street".into());
+    let cod = envelope("2001", Record::Order(elsewhere));
     let done = posted(&h.post(&poster, &[&cod]).await);
     assert_eq!(done.len(), 1);
+    let so = read_one(&h, "sale.order", done[0].id, &["partner_id", "partner_invoice_id", "partner_shipping_id"]);
+    let [customer, invoiced, shipped] = ["partner_id", "partner_invoice_id", "partner_shipping_id"]
+        .map(|f| so.get(f).and_then(Val::many2one_id).unwrap());
+    assert_eq!(customer, invoiced);
+    let contact = read_one(&h, "res.partner", shipped, &["parent_id", "type", "street"]);
+    assert_eq!(contact.get("parent_id").and_then(Val::many2one_id), Some(customer), "{contact:?}");
+    assert_eq!((text(&contact, "type"), text(&contact, "street")), ("delivery".into(), "2 Other Street".into()));
     let so = read_one(&h, "sale.order", done[0].id, &["state", "invoice_ids", "picking_ids", "amount_total"]);
     assert_eq!(text(&so, "state"), "sale");
     assert!(ids(&so, "invoice_ids").is_empty(), "an offline order is invoiced later, in Odoo");

@@ -98,6 +98,23 @@ enum Command {
         #[arg(long)]
         queue_only: bool,
     },
+    /// Proves the books of a period complete: the store's orders and refunds in posting
+    /// statuses against what Odoo holds under ml-connector's markers. Missing ones are sent
+    /// again and posted (unless --list-only); documents in Odoo twice, at another amount, or
+    /// not in the store are reported with both figures and left for review.
+    ///
+    /// Example: mlc reconcile --from 2026-11-01 --to 2026-11-30
+    Reconcile {
+        /// First day (UTC), YYYY-MM-DD.
+        #[arg(long)]
+        from: String,
+        /// Last day (UTC, included), YYYY-MM-DD.
+        #[arg(long)]
+        to: String,
+        /// Report what is missing without sending it again.
+        #[arg(long)]
+        list_only: bool,
+    },
     /// Shows the invoice or journal entry an order would become — lines, accounts, cost
     /// centers, taxes, totals against the store's, and the rule behind each line — without
     /// writing anything to Odoo. Adobe Commerce keeps the books from invoices: name the
@@ -198,6 +215,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backfill { from, to, window_hours, queue_only } => {
             let range = pipeline::Range { from: &from, to: to.as_deref(), window_hours };
             pipeline::sync(&dir, name.as_deref(), Some(range), queue_only, poster, json).await
+        }
+        Command::Reconcile { from, to, list_only } => {
+            pipeline::reconcile(&dir, name.as_deref(), &from, &to, list_only, poster, json).await
         }
         Command::Preview { order } => pipeline::preview(&dir, name.as_deref(), &order, json).await,
         Command::Trace { record } => state::trace(&dir, name.as_deref(), &record, json).await,

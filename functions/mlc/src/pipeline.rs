@@ -361,3 +361,90 @@ fn print_sale_order(preview: &shared::poster::Preview, sale: &shared::poster::sa
         println!("already in Odoo as {existing}");
     }
 }
+
+/// `mlc reconcile`: the period's store documents against Odoo, the gaps printed with both
+/// figures, the missing ones sent again and posted (unless `list_only`).
+pub async fn reconcile(
+    dir: &Path,
+    name: Option<&str>,
+    from: &str,
+    to: &str,
+    list_only: bool,
+    poster: PosterSettings,
+    json: bool,
+) -> Result<()> {
+    let stack = LocalStack::open(dir, false)?;
+    let connection = pick(&stack, name).await?;
+    let start = day("--from", from)?;
+    let end = day("--to", to)?;
+    if end < start {
+        return Err(shared::Error::bad_input(format!("--to {to} is before --from {from}")).into());
+    }
+    let reconciler = shared::reconcile::Reconciler {
+        stores: stack.stores(),
+        connections: stack.store.clone(),
+        secrets: stack.secrets.clone(),
+        audit: stack.store.clone(),
+    };
+    let (from, to) = (
+        start.and_hms_opt(0, 0, 0).expect("midnight").and_utc(),
+        (end + chrono::Duration::days(1)).and_hms_opt(0, 0, 0).expect("midnight").and_utc(),
+    );
+    let report = reconciler.run(&connection, from, to, !list_only).await?;
+    // What was sent again is posted now, as `mlc sync` would (or by `mlc serve`, if it runs).
+    let worker = if report.backfilled > 0 { stack.try_worker().await? } else { None };
+    let posted = match worker {
+        Some(_lock) => Some(DrainReport::of(&stack.drain_all(&stack.poster(poster)).await?)),
+        None => None,
+    };
+    if json {
+        output::json(&serde_json::json!({ "reconciliation": report, "posted": posted }))?;
+        return reconcile_verdict(&report, posted.as_ref());
+    }
+    println!(
+        "reconciled {} .. {} on {}: {} store documents in posting statuses, {} Odoo documents of the period",
+        start, end, connection.id, report.store_documents, report.odoo_documents
+    );
+    let rows: Vec<Vec<String>> = report
+        .discrepancies
+        .iter()
+        .map(|d| {
+            let odoo: Vec<String> = d.odoo.iter().map(|o| format!("{} {}", o.name, o.total)).collect();
+            vec![
+                d.gap.as_str().to_string(),
+                format!("{} {}", d.kind, d.source_id),
+                d.store_total.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+                if odoo.is_empty() { "-".into() } else { odoo.join(", ") },
+                if d.backfilled {
+                    "sent again".into()
+                } else if d.gap == shared::reconcile::Gap::MissingInOdoo {
+                    "listed".into()
+                } else {
+                    "for review".into()
+                },
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        println!("the books are complete: every document once, at the store's amount");
+    } else {
+        println!();
+        output::table(&["GAP", "DOCUMENT", "STORE", "ODOO", "DONE"], &rows);
+    }
+    println!("\n{} store request(s), {} Odoo request(s)", report.store_requests, report.odoo_requests);
+    if let Some(p) = &posted {
+        println!("sent again {}: posted {}, failed {}, to retry {}", report.backfilled, p.posted, p.failed, p.retry);
+    }
+    reconcile_verdict(&report, posted.as_ref())
+}
+
+/// 0 when the books are complete (or what was missing is now posted), 3 when documents wait for
+/// review (twice, another amount, not in the store, or missing and only listed).
+fn reconcile_verdict(report: &shared::reconcile::ReconcileReport, posted: Option<&DrainReport>) -> Result<()> {
+    posting_verdict(posted)?;
+    let review = report.discrepancies.iter().filter(|d| !d.backfilled).count();
+    if review > 0 {
+        return Err(crate::ProblemsFound(format!("{review} document(s) to review (see the table above)")).into());
+    }
+    Ok(())
+}

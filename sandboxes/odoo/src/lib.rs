@@ -202,6 +202,12 @@ impl Sandbox {
         models::create_one(&mut world, model, vals)
     }
 
+    /// Writes records directly (no call logged), as someone editing them in Odoo would.
+    pub fn write(&self, model: &str, ids: &[i64], vals: Val) -> Result<(), Exc> {
+        let args = BTreeMap::from([("vals".to_string(), vals)]);
+        self.shared.run(model, "write", ids.to_vec(), args, Val::map::<&str>([])).map(|_| ())
+    }
+
     /// Presses a record's button directly (no call logged), as a user in Odoo would: a
     /// delivery's `button_validate`, an order's `action_lock`.
     pub fn press(&self, model: &str, method: &str, ids: &[i64]) -> Result<Val, Exc> {

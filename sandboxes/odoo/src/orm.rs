@@ -744,7 +744,8 @@ impl World {
                 } else {
                     (a.to_string(), b.to_string())
                 };
-                if op.starts_with('=') { a == b.replace('%', "") } else { a.contains(&b) }
+                // `like`/`ilike` wrap the value in `%…%`; the `=` forms take it as the SQL pattern.
+                if op.starts_with('=') { sql_like(&a, &b) } else { a.contains(&b) }
             }
             ">" | ">=" | "<" | "<=" => {
                 let Some(ord) = compare(&actual, rhs) else { return Ok(false) };
@@ -758,6 +759,21 @@ impl World {
             other => return Err(value_error(format!("Invalid domain operator {other:?}"))),
         })
     }
+}
+
+/// SQL `LIKE`: `%` any run, `_` any one character, `\` escapes the next.
+fn sql_like(text: &str, pattern: &str) -> bool {
+    fn go(t: &[char], p: &[char]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some(('%', rest)) => (0..=t.len()).any(|i| go(&t[i..], rest)),
+            Some(('_', rest)) => !t.is_empty() && go(&t[1..], rest),
+            Some(('\\', rest)) if !rest.is_empty() => t.first() == Some(&rest[0]) && go(&t[1..], &rest[1..]),
+            Some((c, rest)) => t.first() == Some(c) && go(&t[1..], rest),
+        }
+    }
+    let (t, p): (Vec<char>, Vec<char>) = (text.chars().collect(), pattern.chars().collect());
+    go(&t, &p)
 }
 
 fn compare(a: &Val, b: &Val) -> Option<std::cmp::Ordering> {

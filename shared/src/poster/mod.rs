@@ -169,9 +169,14 @@ pub struct Poster {
 }
 
 fn claim_key(e: &Envelope) -> IdempotencyKey {
-    // Bounded by construction: a connection id is at most 64 bytes, a source id 256, a hash 64.
-    IdempotencyKey::parse(format!("post:{}:{}:{}:{}", e.connection_id, e.kind(), e.source_id, e.content_hash))
-        .expect("a key under 512 bytes")
+    // Bounded by construction: a connection id is at most 64 bytes, a source id 256, a hash 64,
+    // a repost's run id 40 (longer is cut).
+    let mut key = format!("post:{}:{}:{}:{}", e.connection_id, e.kind(), e.source_id, e.content_hash);
+    if let Some(run) = &e.repost {
+        key.push(':');
+        key.extend(run.chars().take(40));
+    }
+    IdempotencyKey::parse(key).expect("a key under 512 bytes")
 }
 
 fn marker(e: &Envelope) -> String {

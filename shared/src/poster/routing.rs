@@ -127,6 +127,12 @@ impl Poster {
         } else if decision == StatusDecision::Post {
             match link {
                 None => return Routed::Create(Box::new(work)),
+                // A repost (reconciliation found the move gone) goes where a change would.
+                Some(link) if e.repost.is_some() => match self.change_existing(ctx, &work, &doc, link).await {
+                    Ok(true) => return Routed::Create(Box::new(work)),
+                    Ok(false) => Ok(RecordOutcome::Parked("held for review".into())),
+                    Err(err) => Err(err),
+                },
                 Some(link) => match self.unchanged_for_the_books(ctx, &work, &doc, &link).await {
                     Ok(Some(outcome)) => Ok(outcome),
                     Ok(None) => match self.change_existing(ctx, &work, &doc, link).await {

@@ -176,6 +176,10 @@ pub struct Envelope {
     pub content_hash: ContentHash,
     pub trace_id: TraceId,
     pub received_at: DateTime<Utc>,
+    /// Set when the same version is sent again on purpose (reconciliation found its move gone
+    /// from Odoo): names that run, so the send is exactly once of its own. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repost: Option<String>,
     #[serde(flatten)]
     pub record: Record,
 }
@@ -202,6 +206,7 @@ impl Envelope {
             content_hash: record.content_hash(),
             trace_id: TraceId::new(),
             received_at: Utc::now(),
+            repost: None,
             record,
         }
     }

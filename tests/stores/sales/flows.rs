@@ -89,6 +89,17 @@ pub async fn woocommerce_orders_become_sale_orders_by_webhook_and_poll(family: F
     assert_eq!((second[0].0.as_str(), second[0].1), ("sale", total(&cod)));
     assert!(second[0].2.is_empty(), "an offline order is invoiced later in Odoo");
 
+    // With confirmation off, the next order stays a quotation: no delivery, no invoice.
+    let mut quotes = sales_rules(blackbox::harness::store_rules());
+    quotes["sales"]["confirm"] = false.into();
+    h.set_rules(quotes).await;
+    let quote = store.add_order(6003, 0, "processing", t0 + Duration::minutes(2));
+    assert_eq!(store.deliver(&url, "order.created", &quote, "d-6003").await, 200);
+    h.drain(&h.poster()).await;
+    let third = sale_orders(&h, 6003);
+    assert_eq!((third[0].0.as_str(), third[0].1), ("draft", total(&quote)));
+    assert!(third[0].2.is_empty() && third[0].3.is_empty(), "a quotation: {third:?}");
+
     // Cancelled in the store before it left the warehouse: cancelled in Odoo, its invoice credited.
     let mut gone = online.clone();
     gone["status"] = "cancelled".into();
@@ -145,6 +156,21 @@ pub async fn bigcommerce_orders_become_sale_orders_and_shipments_validate_their_
     assert_eq!(field(&s.h, "stock.picking", picking, "state"), Val::from("done"));
     assert_eq!(field(&s.h, "stock.picking", picking, "carrier_tracking_ref"), Val::from("1Z7001"));
 
+    // A status change on an order waiting for its delivery: noted on the sale order's chatter.
+    s.store.set_status(7002, 9, t0 + Duration::minutes(15));
+    let status = json!({ "type": "order", "id": 7002, "status": { "previous_status_id": 11, "new_status_id": 9 } });
+    assert_eq!(s.store.deliver(&s.hooks, "store/order/statusUpdated", status, "m3b").await, 200);
+    s.h.drain(&poster).await;
+    let so = s.h.odoo.search("sale.order", Val::list([leaf("origin", "ilike", Val::from(":order:7002:"))]))[0];
+    let domain = Val::list([leaf("model", "=", Val::from("sale.order")), leaf("res_id", "=", Val::Int(so))]);
+    let notes: Vec<String> =
+        s.h.odoo
+            .read("mail.message", &s.h.odoo.search("mail.message", domain), &["body"])
+            .iter()
+            .map(|m| m.get("body").and_then(Val::as_str).unwrap_or_default().to_string())
+            .collect();
+    assert!(notes.iter().any(|n| n.contains("status Awaiting Shipment (was Awaiting Fulfillment)")), "{notes:?}");
+
     // Cancelled in the store after it shipped: refused, the reason kept, the order left confirmed.
     s.store.set_status(7001, 5, t0 + Duration::minutes(20));
     let status = json!({ "type": "order", "id": 7001, "status": { "previous_status_id": 2, "new_status_id": 5 } });
@@ -160,4 +186,16 @@ pub async fn bigcommerce_orders_become_sale_orders_and_shipments_validate_their_
     assert_eq!(s.store.deliver(&s.hooks, "store/order/statusUpdated", status, "m5").await, 200);
     s.h.drain(&poster).await;
     assert_eq!(sale_orders(&s.h, 7002)[0].0, "cancel");
+
+    // With confirmation off, a new order stays a quotation.
+    let mut quotes = s.h.family.connections().latest_rules(&s.h.connection).await.unwrap().unwrap().rules;
+    quotes["sales"]["confirm"] = false.into();
+    s.h.set_rules(quotes).await;
+    let quote = s.store.add_order(7003, 0, 11, t0 + Duration::minutes(30), 1);
+    let data = json!({ "type": "order", "id": 7003 });
+    assert_eq!(s.store.deliver(&s.hooks, "store/order/created", data, "m6").await, 200);
+    s.h.drain(&s.h.poster()).await;
+    let third = sale_orders(&s.h, 7003);
+    assert_eq!((third[0].0.as_str(), third[0].1), ("draft", crate::bigcommerce::order_total(&quote)));
+    assert!(third[0].2.is_empty() && third[0].3.is_empty(), "a quotation: {third:?}");
 }

@@ -14,6 +14,7 @@ use woo_sandbox::{SandboxStore, StoreOptions};
 mod adobe_commerce;
 mod hardening;
 mod lifecycle;
+mod reconcile;
 mod registration;
 mod sales;
 
