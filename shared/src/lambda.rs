@@ -106,6 +106,13 @@ pub async fn woo_connector_from_env() -> Result<WooConnector> {
     Ok(WooConnector::new(store_deps_from_env().await?))
 }
 
+/// The daily reconciliation on the AWS adapters.
+pub async fn reconciler_from_env() -> Result<crate::reconcile::Reconciler> {
+    let deps = store_deps_from_env().await?;
+    let (connections, secrets, audit) = (deps.connections.clone(), deps.secrets.clone(), deps.audit.clone());
+    Ok(crate::reconcile::Reconciler { stores: Arc::new(Stores::standard(deps)), connections, secrets, audit })
+}
+
 /// Every store, for the fetch stage's function.
 pub async fn stores_from_env() -> Result<Stores> {
     Ok(Stores::standard(store_deps_from_env().await?))

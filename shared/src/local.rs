@@ -336,6 +336,9 @@ pub struct ServeSettings {
     pub workers: usize,
     pub poster: PosterSettings,
     pub limits: crate::serve::ServerLimits,
+    /// When yesterday's reconciliation is looked for first, and how often after that (`None`:
+    /// never). Each connection's day is reconciled once.
+    pub reconcile: Option<(Duration, Duration)>,
 }
 
 /// Runs poster worker `n` until `stop`; when it fails (a panic, where panics unwind) it is
@@ -485,6 +488,33 @@ pub async fn serve(
         })
     });
 
+    let reconciler = settings.reconcile.map(|(first, every)| {
+        let reconciler = crate::reconcile::Reconciler {
+            stores: stores.clone(),
+            connections: stack.store.clone(),
+            secrets: stack.secrets.clone(),
+            audit: stack.store.clone(),
+        };
+        let (state, mut stop) = (stack.store.clone(), stop_rx.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + first, every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+                match reconciler.reconcile_due(state.as_ref(), Utc::now()).await {
+                    Ok(done) if !done.is_empty() => {
+                        tracing::info!(connections = %done.join(","), "reconciled yesterday")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "the daily reconciliation could not start"),
+                }
+            }
+        })
+    });
+
     ready(addr);
     shutdown.await;
     tracing::info!("shutting down: finishing accepted requests and the batches in hand");
@@ -498,6 +528,9 @@ pub async fn serve(
     let mut report = ServeReport { recovered_messages: lock.recovered_messages, posted, ..ServeReport::default() };
     if let Some(p) = poller {
         report.polls = p.await.unwrap_or_default();
+    }
+    if let Some(r) = reconciler {
+        let _ = r.await;
     }
     drop(lock);
     Ok(report)

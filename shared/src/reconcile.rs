@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::http::RetryPolicy;
 use crate::ids::{OdooRef, SourceId};
 use crate::odoo::{OdooClient, Val};
-use crate::ports::{AuditEntry, AuditLog, AuditStage, Connection, ConnectionStore, SecretStore};
+use crate::ports::{AuditEntry, AuditLog, AuditStage, Connection, ConnectionStore, SecretStore, SyncState, Watermark};
 use crate::records::{EntityKind, Envelope, Record};
 use crate::rules::{MappingRules, PostingMode, StatusDecision};
 use crate::stores::Stores;
@@ -48,6 +48,9 @@ impl Gap {
         }
     }
 }
+
+/// The last day reconciled, per connection (a watermark whose cursor is the day).
+const RECONCILED: &str = "reconciled-day";
 
 /// One document of Odoo's, as reconciliation saw it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -245,6 +248,87 @@ impl Reconciler {
         report.odoo_requests = odoo.calls;
         self.audit_report(connection, &report, &run).await;
         Ok(report)
+    }
+
+    /// A scheduled run (`functions/reconciler`, and `mlc serve` once a day): `{"connection_id":
+    /// "…"}` or `{}` for every active connection; the period is yesterday (UTC) unless
+    /// `{"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}` (both days included) say; `"list_only": true`
+    /// reports what is missing without sending it again. One connection's failure does not stop
+    /// the next; the run fails at the end if any did.
+    pub async fn run_scheduled(&self, input: &serde_json::Value, now: DateTime<Utc>) -> Result<serde_json::Value> {
+        let day = |key: &str| -> Result<Option<chrono::NaiveDate>> {
+            input
+                .get(key)
+                .and_then(|v| v.as_str())
+                .map(|d| {
+                    chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                        .map_err(|_| Error::bad_input(format!("{key} {d:?} is not a YYYY-MM-DD date")))
+                })
+                .transpose()
+        };
+        let yesterday = (now - Duration::days(1)).date_naive();
+        let (first, last) = (day("from")?.unwrap_or(yesterday), day("to")?.unwrap_or(yesterday));
+        let midnight = |d: chrono::NaiveDate| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+        let (from, to) = (midnight(first), midnight(last) + Duration::days(1));
+        let backfill = !input.get("list_only").and_then(|v| v.as_bool()).unwrap_or(false);
+        let connections = match input.get("connection_id").and_then(|c| c.as_str()) {
+            Some(id) => {
+                let id = crate::ids::ConnectionId::parse(id)?;
+                let c = self.connections.connection(&id).await?;
+                vec![c.ok_or_else(|| Error::bad_input(format!("connection {id} does not exist")))?]
+            }
+            None => self.connections.connections().await?,
+        };
+        let mut reports = serde_json::Map::new();
+        let mut failed: Vec<String> = Vec::new();
+        for c in connections.into_iter().filter(|c| !c.paused) {
+            let span = tracing::info_span!("reconcile", connection_id = %c.id);
+            match tracing::Instrument::instrument(self.run(&c, from, to, backfill), span).await {
+                Ok(r) => {
+                    let figures = json!({
+                        "from": first.to_string(), "to": last.to_string(), "store_documents": r.store_documents,
+                        "missing_in_odoo": r.count(Gap::MissingInOdoo), "in_odoo_twice": r.count(Gap::InOdooTwice),
+                        "amount_differs": r.count(Gap::AmountDiffers), "not_in_store": r.count(Gap::NotInStore),
+                        "sent_again": r.backfilled, "store_requests": r.store_requests, "odoo_requests": r.odoo_requests,
+                    });
+                    reports.insert(c.id.to_string(), figures);
+                }
+                Err(e) => {
+                    tracing::warn!(connection = %c.id, error = %e, "reconciliation failed; the next connection goes on");
+                    failed.push(format!("{}: {e}", c.id));
+                }
+            }
+        }
+        if !failed.is_empty() {
+            return Err(Error::retryable(anyhow::anyhow!("reconciliation failed for {}", failed.join("; "))));
+        }
+        Ok(serde_json::Value::Object(reports))
+    }
+
+    /// Yesterday's reconciliation of each active connection that has not had it yet (`mlc
+    /// serve` asks every hour): a day is reconciled once, after it has ended, and the day done
+    /// is kept in `state`. Answers the connections reconciled now.
+    pub async fn reconcile_due(&self, state: &dyn SyncState, now: DateTime<Utc>) -> Result<Vec<String>> {
+        let yesterday = (now - Duration::days(1)).date_naive();
+        let mut done = Vec::new();
+        for c in self.connections.connections().await?.into_iter().filter(|c| !c.paused) {
+            let mark = state.watermark(&c.id, RECONCILED).await?;
+            if mark.and_then(|m| m.cursor).is_some_and(|day| day >= yesterday.to_string()) {
+                continue;
+            }
+            let input =
+                json!({ "connection_id": c.id.as_str(), "from": yesterday.to_string(), "to": yesterday.to_string() });
+            match self.run_scheduled(&input, now).await {
+                Ok(_) => {
+                    let day = Watermark { at: now, cursor: Some(yesterday.to_string()) };
+                    state.advance_watermark(&c.id, RECONCILED, &day).await?;
+                    done.push(c.id.to_string());
+                }
+                // Tried again at the next hour's check.
+                Err(e) => tracing::warn!(connection = %c.id, error = %e, "the daily reconciliation failed"),
+            }
+        }
+        Ok(done)
     }
 
     /// The store document an envelope is, if the period's books must hold it.

@@ -114,6 +114,7 @@ async fn main() {
         workers: 0,
         poster: Default::default(),
         limits: Default::default(),
+        reconcile: None,
     };
     let serve_stack = stack.clone();
     let server = tokio::spawn(async move {

@@ -30,6 +30,9 @@ pub struct ServeArgs {
     /// 10 s without a complete request head).
     #[arg(long, default_value_t = 4096)]
     max_connections: usize,
+    /// Do not reconcile yesterday's books once a day (`mlc reconcile` still does on demand).
+    #[arg(long)]
+    no_reconcile: bool,
 }
 
 async fn shutdown_signal() {
@@ -56,6 +59,8 @@ pub async fn serve(dir: &Path, args: ServeArgs, poster: PosterSettings, json: bo
         workers: args.workers,
         poster,
         limits: shared::serve::ServerLimits { max_connections: args.max_connections, ..Default::default() },
+        // Yesterday's books, checked ten minutes after start and every hour: each day once.
+        reconcile: (!args.no_reconcile).then(|| (Duration::from_secs(600), Duration::from_secs(3600))),
     };
     let report = local::serve(stack, settings, shutdown_signal(), |addr| {
         // Printed first and flushed: scripts (and the tests) read the address from it.

@@ -1,0 +1,65 @@
+//! The daily reconciliation on both families: yesterday's books once per connection and day,
+//! what a deleted invoice left missing posted again, exactly once.
+
+use blackbox::Family;
+use blackbox::harness::Harness;
+use chrono::{Duration, Utc};
+use shared::odoo::Val;
+use shared::reconcile::Reconciler;
+use woo_sandbox::{SandboxStore, StoreOptions};
+
+fn invoices(h: &Harness, order: i64) -> Vec<i64> {
+    let domain = Val::list([
+        Val::list([Val::from("invoice_origin"), Val::from("=like"), Val::Str(format!("mlc:acme-woo:order:{order}:%"))]),
+        Val::list([Val::from("move_type"), Val::from("="), Val::from("out_invoice")]),
+    ]);
+    h.odoo.search("account.move", domain)
+}
+
+pub async fn yesterday_is_reconciled_once_and_a_deleted_invoice_posted_again(family: Family) {
+    let h = Harness::start_with(family, blackbox::harness::store_rules()).await;
+    let store = SandboxStore::start(StoreOptions::default()).await.unwrap();
+    h.attach_store(&store).await;
+    let now = Utc::now();
+    let yesterday = (now - Duration::days(1)).date_naive().and_hms_opt(8, 0, 0).unwrap().and_utc();
+    for i in 0..5 {
+        store.add_order(9100 + i, 0, "processing", yesterday + Duration::minutes(i));
+    }
+    let connection = h.family.connections().connection(&h.connection).await.unwrap().unwrap();
+    let connector = h.connector();
+    let settings = shared::stores::woocommerce::PollSettings {
+        start: yesterday - Duration::hours(1),
+        backfill: None,
+        ..Default::default()
+    };
+    connector.poll(&connection, &settings, now).await.unwrap();
+    let poster = h.poster();
+    h.drain(&poster).await;
+    let gone = invoices(&h, 9102)[0];
+    h.odoo.press("account.move", "button_draft", &[gone]).unwrap();
+    h.odoo.press("account.move", "unlink", &[gone]).unwrap();
+
+    let stores = std::sync::Arc::new(shared::stores::Stores::standard(h.store_deps()));
+    let f = &h.family;
+    let reconciler = Reconciler { stores, connections: f.connections(), secrets: f.secrets(), audit: f.audit() };
+    let state = f.state();
+    assert_eq!(reconciler.reconcile_due(state.as_ref(), now).await.unwrap(), ["acme-woo"]);
+    h.drain(&poster).await;
+    assert_eq!(invoices(&h, 9102).len(), 1, "posted again");
+    // Asked again the same day (the next hour's check): nothing to do, nothing read.
+    let before = store.requests();
+    assert!(reconciler.reconcile_due(state.as_ref(), now + Duration::hours(1)).await.unwrap().is_empty());
+    assert_eq!(store.requests(), before);
+    // The next day is the next day's.
+    assert_eq!(reconciler.reconcile_due(state.as_ref(), now + Duration::days(1)).await.unwrap(), ["acme-woo"]);
+    h.drain(&poster).await;
+    for i in 0..5 {
+        assert_eq!(invoices(&h, 9100 + i).len(), 1, "order {}", 9100 + i);
+    }
+    let trail = f
+        .audit()
+        .by_source(&h.connection, shared::records::EntityKind::Order, &shared::ids::SourceId::parse("9102").unwrap())
+        .await
+        .unwrap();
+    assert!(trail.iter().any(|a| a.message.starts_with("reconciliation: missing in Odoo")), "{trail:?}");
+}
