@@ -83,6 +83,30 @@ pub fn order(number: &str, customer: &str) -> SalesDocument {
     o
 }
 
+/// The book (line 2 of `order`) refunded: 12.50 + 0.69 = 13.19.
+pub fn book_refund(order: &str, at: chrono::DateTime<Utc>) -> Refund {
+    Refund {
+        order_id: SourceId::parse(order).unwrap(),
+        invoice_id: None,
+        created_at: at,
+        currency: CurrencyCode::parse("EUR").unwrap(),
+        reason: None,
+        lines: vec![RefundLine {
+            order_line_id: "2".into(),
+            sku: None,
+            quantity: dec!(-1),
+            amount: dec!(-12.50),
+            taxes: tax("2", "-0.69"),
+        }],
+        shipping: dec!(0),
+        shipping_line_id: None,
+        shipping_tax: dec!(0),
+        unallocated: dec!(0),
+        amount: dec!(13.19),
+        adjustments: Default::default(),
+    }
+}
+
 pub fn envelope(source_id: &str, record: Record) -> Envelope {
     Envelope::new(
         ConnectionId::parse(blackbox::harness::CONNECTION).unwrap(),
@@ -544,26 +568,7 @@ pub async fn journal_entries_balance_to_the_store_total(family: Family) {
     assert_eq!(by_account("445710", "credit"), dec!(11.87));
 
     // A refund of the book reverses exactly its share: credit receivable, debit revenue and tax.
-    let refund = Refund {
-        order_id: SourceId::parse("6001").unwrap(),
-        invoice_id: None,
-        created_at: Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).unwrap(),
-        currency: CurrencyCode::parse("EUR").unwrap(),
-        reason: None,
-        lines: vec![RefundLine {
-            order_line_id: "2".into(),
-            sku: None,
-            quantity: dec!(-1),
-            amount: dec!(-12.50),
-            taxes: tax("2", "-0.69"),
-        }],
-        shipping: dec!(0),
-        shipping_line_id: None,
-        shipping_tax: dec!(0),
-        unallocated: dec!(0),
-        amount: dec!(13.19),
-        adjustments: Default::default(),
-    };
+    let refund = book_refund("6001", Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).unwrap());
     let credit = posted(&h.post(&poster, &[&envelope("r-6001", Record::Refund(refund))]).await);
     assert_eq!(credit.len(), 1);
     let m = read_one(&h, "account.move", credit[0].id, &["line_ids", "reversed_entry_id"]);

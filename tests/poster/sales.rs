@@ -11,7 +11,7 @@ use shared::ports::AuditStage;
 use shared::poster::RecordOutcome;
 use shared::records::*;
 
-use super::orders::{envelope, order, posted, read_one, tax};
+use super::orders::{book_refund, envelope, order, posted, read_one};
 
 async fn harness(family: Family) -> Harness {
     let h = Harness::start_with(family, sales_rules(rules())).await;
@@ -175,26 +175,7 @@ pub async fn an_online_order_becomes_a_confirmed_sale_order_invoiced_and_paid_in
     assert!(back.iter().any(|a| a.source_id.as_str() == "1042"));
 
     // A refund of the book credits that line of the order's invoice: 12.50 + 0.69.
-    let refund = Refund {
-        order_id: SourceId::parse("1042").unwrap(),
-        invoice_id: None,
-        created_at: e.source_updated_at,
-        currency: shared::ids::CurrencyCode::parse("EUR").unwrap(),
-        reason: None,
-        lines: vec![RefundLine {
-            order_line_id: "2".into(),
-            sku: None,
-            quantity: dec!(-1),
-            amount: dec!(-12.50),
-            taxes: tax("2", "-0.69"),
-        }],
-        shipping: dec!(0),
-        shipping_line_id: None,
-        shipping_tax: dec!(0),
-        unallocated: dec!(0),
-        amount: dec!(13.19),
-        adjustments: Default::default(),
-    };
+    let refund = book_refund("1042", e.source_updated_at);
     let credit = posted(&h.post(&poster, &[&envelope("r-1042", Record::Refund(refund))]).await);
     assert_eq!(credit.len(), 1);
     let note = read_one(&h, "account.move", credit[0].id, &["move_type", "reversed_entry_id", "amount_total"]);

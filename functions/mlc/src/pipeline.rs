@@ -265,8 +265,6 @@ pub async fn preview(dir: &Path, name: Option<&str>, order: &str, json: bool) ->
         .lines
         .iter()
         .map(|l| {
-            let analytic =
-                l.analytic.iter().map(|(id, pct)| format!("{id}:{}%", pct.normalize())).collect::<Vec<_>>().join(" ");
             let why = match (&l.decision, l.kind) {
                 (Some(d), _) => format!("rule {:?}: {}", d.rule_name, d.reason),
                 (None, LineKind::Shipping) => "accounts.shipping".into(),
@@ -279,12 +277,8 @@ pub async fn preview(dir: &Path, name: Option<&str>, order: &str, json: bool) ->
             vec![
                 l.name.clone(),
                 l.account_code.clone(),
-                if analytic.is_empty() { "-".into() } else { analytic },
-                if l.tax_ids.is_empty() {
-                    "-".into()
-                } else {
-                    l.tax_ids.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",")
-                },
+                cost_centers(&l.analytic),
+                tax_ids(&l.tax_ids),
                 format!("{}", l.quantity.normalize()),
                 format!("{}", l.amount),
                 why,
@@ -313,14 +307,22 @@ pub async fn preview(dir: &Path, name: Option<&str>, order: &str, json: bool) ->
     Ok(())
 }
 
+/// A line's cost centers as `id:percent`, `-` for none.
+fn cost_centers(analytic: &std::collections::BTreeMap<String, rust_decimal::Decimal>) -> String {
+    let shares: Vec<String> = analytic.iter().map(|(id, pct)| format!("{id}:{}%", pct.normalize())).collect();
+    if shares.is_empty() { "-".into() } else { shares.join(" ") }
+}
+
+fn tax_ids(ids: &[i64]) -> String {
+    if ids.is_empty() { "-".into() } else { ids.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",") }
+}
+
 /// The sale order an order would become, line by line, and what happens to it after.
 fn print_sale_order(preview: &shared::poster::Preview, sale: &shared::poster::sale_plan::SalePlan) {
     let rows: Vec<Vec<String>> = sale
         .lines
         .iter()
         .map(|l| {
-            let analytic =
-                l.analytic.iter().map(|(id, pct)| format!("{id}:{}%", pct.normalize())).collect::<Vec<_>>().join(" ");
             let why = match (&l.decision, l.kind) {
                 (Some(d), _) => format!("rule {:?}: {}", d.rule_name, d.reason),
                 (None, LineKind::Shipping) => "sales.shipping_methods".into(),
@@ -328,12 +330,11 @@ fn print_sale_order(preview: &shared::poster::Preview, sale: &shared::poster::sa
                 (None, LineKind::Rounding) => "sales.rounding_product (store total differs by rounding)".into(),
                 (None, _) => String::new(),
             };
-            let taxes = l.tax_ids.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",");
             vec![
                 l.name.clone(),
                 l.product.clone(),
-                if analytic.is_empty() { "-".into() } else { analytic },
-                if taxes.is_empty() { "-".into() } else { taxes },
+                cost_centers(&l.analytic),
+                tax_ids(&l.tax_ids),
                 format!("{}", l.quantity.normalize()),
                 format!("{}", l.price_unit),
                 format!("{}", l.amount),

@@ -157,19 +157,21 @@ fn create_with_context(
     // Wizards read the records they act on from the context, as their default_get does.
     if matches!(model, "account.move.reversal" | "account.payment.register")
         && !vals.contains_key("move_ids")
-        && context.get("active_model").and_then(Val::as_str) == Some("account.move")
+        && let Some(ids) = active_ids(context, "account.move")
     {
-        let ids: Vec<i64> = context
-            .get("active_ids")
-            .and_then(Val::as_list)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(Val::as_i64)
-            .collect();
         vals.insert("move_ids".into(), Val::list([Val::list([Val::Int(6), Val::Int(0), Val::ids(&ids)])]));
     }
     super::sales::defaults(world, model, &mut vals, context);
     create_one(world, model, vals)
+}
+
+/// The records a wizard acts on, as its `default_get` reads them from the context.
+pub fn active_ids(context: &Val, model: &str) -> Option<Vec<i64>> {
+    if context.get("active_model").and_then(Val::as_str) != Some(model) {
+        return None;
+    }
+    let ids = context.get("active_ids").and_then(Val::as_list).unwrap_or_default();
+    Some(ids.iter().filter_map(Val::as_i64).collect())
 }
 
 /// Creates one record with the model's defaults and rules.

@@ -167,14 +167,7 @@ pub fn defaults(world: &World, model: &str, vals: &mut BTreeMap<String, Val>, co
         PICKING => default("picking_type_code", Val::from("outgoing")),
         "sale.advance.payment.inv" => {
             default("advance_payment_method", Val::from("delivered"));
-            if context.get("active_model").and_then(Val::as_str) == Some(SO) {
-                let ids: Vec<i64> = context
-                    .get("active_ids")
-                    .and_then(Val::as_list)
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(Val::as_i64)
-                    .collect();
+            if let Some(ids) = super::models::active_ids(context, SO) {
                 default("sale_order_ids", Val::list([Val::list([Val::Int(6), Val::Int(0), Val::ids(&ids)])]));
             }
         }
