@@ -149,6 +149,9 @@ pub struct Connection {
     /// roots: a self-hosted store or Odoo with a private CA (`mlc connection add --ca-file`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_pem: Option<String>,
+    /// Reconciliation lists what is missing in Odoo instead of sending it again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reconcile_list_only: bool,
 }
 
 /// A saved version of a connection's mapping rules. The rules' shape belongs to the poster; the

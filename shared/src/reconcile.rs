@@ -283,6 +283,7 @@ impl Reconciler {
         let mut failed: Vec<String> = Vec::new();
         for c in connections.into_iter().filter(|c| !c.paused) {
             let span = tracing::info_span!("reconcile", connection_id = %c.id);
+            let backfill = backfill && !c.reconcile_list_only;
             match tracing::Instrument::instrument(self.run(&c, from, to, backfill), span).await {
                 Ok(r) => {
                     let figures = json!({

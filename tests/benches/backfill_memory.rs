@@ -65,6 +65,7 @@ async fn main() {
                 settings: Default::default(),
                 poll_start: None,
                 ca_pem: None,
+                reconcile_list_only: false,
             })
             .await
             .unwrap();

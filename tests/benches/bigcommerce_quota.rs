@@ -45,6 +45,7 @@ async fn main() {
         }),
         poll_start: None,
         ca_pem: None,
+        reconcile_list_only: false,
     };
     stack.store.put_connection(&connection).await.unwrap();
     let secrets = SecretBundle::new().with("bc_access_token", &store.options().access_token);

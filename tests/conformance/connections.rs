@@ -19,6 +19,7 @@ fn connection(id: &str) -> Connection {
         settings: Default::default(),
         poll_start: None,
         ca_pem: None,
+        reconcile_list_only: false,
     }
 }
 
@@ -32,6 +33,7 @@ pub async fn stores_lists_and_deletes_connections(family: Family) {
 
     b.paused = true;
     b.odoo_database = Some("beta-prod".into());
+    b.reconcile_list_only = true;
     store.put_connection(&b).await.unwrap();
     assert_eq!(store.connection(&b.id).await.unwrap(), Some(b.clone()));
 

@@ -149,6 +149,7 @@ impl Harness {
                 settings: Default::default(),
                 poll_start: None,
                 ca_pem: None,
+                reconcile_list_only: false,
             })
             .await
             .unwrap();

@@ -299,6 +299,7 @@ pub async fn local_woo_connection(
         settings: Default::default(),
         poll_start: None,
         ca_pem: None,
+        reconcile_list_only: false,
     };
     stack.store.put_connection(&connection).await.unwrap();
     let s = store.options();

@@ -111,6 +111,9 @@ pub struct AddArgs {
     /// SSL_CERT_FILE is read as well, as other tools do.
     #[arg(long)]
     pub ca_file: Option<PathBuf>,
+    /// Reconciliation lists what is missing in Odoo instead of sending it again to be posted.
+    #[arg(long)]
+    pub reconcile_list_only: bool,
     /// With --aws: the poll schedule's expression.
     #[arg(long, default_value = "rate(15 minutes)")]
     pub schedule: String,
@@ -156,6 +159,7 @@ pub async fn add(dir: &Path, args: AddArgs, json: bool) -> Result<()> {
         page_size,
         poll_start,
         ca_file,
+        reconcile_list_only,
         schedule,
         aws,
     } = args;
@@ -198,6 +202,7 @@ pub async fn add(dir: &Path, args: AddArgs, json: bool) -> Result<()> {
         settings,
         poll_start,
         ca_pem,
+        reconcile_list_only,
     };
     refuse_what_test_would(&connection).await?;
     let place = Place::open(dir, aws, true).await?;

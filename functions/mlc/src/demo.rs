@@ -59,6 +59,7 @@ pub async fn run(dir: &Path) -> Result<()> {
         settings: Default::default(),
         poll_start: None,
         ca_pem: None,
+        reconcile_list_only: false,
     };
     state.put_connection(&connection).await?;
     let (o, s) = (odoo.options(), store.options());

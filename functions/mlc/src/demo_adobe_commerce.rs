@@ -68,6 +68,7 @@ async fn connect(stack: &LocalStack, odoo: &Sandbox, store: &AdobeSandbox, name:
         settings: shared::stores::StoreSettings::AdobeCommerce(settings),
         poll_start: None,
         ca_pem: None,
+        reconcile_list_only: false,
     };
     stack.store.put_connection(&connection).await?;
     let odoo_side = odoo.options();

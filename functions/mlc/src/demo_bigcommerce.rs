@@ -53,6 +53,7 @@ pub async fn run(stack: &LocalStack, odoo: &Sandbox, poster: &Poster) -> Result<
         }),
         poll_start: None,
         ca_pem: None,
+        reconcile_list_only: false,
     };
     stack.store.put_connection(&connection).await?;
     let (o, b) = (odoo.options(), store.options());

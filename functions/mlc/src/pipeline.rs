@@ -396,7 +396,7 @@ pub async fn reconcile(
         start.and_hms_opt(0, 0, 0).expect("midnight").and_utc(),
         (end + chrono::Duration::days(1)).and_hms_opt(0, 0, 0).expect("midnight").and_utc(),
     );
-    let report = reconciler.run(&connection, from, to, !list_only).await?;
+    let report = reconciler.run(&connection, from, to, !list_only && !connection.reconcile_list_only).await?;
     // What was sent again is posted now, as `mlc sync` would (or by `mlc serve`, if it runs).
     let worker = if report.backfilled > 0 { stack.try_worker().await? } else { None };
     let posted = match worker {

@@ -56,6 +56,22 @@ pub async fn yesterday_is_reconciled_once_and_a_deleted_invoice_posted_again(fam
     for i in 0..5 {
         assert_eq!(invoices(&h, 9100 + i).len(), 1, "order {}", 9100 + i);
     }
+    // A connection that says so gets the missing listed, not sent again.
+    let mut listing = connection.clone();
+    listing.reconcile_list_only = true;
+    f.connections().put_connection(&listing).await.unwrap();
+    let gone = invoices(&h, 9104)[0];
+    h.odoo.press("account.move", "button_draft", &[gone]).unwrap();
+    h.odoo.press("account.move", "unlink", &[gone]).unwrap();
+    let day = (now - Duration::days(1)).date_naive().to_string();
+    let input = serde_json::json!({ "connection_id": "acme-woo", "from": day, "to": day });
+    let report = reconciler.run_scheduled(&input, now).await.unwrap();
+    assert_eq!(
+        (report["acme-woo"]["missing_in_odoo"].as_u64(), report["acme-woo"]["sent_again"].as_u64()),
+        (Some(1), Some(0))
+    );
+    h.drain(&poster).await;
+    assert!(invoices(&h, 9104).is_empty(), "listed only");
     let trail = f
         .audit()
         .by_source(&h.connection, shared::records::EntityKind::Order, &shared::ids::SourceId::parse("9102").unwrap())
