@@ -110,7 +110,10 @@ pub async fn woo_connector_from_env() -> Result<WooConnector> {
 pub async fn reconciler_from_env() -> Result<crate::reconcile::Reconciler> {
     let deps = store_deps_from_env().await?;
     let (connections, secrets, audit) = (deps.connections.clone(), deps.secrets.clone(), deps.audit.clone());
-    Ok(crate::reconcile::Reconciler { stores: Arc::new(Stores::standard(deps)), connections, secrets, audit })
+    let alerts: Arc<dyn crate::alerts::AlertSink> =
+        Arc::new(crate::alerts::WebhookAlerts { timeout: Duration::from_secs(10) });
+    let stores = Arc::new(Stores::standard(deps));
+    Ok(crate::reconcile::Reconciler { stores, connections, secrets, audit, alerts: Some(alerts) })
 }
 
 /// Every store, for the fetch stage's function.

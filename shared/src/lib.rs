@@ -1,6 +1,7 @@
 //! ml-connector's library. The entry points in `functions/` and the `mlc` CLI are thin: they build
 //! adapters and hand off to the logic here, which sees the outside world only through [`ports`].
 
+pub mod alerts;
 pub mod aws;
 pub mod catalogue;
 pub mod checks;

@@ -326,6 +326,9 @@ pub async fn drain(queue: &dyn QueueConsumer, poster: &Poster) -> Result<Vec<Rec
     }
 }
 
+/// How often `mlc serve` checks what alerts are due.
+const ALERT_CHECKS: Duration = Duration::from_secs(60);
+
 #[derive(Debug, Clone)]
 pub struct ServeSettings {
     pub listen: SocketAddr,
@@ -488,12 +491,44 @@ pub async fn serve(
         })
     });
 
+    // Alerts: failures per reason and missed polls checked every minute, for connections with alerts.
+    let alerts: Arc<dyn crate::alerts::AlertSink> =
+        Arc::new(crate::alerts::WebhookAlerts { timeout: Duration::from_secs(10) });
+    let alerter = {
+        let alerter = crate::alerts::Alerter {
+            connections: stack.store.clone(),
+            failed: stack.store.clone(),
+            state: stack.store.clone(),
+            sink: alerts.clone(),
+        };
+        let (mut stop, every) = (stop_rx.clone(), settings.poll_every);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(ALERT_CHECKS);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+                let every = every.and_then(|e| chrono::Duration::from_std(e).ok());
+                match alerter.check(Utc::now(), every).await {
+                    Ok(sent) => sent.iter().for_each(
+                        |a| tracing::warn!(connection = %a.connection, kind = a.kind, "alert sent: {}", a.summary),
+                    ),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "alerts could not be checked or sent; tried again in a minute")
+                    }
+                }
+            }
+        })
+    };
     let reconciler = settings.reconcile.map(|(first, every)| {
         let reconciler = crate::reconcile::Reconciler {
             stores: stores.clone(),
             connections: stack.store.clone(),
             secrets: stack.secrets.clone(),
             audit: stack.store.clone(),
+            alerts: Some(alerts.clone()),
         };
         let (state, mut stop) = (stack.store.clone(), stop_rx.clone());
         tokio::spawn(async move {
@@ -532,6 +567,7 @@ pub async fn serve(
     if let Some(r) = reconciler {
         let _ = r.await;
     }
+    let _ = alerter.await;
     drop(lock);
     Ok(report)
 }

@@ -152,6 +152,9 @@ pub struct Connection {
     /// Reconciliation lists what is missing in Odoo instead of sending it again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reconcile_list_only: bool,
+    /// Where and when alerts are sent; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<crate::alerts::AlertSettings>,
 }
 
 /// A saved version of a connection's mapping rules. The rules' shape belongs to the poster; the

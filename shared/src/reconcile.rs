@@ -97,6 +97,8 @@ pub struct Reconciler {
     pub connections: Arc<dyn ConnectionStore>,
     pub secrets: Arc<dyn SecretStore>,
     pub audit: Arc<dyn AuditLog>,
+    /// Where a run's gaps are announced, for connections with alerts.
+    pub alerts: Option<Arc<dyn crate::alerts::AlertSink>>,
 }
 
 /// A store document to find in Odoo.
@@ -247,6 +249,7 @@ impl Reconciler {
         report.store_requests = poll.requests_made(connection).await.saturating_sub(store_before);
         report.odoo_requests = odoo.calls;
         self.audit_report(connection, &report, &run).await;
+        self.announce(connection, &report).await;
         Ok(report)
     }
 
@@ -516,6 +519,37 @@ impl Reconciler {
         };
         if let Err(err) = self.audit.append(&entry, connection.audit_retention).await {
             tracing::error!(error = %err, "could not write the reconciliation to the trail");
+        }
+    }
+
+    /// One alert for a run that found gaps, where the connection has alerts; a failure to send
+    /// is logged, never the run's.
+    async fn announce(&self, connection: &Connection, report: &ReconcileReport) {
+        let (Some(sink), Some(settings)) = (&self.alerts, &connection.alerts) else { return };
+        if !settings.on_reconciliation_gap || report.discrepancies.is_empty() {
+            return;
+        }
+        let counts: Vec<String> = [Gap::MissingInOdoo, Gap::InOdooTwice, Gap::AmountDiffers, Gap::NotInStore]
+            .iter()
+            .filter(|g| report.count(**g) > 0)
+            .map(|g| format!("{} {}", report.count(*g), g.as_str()))
+            .collect();
+        let alert = crate::alerts::Alert {
+            connection: connection.id.to_string(),
+            kind: "reconciliation",
+            summary: format!(
+                "reconciliation of {} ({} .. {}) found {}; {} sent again",
+                connection.id,
+                report.from.format("%Y-%m-%d"),
+                report.to.format("%Y-%m-%d"),
+                counts.join(", "),
+                report.backfilled
+            ),
+            at: Utc::now(),
+            details: json!({ "from": report.from, "to": report.to, "discrepancies": report.discrepancies.len() }),
+        };
+        if let Err(e) = sink.send(connection, settings, &alert).await {
+            tracing::warn!(connection = %connection.id, error = %e, "could not send the reconciliation alert");
         }
     }
 

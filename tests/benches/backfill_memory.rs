@@ -66,6 +66,7 @@ async fn main() {
                 poll_start: None,
                 ca_pem: None,
                 reconcile_list_only: false,
+                alerts: None,
             })
             .await
             .unwrap();

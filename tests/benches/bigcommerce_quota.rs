@@ -46,6 +46,7 @@ async fn main() {
         poll_start: None,
         ca_pem: None,
         reconcile_list_only: false,
+        alerts: None,
     };
     stack.store.put_connection(&connection).await.unwrap();
     let secrets = SecretBundle::new().with("bc_access_token", &store.options().access_token);

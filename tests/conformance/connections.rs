@@ -20,6 +20,7 @@ fn connection(id: &str) -> Connection {
         poll_start: None,
         ca_pem: None,
         reconcile_list_only: false,
+        alerts: None,
     }
 }
 

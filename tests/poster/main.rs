@@ -1,10 +1,14 @@
 //! The poster end to end against the Odoo sandbox, on both adapter families.
 
+mod alerts;
 mod orders;
 mod sales;
 mod totals;
 
 blackbox::on_both_families! {
+    alerts:
+    a_revoked_odoo_key_raises_one_alert_per_threshold_crossing,
+    missed_polls_raise_one_alert_until_a_poll_succeeds_again;
     orders:
     an_order_posts_on_the_accounts_its_rules_choose,
     duplicates_races_and_crashes_still_give_one_move,

@@ -150,6 +150,7 @@ impl Harness {
                 poll_start: None,
                 ca_pem: None,
                 reconcile_list_only: false,
+                alerts: None,
             })
             .await
             .unwrap();

@@ -300,6 +300,7 @@ pub async fn local_woo_connection(
         poll_start: None,
         ca_pem: None,
         reconcile_list_only: false,
+        alerts: None,
     };
     stack.store.put_connection(&connection).await.unwrap();
     let s = store.options();

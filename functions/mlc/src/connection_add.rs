@@ -114,6 +114,15 @@ pub struct AddArgs {
     /// Reconciliation lists what is missing in Odoo instead of sending it again to be posted.
     #[arg(long)]
     pub reconcile_list_only: bool,
+    /// Alerts for this connection go to this HTTPS URL as a JSON body: when failures of one
+    /// reason pass --alert-failures, when --alert-missed-polls polls in a row did not succeed,
+    /// and when reconciliation finds a gap. Once per threshold crossing.
+    #[arg(long)]
+    pub alert_webhook: Option<String>,
+    #[arg(long, default_value_t = 10)]
+    pub alert_failures: usize,
+    #[arg(long, default_value_t = 3)]
+    pub alert_missed_polls: u32,
     /// With --aws: the poll schedule's expression.
     #[arg(long, default_value = "rate(15 minutes)")]
     pub schedule: String,
@@ -160,9 +169,23 @@ pub async fn add(dir: &Path, args: AddArgs, json: bool) -> Result<()> {
         poll_start,
         ca_file,
         reconcile_list_only,
+        alert_webhook,
+        alert_failures,
+        alert_missed_polls,
         schedule,
         aws,
     } = args;
+    let alerts = alert_webhook
+        .map(|u| -> Result<shared::alerts::AlertSettings> {
+            let webhook = u.parse().map_err(|e| shared::Error::bad_input(format!("--alert-webhook {u:?}: {e}")))?;
+            Ok(shared::alerts::AlertSettings {
+                webhook: Some(webhook),
+                failures_per_reason: alert_failures,
+                missed_polls: alert_missed_polls,
+                on_reconciliation_gap: true,
+            })
+        })
+        .transpose()?;
     let ca_pem = ca_file
         .map(|path| -> Result<String> {
             let pem = std::fs::read_to_string(&path)
@@ -203,6 +226,7 @@ pub async fn add(dir: &Path, args: AddArgs, json: bool) -> Result<()> {
         poll_start,
         ca_pem,
         reconcile_list_only,
+        alerts,
     };
     refuse_what_test_would(&connection).await?;
     let place = Place::open(dir, aws, true).await?;

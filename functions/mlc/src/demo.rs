@@ -60,6 +60,7 @@ pub async fn run(dir: &Path) -> Result<()> {
         poll_start: None,
         ca_pem: None,
         reconcile_list_only: false,
+        alerts: None,
     };
     state.put_connection(&connection).await?;
     let (o, s) = (odoo.options(), store.options());

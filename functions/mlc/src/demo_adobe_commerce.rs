@@ -69,6 +69,7 @@ async fn connect(stack: &LocalStack, odoo: &Sandbox, store: &AdobeSandbox, name:
         poll_start: None,
         ca_pem: None,
         reconcile_list_only: false,
+        alerts: None,
     };
     stack.store.put_connection(&connection).await?;
     let odoo_side = odoo.options();

@@ -54,6 +54,7 @@ pub async fn run(stack: &LocalStack, odoo: &Sandbox, poster: &Poster) -> Result<
         poll_start: None,
         ca_pem: None,
         reconcile_list_only: false,
+        alerts: None,
     };
     stack.store.put_connection(&connection).await?;
     let (o, b) = (odoo.options(), store.options());

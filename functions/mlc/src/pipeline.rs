@@ -391,6 +391,7 @@ pub async fn reconcile(
         connections: stack.store.clone(),
         secrets: stack.secrets.clone(),
         audit: stack.store.clone(),
+        alerts: Some(std::sync::Arc::new(shared::alerts::WebhookAlerts { timeout: Duration::from_secs(10) })),
     };
     let (from, to) = (
         start.and_hms_opt(0, 0, 0).expect("midnight").and_utc(),

@@ -49,6 +49,7 @@ async fn failed_list_and_replay_work_on_a_deployed_stack() {
         poll_start: None,
         ca_pem: None,
         reconcile_list_only: false,
+        alerts: None,
     };
     family.connections().put_connection(&connection).await.unwrap();
     let envelope = samples::envelope("shop", "1100", Record::Order(samples::order()));

@@ -98,6 +98,8 @@ struct Shared {
     calls: Mutex<Vec<LoggedCall>>,
     faults: Mutex<Vec<FaultRule>>,
     chaos: Mutex<Option<Chaos>>,
+    /// The API key was revoked in Odoo's preferences: every call with it is refused.
+    revoked: std::sync::atomic::AtomicBool,
 }
 
 /// A running sandbox; stops when dropped.
@@ -123,6 +125,7 @@ impl Sandbox {
             calls: Mutex::default(),
             faults: Mutex::default(),
             chaos: Mutex::default(),
+            revoked: Default::default(),
         });
         let app = axum::Router::new()
             .route("/web/version", get(web_version))
@@ -183,6 +186,12 @@ impl Sandbox {
             (per_mille > 0).then(|| Chaos { per_mille, rng: rand::rngs::StdRng::seed_from_u64(seed), hold });
     }
 
+    /// Revokes the API key (`true`), as a user does in Odoo's preferences, or makes a new one
+    /// with the same value (`false`): while revoked, every call with it is refused.
+    pub fn revoke_key(&self, revoked: bool) {
+        self.shared.revoked.store(revoked, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Makes the company round taxes globally (`round_globally`) instead of per line.
     pub fn round_taxes_globally(&self, on: bool) {
         self.shared.world.lock().expect("lock").round_globally = on;
@@ -222,6 +231,10 @@ impl Sandbox {
 }
 
 impl Shared {
+    fn key_accepted(&self, key: &str) -> bool {
+        key == self.options.api_key && !self.revoked.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     fn log(&self, transport: &'static str, model: &str, method: &str) {
         self.calls.lock().expect("lock").push(LoggedCall { transport, model: model.into(), method: method.into() });
     }
@@ -360,7 +373,7 @@ async fn xmlrpc(State(shared): State<Arc<Shared>>, Path(service): Path<String>, 
                     class: "psycopg2.OperationalError",
                     message: format!("connection to server failed: FATAL:  database \"{}\" does not exist", s(0)),
                 })
-            } else if s(1) == opts.login && s(2) == opts.api_key {
+            } else if s(1) == opts.login && shared.key_accepted(s(2)) {
                 Ok(Val::Int(UID))
             } else {
                 Ok(Val::Bool(false)) // Odoo answers bad credentials with False, not a fault
@@ -406,7 +419,7 @@ fn xml_object_call(shared: &Shared, method: &str, params: &[Val], model: &str, n
         return Err(Exc::Python { class: "psycopg2.OperationalError", message: "database does not exist".into() });
     }
     if params.get(1).and_then(Val::as_i64) != Some(UID)
-        || params.get(2).and_then(Val::as_str) != Some(opts.api_key.as_str())
+        || !params.get(2).and_then(Val::as_str).is_some_and(|k| shared.key_accepted(k))
     {
         return Err(Exc::AccessDenied);
     }
@@ -526,7 +539,7 @@ async fn json2(
     }
     let auth = header("authorization");
     let key = auth.split_once(' ').filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer")).map(|(_, k)| k.trim());
-    if key != Some(opts.api_key.as_str()) {
+    if !key.is_some_and(|k| shared.key_accepted(k)) {
         return json_exc(&Exc::AccessDenied);
     }
     let db = header("x-odoo-database");

@@ -75,6 +75,9 @@ pub struct Listed {
     pub customers: u64,
 }
 
+/// The watermark a successful scheduled poll moves to its time.
+pub const LAST_POLL: &str = "last-successful-poll";
+
 /// What a store's polling is made of.
 #[async_trait]
 pub trait PollSource: Send + Sync {
@@ -174,6 +177,11 @@ impl Poller {
             progress(PollProgress { stream, covered: 1, span: 1, report: &report });
         }
         report.pages = source.requests_made(connection).await - pages_before;
+        if settings.backfill.is_none() {
+            // When the connection last polled successfully, for the alert on missed polls.
+            let mark = crate::ports::Watermark { at: now, cursor: None };
+            self.pipeline.deps.state.advance_watermark(&connection.id, LAST_POLL, &mark).await?;
+        }
         Ok(report)
     }
 

@@ -33,19 +33,56 @@ pub async fn yesterday_is_reconciled_once_and_a_deleted_invoice_posted_again(fam
         ..Default::default()
     };
     connector.poll(&connection, &settings, now).await.unwrap();
+    let polled = h.family.state().watermark(&h.connection, shared::stores::poll::LAST_POLL).await.unwrap();
+    // Watermarks keep microseconds.
+    let micros = |t: chrono::DateTime<Utc>| t.timestamp_micros();
+    assert_eq!(
+        polled.map(|w| micros(w.at)),
+        Some(micros(now)),
+        "a successful poll is remembered, for the missed-polls alert"
+    );
     let poster = h.poster();
     h.drain(&poster).await;
     let gone = invoices(&h, 9102)[0];
     h.odoo.press("account.move", "button_draft", &[gone]).unwrap();
     h.odoo.press("account.move", "unlink", &[gone]).unwrap();
 
+    // Gaps are announced where the connection has alerts.
+    let received: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>> = Default::default();
+    let sink = received.clone();
+    let router = axum::Router::new().route(
+        "/alerts",
+        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| async move {
+            sink.lock().unwrap().push(body);
+            "ok"
+        }),
+    );
+    let (url, _server) = shared::serve::on_loopback(router).await.unwrap();
+    let mut connection = connection;
+    connection.alerts = Some(shared::alerts::AlertSettings {
+        webhook: Some(format!("{url}/alerts").parse().unwrap()),
+        ..Default::default()
+    });
+    h.family.connections().put_connection(&connection).await.unwrap();
     let stores = std::sync::Arc::new(shared::stores::Stores::standard(h.store_deps()));
     let f = &h.family;
-    let reconciler = Reconciler { stores, connections: f.connections(), secrets: f.secrets(), audit: f.audit() };
+    let alerts: std::sync::Arc<dyn shared::alerts::AlertSink> =
+        std::sync::Arc::new(shared::alerts::WebhookAlerts { timeout: std::time::Duration::from_secs(5) });
+    let reconciler = Reconciler {
+        stores,
+        connections: f.connections(),
+        secrets: f.secrets(),
+        audit: f.audit(),
+        alerts: Some(alerts),
+    };
     let state = f.state();
     assert_eq!(reconciler.reconcile_due(state.as_ref(), now).await.unwrap(), ["acme-woo"]);
     h.drain(&poster).await;
     assert_eq!(invoices(&h, 9102).len(), 1, "posted again");
+    let sent = received.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["kind"], "reconciliation");
+    assert!(sent[0]["summary"].as_str().unwrap().contains("found 1 missing in Odoo; 1 sent again"), "{}", sent[0]);
     // Asked again the same day (the next hour's check): nothing to do, nothing read.
     let before = store.requests();
     assert!(reconciler.reconcile_due(state.as_ref(), now + Duration::hours(1)).await.unwrap().is_empty());
@@ -56,6 +93,7 @@ pub async fn yesterday_is_reconciled_once_and_a_deleted_invoice_posted_again(fam
     for i in 0..5 {
         assert_eq!(invoices(&h, 9100 + i).len(), 1, "order {}", 9100 + i);
     }
+    assert_eq!(received.lock().unwrap().len(), 1, "a day without gaps raises nothing");
     // A connection that says so gets the missing listed, not sent again.
     let mut listing = connection.clone();
     listing.reconcile_list_only = true;

@@ -1,0 +1,136 @@
+//! Alerts: a revoked Odoo key fails every record for one reason; that raises exactly one alert
+//! per threshold crossing (not one per record), and again only after it cleared and came back.
+
+use std::sync::{Arc, Mutex};
+
+use axum::routing::post;
+use blackbox::Family;
+use blackbox::harness::Harness;
+use shared::alerts::{AlertSettings, Alerter, WebhookAlerts};
+use shared::poster::RecordOutcome;
+use shared::records::Record;
+
+use super::orders::{envelope, order};
+
+pub async fn a_revoked_odoo_key_raises_one_alert_per_threshold_crossing(family: Family) {
+    let h = Harness::start(family).await;
+    let received: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let sink = received.clone();
+    let router = axum::Router::new().route(
+        "/alerts",
+        post(move |axum::Json(body): axum::Json<serde_json::Value>| async move {
+            sink.lock().unwrap().push(body);
+            "ok"
+        }),
+    );
+    let (url, _server) = shared::serve::on_loopback(router).await.unwrap();
+    let connections = h.family.connections();
+    let mut c = connections.connection(&h.connection).await.unwrap().unwrap();
+    c.alerts = Some(AlertSettings {
+        webhook: Some(format!("{url}/alerts").parse().unwrap()),
+        failures_per_reason: 5,
+        ..AlertSettings::default()
+    });
+    connections.put_connection(&c).await.unwrap();
+    let alerter = Alerter {
+        connections: connections.clone(),
+        failed: h.family.failed(),
+        state: h.family.state(),
+        sink: Arc::new(WebhookAlerts { timeout: std::time::Duration::from_secs(5) }),
+    };
+    let poster = h.poster();
+    let post_orders = |from: usize, n: usize| {
+        let envelopes: Vec<_> =
+            (from..from + n).map(|i| envelope(&i.to_string(), Record::Order(order(&i.to_string(), "77")))).collect();
+        envelopes
+    };
+    let alerts = || received.lock().unwrap().clone();
+    let now = chrono::Utc::now();
+
+    // Posting works; then the key is revoked in Odoo and every record fails the same way.
+    let ok = h.post(&poster, &post_orders(100, 1).iter().collect::<Vec<_>>()).await;
+    assert!(matches!(ok.outcomes[0].1, RecordOutcome::Posted { .. }), "{:?}", ok.outcomes);
+    h.odoo.revoke_key(true);
+    let four = post_orders(200, 4);
+    h.post(&poster, &four.iter().collect::<Vec<_>>()).await;
+    assert!(alerter.check(now, None).await.unwrap().is_empty(), "4 failures are under the threshold of 5");
+    let more = post_orders(300, 12);
+    for chunk in more.chunks(4) {
+        h.post(&poster, &chunk.iter().collect::<Vec<_>>()).await;
+        alerter.check(now, None).await.unwrap();
+    }
+    let failed = h.family.failed().failed(&h.connection).await.unwrap();
+    assert_eq!(failed.len(), 16, "{:?}", failed.iter().map(|f| &f.reason).collect::<Vec<_>>());
+    assert_eq!(alerts().len(), 1, "one alert for 16 failures of one reason: {:?}", alerts());
+    let alert = &alerts()[0];
+    assert_eq!(alert["kind"], "failures");
+    assert_eq!(alert["connection"], "acme-woo");
+    assert!(alert["summary"].as_str().unwrap().contains("failed for one reason"), "{alert}");
+    assert!(!alert.to_string().contains(&h.odoo.options().api_key), "no secret in an alert");
+
+    // A new key (the same value here), the failures replayed and posted: the alert re-arms.
+    h.odoo.revoke_key(false);
+    let conn = connections.connection(&h.connection).await.unwrap().unwrap();
+    let replayed =
+        shared::poster::replay(&*h.family.failed(), &*h.queue, &*h.family.audit(), &conn, None).await.unwrap();
+    assert_eq!(replayed, 16);
+    h.drain(&h.poster()).await;
+    assert!(h.family.failed().failed(&h.connection).await.unwrap().is_empty());
+    assert!(alerter.check(now, None).await.unwrap().is_empty());
+
+    // Revoked again: a second crossing, a second alert, and still one for all its records.
+    h.odoo.revoke_key(true);
+    let poster = h.poster();
+    let again = post_orders(400, 6);
+    h.post(&poster, &again.iter().collect::<Vec<_>>()).await;
+    alerter.check(now, None).await.unwrap();
+    alerter.check(now, None).await.unwrap();
+    assert_eq!(alerts().len(), 2, "{:?}", alerts());
+}
+
+/// Polls that stop succeeding raise one alert after the missed intervals, and again only once
+/// a successful poll re-armed it.
+pub async fn missed_polls_raise_one_alert_until_a_poll_succeeds_again(family: Family) {
+    let h = Harness::start(family).await;
+    let received: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let sink = received.clone();
+    let router = axum::Router::new().route(
+        "/alerts",
+        post(move |axum::Json(body): axum::Json<serde_json::Value>| async move {
+            sink.lock().unwrap().push(body);
+            "ok"
+        }),
+    );
+    let (url, _server) = shared::serve::on_loopback(router).await.unwrap();
+    let connections = h.family.connections();
+    let mut c = connections.connection(&h.connection).await.unwrap().unwrap();
+    c.alerts =
+        Some(AlertSettings { webhook: Some(format!("{url}/alerts").parse().unwrap()), ..AlertSettings::default() });
+    connections.put_connection(&c).await.unwrap();
+    let state = h.family.state();
+    let alerter = Alerter {
+        connections: connections.clone(),
+        failed: h.family.failed(),
+        state: state.clone(),
+        sink: Arc::new(WebhookAlerts { timeout: std::time::Duration::from_secs(5) }),
+    };
+    let every = Some(chrono::Duration::minutes(15));
+    let t0 = chrono::Utc::now();
+    let polled = |at: chrono::DateTime<chrono::Utc>| shared::ports::Watermark { at, cursor: None };
+    state.advance_watermark(&h.connection, shared::stores::poll::LAST_POLL, &polled(t0)).await.unwrap();
+    assert!(alerter.check(t0 + chrono::Duration::minutes(40), every).await.unwrap().is_empty(), "2 intervals missed");
+    assert_eq!(alerter.check(t0 + chrono::Duration::minutes(46), every).await.unwrap().len(), 1, "3 missed");
+    assert!(alerter.check(t0 + chrono::Duration::hours(5), every).await.unwrap().is_empty(), "raised already");
+    let back = t0 + chrono::Duration::hours(6);
+    state.advance_watermark(&h.connection, shared::stores::poll::LAST_POLL, &polled(back)).await.unwrap();
+    assert!(alerter.check(back + chrono::Duration::minutes(1), every).await.unwrap().is_empty(), "re-armed");
+    assert_eq!(alerter.check(back + chrono::Duration::hours(1), every).await.unwrap().len(), 1, "stopped again");
+    let sent = received.lock().unwrap().clone();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0]["kind"], "polls");
+    assert!(
+        sent[0]["summary"].as_str().unwrap().contains("no successful poll of acme-woo for 3 intervals"),
+        "{}",
+        sent[0]
+    );
+}
