@@ -1,11 +1,11 @@
 //! Alerts: a revoked Odoo key fails every record for one reason; that raises exactly one alert
 //! per threshold crossing (not one per record), and again only after it cleared and came back.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use axum::routing::post;
 use blackbox::Family;
 use blackbox::harness::Harness;
+use blackbox::webhooks::AlertReceiver;
 use shared::alerts::{AlertSettings, Alerter, WebhookAlerts};
 use shared::poster::RecordOutcome;
 use shared::records::Record;
@@ -14,23 +14,10 @@ use super::orders::{envelope, order};
 
 pub async fn a_revoked_odoo_key_raises_one_alert_per_threshold_crossing(family: Family) {
     let h = Harness::start(family).await;
-    let received: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
-    let sink = received.clone();
-    let router = axum::Router::new().route(
-        "/alerts",
-        post(move |axum::Json(body): axum::Json<serde_json::Value>| async move {
-            sink.lock().unwrap().push(body);
-            "ok"
-        }),
-    );
-    let (url, _server) = shared::serve::on_loopback(router).await.unwrap();
+    let receiver = AlertReceiver::start().await;
     let connections = h.family.connections();
     let mut c = connections.connection(&h.connection).await.unwrap().unwrap();
-    c.alerts = Some(AlertSettings {
-        webhook: Some(format!("{url}/alerts").parse().unwrap()),
-        failures_per_reason: 5,
-        ..AlertSettings::default()
-    });
+    c.alerts = Some(AlertSettings { failures_per_reason: 5, ..receiver.settings() });
     connections.put_connection(&c).await.unwrap();
     let alerter = Alerter {
         connections: connections.clone(),
@@ -44,7 +31,7 @@ pub async fn a_revoked_odoo_key_raises_one_alert_per_threshold_crossing(family: 
             (from..from + n).map(|i| envelope(&i.to_string(), Record::Order(order(&i.to_string(), "77")))).collect();
         envelopes
     };
-    let alerts = || received.lock().unwrap().clone();
+    let alerts = || receiver.alerts();
     let now = chrono::Utc::now();
 
     // Posting works; then the key is revoked in Odoo and every record fails the same way.
@@ -92,20 +79,10 @@ pub async fn a_revoked_odoo_key_raises_one_alert_per_threshold_crossing(family: 
 /// a successful poll re-armed it.
 pub async fn missed_polls_raise_one_alert_until_a_poll_succeeds_again(family: Family) {
     let h = Harness::start(family).await;
-    let received: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
-    let sink = received.clone();
-    let router = axum::Router::new().route(
-        "/alerts",
-        post(move |axum::Json(body): axum::Json<serde_json::Value>| async move {
-            sink.lock().unwrap().push(body);
-            "ok"
-        }),
-    );
-    let (url, _server) = shared::serve::on_loopback(router).await.unwrap();
+    let receiver = AlertReceiver::start().await;
     let connections = h.family.connections();
     let mut c = connections.connection(&h.connection).await.unwrap().unwrap();
-    c.alerts =
-        Some(AlertSettings { webhook: Some(format!("{url}/alerts").parse().unwrap()), ..AlertSettings::default() });
+    c.alerts = Some(receiver.settings());
     connections.put_connection(&c).await.unwrap();
     let state = h.family.state();
     let alerter = Alerter {
@@ -125,7 +102,7 @@ pub async fn missed_polls_raise_one_alert_until_a_poll_succeeds_again(family: Fa
     state.advance_watermark(&h.connection, shared::stores::poll::LAST_POLL, &polled(back)).await.unwrap();
     assert!(alerter.check(back + chrono::Duration::minutes(1), every).await.unwrap().is_empty(), "re-armed");
     assert_eq!(alerter.check(back + chrono::Duration::hours(1), every).await.unwrap().len(), 1, "stopped again");
-    let sent = received.lock().unwrap().clone();
+    let sent = receiver.alerts();
     assert_eq!(sent.len(), 2);
     assert_eq!(sent[0]["kind"], "polls");
     assert!(

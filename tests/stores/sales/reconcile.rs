@@ -48,21 +48,9 @@ pub async fn yesterday_is_reconciled_once_and_a_deleted_invoice_posted_again(fam
     h.odoo.press("account.move", "unlink", &[gone]).unwrap();
 
     // Gaps are announced where the connection has alerts.
-    let received: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>> = Default::default();
-    let sink = received.clone();
-    let router = axum::Router::new().route(
-        "/alerts",
-        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| async move {
-            sink.lock().unwrap().push(body);
-            "ok"
-        }),
-    );
-    let (url, _server) = shared::serve::on_loopback(router).await.unwrap();
+    let receiver = blackbox::webhooks::AlertReceiver::start().await;
     let mut connection = connection;
-    connection.alerts = Some(shared::alerts::AlertSettings {
-        webhook: Some(format!("{url}/alerts").parse().unwrap()),
-        ..Default::default()
-    });
+    connection.alerts = Some(receiver.settings());
     h.family.connections().put_connection(&connection).await.unwrap();
     let stores = std::sync::Arc::new(shared::stores::Stores::standard(h.store_deps()));
     let f = &h.family;
@@ -79,7 +67,7 @@ pub async fn yesterday_is_reconciled_once_and_a_deleted_invoice_posted_again(fam
     assert_eq!(reconciler.reconcile_due(state.as_ref(), now).await.unwrap(), ["acme-woo"]);
     h.drain(&poster).await;
     assert_eq!(invoices(&h, 9102).len(), 1, "posted again");
-    let sent = received.lock().unwrap().clone();
+    let sent = receiver.alerts();
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0]["kind"], "reconciliation");
     assert!(sent[0]["summary"].as_str().unwrap().contains("found 1 missing in Odoo; 1 sent again"), "{}", sent[0]);
@@ -93,7 +81,7 @@ pub async fn yesterday_is_reconciled_once_and_a_deleted_invoice_posted_again(fam
     for i in 0..5 {
         assert_eq!(invoices(&h, 9100 + i).len(), 1, "order {}", 9100 + i);
     }
-    assert_eq!(received.lock().unwrap().len(), 1, "a day without gaps raises nothing");
+    assert_eq!(receiver.alerts().len(), 1, "a day without gaps raises nothing");
     // A connection that says so gets the missing listed, not sent again.
     let mut listing = connection.clone();
     listing.reconcile_list_only = true;
