@@ -162,7 +162,7 @@ impl Alerter {
             }
         }
         // Reasons gone from the failed records (replayed, fixed) re-arm their alert.
-        for key in self.raised(c, "failures").await? {
+        for key in self.raised_keys(c, "failures").await? {
             if !by_reason.contains_key(&key) {
                 self.set(c, "failures", &key, "armed", now).await?;
             }
@@ -261,10 +261,6 @@ impl Alerter {
             .and_then(|w| w.cursor)
             .map(|k| k.lines().filter(|l| !l.is_empty()).map(String::from).collect())
             .unwrap_or_default())
-    }
-
-    async fn raised(&self, c: &Connection, kind: &str) -> Result<Vec<String>> {
-        self.raised_keys(c, kind).await
     }
 }
 

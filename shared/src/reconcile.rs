@@ -90,6 +90,16 @@ impl ReconcileReport {
     pub fn count(&self, gap: Gap) -> usize {
         self.discrepancies.iter().filter(|d| d.gap == gap).count()
     }
+
+    /// `7 missing in Odoo, 2 in Odoo twice`: the gaps found, each with its count.
+    pub fn gaps(&self) -> String {
+        let counts: Vec<String> = [Gap::MissingInOdoo, Gap::InOdooTwice, Gap::AmountDiffers, Gap::NotInStore]
+            .iter()
+            .filter(|g| self.count(**g) > 0)
+            .map(|g| format!("{} {}", self.count(*g), g.as_str()))
+            .collect();
+        if counts.is_empty() { "no gap".into() } else { counts.join(", ") }
+    }
 }
 
 pub struct Reconciler {
@@ -320,9 +330,10 @@ impl Reconciler {
             if mark.and_then(|m| m.cursor).is_some_and(|day| day >= yesterday.to_string()) {
                 continue;
             }
-            let input =
-                json!({ "connection_id": c.id.as_str(), "from": yesterday.to_string(), "to": yesterday.to_string() });
-            match self.run_scheduled(&input, now).await {
+            let from = yesterday.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+            let span = tracing::info_span!("reconcile", connection_id = %c.id);
+            let run = self.run(&c, from, from + Duration::days(1), !c.reconcile_list_only);
+            match tracing::Instrument::instrument(run, span).await {
                 Ok(_) => {
                     let day = Watermark { at: now, cursor: Some(yesterday.to_string()) };
                     state.advance_watermark(&c.id, RECONCILED, &day).await?;
@@ -529,11 +540,6 @@ impl Reconciler {
         if !settings.on_reconciliation_gap || report.discrepancies.is_empty() {
             return;
         }
-        let counts: Vec<String> = [Gap::MissingInOdoo, Gap::InOdooTwice, Gap::AmountDiffers, Gap::NotInStore]
-            .iter()
-            .filter(|g| report.count(**g) > 0)
-            .map(|g| format!("{} {}", report.count(*g), g.as_str()))
-            .collect();
         let alert = crate::alerts::Alert {
             connection: connection.id.to_string(),
             kind: "reconciliation",
@@ -542,7 +548,7 @@ impl Reconciler {
                 connection.id,
                 report.from.format("%Y-%m-%d"),
                 report.to.format("%Y-%m-%d"),
-                counts.join(", "),
+                report.gaps(),
                 report.backfilled
             ),
             at: Utc::now(),

@@ -70,36 +70,14 @@ pub fn sales_rules(base: serde_json::Value) -> serde_json::Value {
 /// invoiced on ordered quantities), the flat-rate carrier and its delivery product, a
 /// pricelist and a fiscal position.
 pub fn sales_master_data(odoo: &Sandbox) {
-    use shared::odoo::Val;
-    let product = |sku: &str, name: &str, kind: &str| {
-        let vals = [
-            ("name", Val::from(name)),
-            ("default_code", Val::from(sku)),
-            ("type", Val::from(kind)),
-            ("invoice_policy", Val::from("order")),
-        ];
-        odoo.create("product.product", Val::map(vals)).expect("a product")
-    };
-    for (sku, name) in [
+    let goods = [
         ("SHIRT-M", "Shirt (M)"),
         ("SHIRT-L", "Shirt (L)"),
         ("HAT-1", "Hat"),
         ("BOOK-1", "Rust in Action"),
         ("BOOK-2", "Zero to Production"),
-    ] {
-        product(sku, name, "consu");
-    }
-    product("ROUNDING", "Rounding difference", "service");
-    let shipping = product("SHIP-FLAT", "Flat rate shipping", "service");
-    let carrier = [
-        ("name", Val::from("Flat rate")),
-        ("product_id", Val::Int(shipping)),
-        ("delivery_type", Val::from("fixed")),
-        ("fixed_price", Val::Num(rust_decimal::Decimal::new(490, 2))),
     ];
-    odoo.create("delivery.carrier", Val::map(carrier)).expect("a carrier");
-    odoo.create("product.pricelist", Val::map([("name", Val::from("Public Pricelist"))])).expect("a pricelist");
-    odoo.create("account.fiscal.position", Val::map([("name", Val::from("EU B2C"))])).expect("a fiscal position");
+    odoo.add_sales_setup(&goods).expect("the sales setup");
 }
 
 /// One line of a posted move (`Harness::ledger_lines`).

@@ -186,6 +186,36 @@ impl Sandbox {
             (per_mille > 0).then(|| Chaos { per_mille, rng: rand::rngs::StdRng::seed_from_u64(seed), hold });
     }
 
+    /// What a merchant selling in sales-order mode has set up: these goods (invoiced on
+    /// ordered quantities), a rounding product, the "Flat rate" carrier with its delivery
+    /// product SHIP-FLAT, the "Public Pricelist" and the "EU B2C" fiscal position.
+    pub fn add_sales_setup(&self, goods: &[(&str, &str)]) -> Result<(), Exc> {
+        let product = |sku: &str, name: &str, kind: &str| {
+            let vals = [
+                ("name", Val::from(name)),
+                ("default_code", Val::from(sku)),
+                ("type", Val::from(kind)),
+                ("invoice_policy", Val::from("order")),
+            ];
+            self.create("product.product", Val::map(vals))
+        };
+        for (sku, name) in goods {
+            product(sku, name, "consu")?;
+        }
+        product("ROUNDING", "Rounding difference", "service")?;
+        let shipping = product("SHIP-FLAT", "Flat rate shipping", "service")?;
+        let carrier = [
+            ("name", Val::from("Flat rate")),
+            ("product_id", Val::Int(shipping)),
+            ("delivery_type", Val::from("fixed")),
+            ("fixed_price", Val::Num(rust_decimal::Decimal::new(490, 2))),
+        ];
+        self.create("delivery.carrier", Val::map(carrier))?;
+        self.create("product.pricelist", Val::map([("name", Val::from("Public Pricelist"))]))?;
+        self.create("account.fiscal.position", Val::map([("name", Val::from("EU B2C"))]))?;
+        Ok(())
+    }
+
     /// Revokes the API key (`true`), as a user does in Odoo's preferences, or makes a new one
     /// with the same value (`false`): while revoked, every call with it is refused.
     pub fn revoke_key(&self, revoked: bool) {

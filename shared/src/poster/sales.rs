@@ -370,14 +370,11 @@ impl Poster {
             let why = format!("{} is cancelled in Odoo: status {} is not applied", order.name, doc.source_status);
             return Ok(self.skip(ctx, work, why).await);
         }
+        // The same books (a status change, or nothing): noted, or skipped, as for any document.
+        if let Some(outcome) = self.unchanged_for_the_books(ctx, work, doc, link).await? {
+            return Ok(outcome);
+        }
         match self.booked(work).await? {
-            Some((fingerprint, status)) if fingerprint == doc.booking_fingerprint() => {
-                if status == doc.source_status {
-                    let why = format!("order {}: nothing changed for {}", doc.number, order.name);
-                    return Ok(self.skip(ctx, work, why).await);
-                }
-                self.note_status(ctx, work, doc, link).await
-            }
             Some(_) if decision == StatusDecision::Post => {
                 let why = format!(
                     "order {} changed in the store after it became {} (lines, amounts or customer); the sale order was not changed: review it in Odoo",

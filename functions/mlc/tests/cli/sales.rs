@@ -6,24 +6,14 @@ use super::*;
 
 /// The products, carrier, pricelist and fiscal position the rules below name.
 fn stock_odoo(odoo: &Sandbox) {
-    let product = |sku: &str, name: &str, kind: &str| {
-        let vals = [("name", Val::from(name)), ("default_code", Val::from(sku)), ("type", Val::from(kind))];
-        odoo.create("product.product", Val::map(vals)).unwrap()
-    };
-    for (sku, name) in [
+    let goods = [
         ("SHIRT-M", "Shirt (M)"),
         ("SHIRT-L", "Shirt (L)"),
         ("HAT-1", "Hat"),
         ("BOOK-1", "Rust in Action"),
         ("BOOK-2", "Zero to Production"),
-    ] {
-        product(sku, name, "consu");
-    }
-    let shipping = product("SHIP-FLAT", "Flat rate shipping", "service");
-    odoo.create("delivery.carrier", Val::map([("name", Val::from("Flat rate")), ("product_id", Val::Int(shipping))]))
-        .unwrap();
-    odoo.create("product.pricelist", Val::map([("name", Val::from("Public Pricelist"))])).unwrap();
-    odoo.create("account.fiscal.position", Val::map([("name", Val::from("EU B2C"))])).unwrap();
+    ];
+    odoo.add_sales_setup(&goods).unwrap();
 }
 
 fn sales_rules() -> serde_json::Value {
