@@ -39,3 +39,15 @@ export AWS_ENDPOINT_URL="$MLC_MOTO_ENDPOINT"
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 export AWS_EC2_METADATA_DISABLED=true
+
+# The console's browser test drives Debian's Chromium through its chromedriver; nothing downloads a browser.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    echo "==> installing chromium and chromium-driver (Debian packages)"
+    sudo_if_needed=""
+    [[ $(id -u) -eq 0 ]] || sudo_if_needed="sudo"
+    $sudo_if_needed apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_if_needed apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+for tool in chromium chromedriver; do
+    command -v "$tool" >/dev/null || { echo "error: $tool is missing (Debian's chromium and chromium-driver)" >&2; exit 1; }
+done

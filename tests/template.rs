@@ -178,6 +178,21 @@ fn problems(t: &Value) -> Vec<String> {
         out.push(format!("AuditTable lacks the {} index on {}", keys::AUDIT_ODOO_INDEX, keys::AUDIT_ODOO_KEY));
     }
 
+    // An audit entry is a PutItem and its hour's activity count an UpdateItem (`DynamoAudit::append`).
+    for (id, function) in of_type(t, "AWS::Serverless::Function") {
+        for policy in function["Properties"]["Policies"].as_sequence().cloned().unwrap_or_default() {
+            for statement in policy["Statement"].as_sequence().cloned().unwrap_or_default() {
+                let on_audit = serde_yaml::to_string(&statement["Resource"]).unwrap_or_default().contains("AuditTable");
+                let actions = serde_yaml::to_string(&statement["Action"]).unwrap_or_default();
+                if on_audit && actions.contains("dynamodb:PutItem") && !actions.contains("dynamodb:UpdateItem") {
+                    out.push(format!(
+                        "{id}: appends to the audit table without dynamodb:UpdateItem for its activity counts"
+                    ));
+                }
+            }
+        }
+    }
+
     for (id, policy) in of_type(t, "AWS::IAM::ManagedPolicy") {
         for statement in policy["Properties"]["PolicyDocument"]["Statement"].as_sequence().cloned().unwrap_or_default()
         {
@@ -332,4 +347,13 @@ fn each_thing_lint_misses_is_caught() {
         let found = problems(&with_poster(edit));
         assert!(!found.is_empty(), "a broken {what} went unnoticed");
     }
+}
+
+#[test]
+fn an_audit_writer_without_update_item_is_caught() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    let narrowed = text.replacen("Action: [dynamodb:PutItem, dynamodb:UpdateItem]", "Action: [dynamodb:PutItem]", 1);
+    assert_ne!(narrowed, text, "the template grants the audit writers PutItem and UpdateItem together");
+    let problems = problems(&serde_yaml::from_str(&narrowed).unwrap());
+    assert!(problems.iter().any(|p| p.contains("without dynamodb:UpdateItem")), "{problems:#?}");
 }

@@ -8,6 +8,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 
 use crate::aws::{DynamoAudit, DynamoConnections, DynamoState, SecretsManagerStore, load_config};
 use crate::error::{Error, Result};
+use crate::ports::FailedRecords;
 use crate::poster::{BatchReport, IncomingMessage, Poster, PosterDeps, PosterSettings};
 use crate::secret_cache::CachedSecrets;
 
@@ -106,14 +107,58 @@ pub async fn woo_connector_from_env() -> Result<WooConnector> {
     Ok(WooConnector::new(store_deps_from_env().await?))
 }
 
+/// Where alerts go on AWS: the stack's SNS topic (`MLC_ALERT_TOPIC_ARN`, set by the template);
+/// a deployment without one sends them to each connection's webhook instead.
+pub async fn alert_sink_from_env() -> Arc<dyn crate::alerts::AlertSink> {
+    match std::env::var("MLC_ALERT_TOPIC_ARN") {
+        Ok(arn) if !arn.is_empty() => {
+            let config = load_config().await;
+            Arc::new(crate::aws::SnsAlerts::new(aws_sdk_sns::Client::new(&config), arn))
+        }
+        _ => Arc::new(crate::alerts::WebhookAlerts { timeout: Duration::from_secs(10) }),
+    }
+}
+
 /// The daily reconciliation on the AWS adapters.
 pub async fn reconciler_from_env() -> Result<crate::reconcile::Reconciler> {
     let deps = store_deps_from_env().await?;
-    let (connections, secrets, audit) = (deps.connections.clone(), deps.secrets.clone(), deps.audit.clone());
-    let alerts: Arc<dyn crate::alerts::AlertSink> =
-        Arc::new(crate::alerts::WebhookAlerts { timeout: Duration::from_secs(10) });
+    let (connections, secrets, audit, state) =
+        (deps.connections.clone(), deps.secrets.clone(), deps.audit.clone(), deps.state.clone());
+    let alerts = alert_sink_from_env().await;
     let stores = Arc::new(Stores::standard(deps));
-    Ok(crate::reconcile::Reconciler { stores, connections, secrets, audit, alerts: Some(alerts) })
+    Ok(crate::reconcile::Reconciler { stores, connections, secrets, audit, state, alerts: Some(alerts) })
+}
+
+/// The checks the reconciler function runs on its schedules: `{"check": "alerts"}` every few
+/// minutes (failures per reason, missed polls, against `MLC_POLL_EVERY_MINUTES`, the poll
+/// schedules' rate), anything else a reconciliation ([`crate::reconcile::Reconciler::run_scheduled`]).
+pub async fn scheduled_check(
+    reconciler: &crate::reconcile::Reconciler,
+    failed: Arc<dyn FailedRecords>,
+    payload: &serde_json::Value,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<serde_json::Value> {
+    if payload.get("check").and_then(|c| c.as_str()) != Some("alerts") {
+        return reconciler.run_scheduled(payload, now).await;
+    }
+    let minutes = std::env::var("MLC_POLL_EVERY_MINUTES").ok().and_then(|m| m.parse::<i64>().ok()).unwrap_or(15);
+    let alerter = crate::alerts::Alerter {
+        connections: reconciler.connections.clone(),
+        failed,
+        state: reconciler.state.clone(),
+        sink: reconciler
+            .alerts
+            .clone()
+            .unwrap_or_else(|| Arc::new(crate::alerts::WebhookAlerts { timeout: Duration::from_secs(10) })),
+    };
+    let sent = alerter.check(now, Some(chrono::Duration::minutes(minutes.max(1)))).await?;
+    Ok(serde_json::json!({ "alerts_sent": sent.iter().map(|a| &a.summary).collect::<Vec<_>>() }))
+}
+
+/// The failed records on the AWS adapters (the state table).
+pub async fn failed_records_from_env() -> Result<Arc<dyn FailedRecords>> {
+    let config = load_config().await;
+    Ok(Arc::new(DynamoState::new(aws_sdk_dynamodb::Client::new(&config), env("MLC_STATE_TABLE")?)))
 }
 
 /// Every store, for the fetch stage's function.
@@ -209,5 +254,41 @@ pub fn apigw_reply(reply: &Reply) -> ApiGatewayV2httpResponse {
         status: reply.status,
         content_type: reply.content_type,
         body: reply.body.clone(),
+    })
+}
+
+/// The console on a deployed stack (`mlc console --aws`): the stack's tables, queues and
+/// secrets, as the functions are configured, plus `MLC_DLQ_URL` for the dead letters' depth.
+/// Settings are read-only here.
+pub async fn console_from_env() -> Result<crate::console::Console> {
+    let deps = store_deps_from_env().await?;
+    let config = load_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let dynamo = aws_sdk_dynamodb::Client::new(&config);
+    let state = Arc::new(DynamoState::new(dynamo, env("MLC_STATE_TABLE")?));
+    let poster = Poster::new(
+        PosterDeps {
+            connections: deps.connections.clone(),
+            state: deps.state.clone(),
+            audit: deps.audit.clone(),
+            failed: state.clone(),
+            secrets: deps.secrets.clone(),
+        },
+        PosterSettings::default(),
+    );
+    let reconciler = reconciler_from_env().await?;
+    Ok(crate::console::Console {
+        connections: deps.connections.clone(),
+        failed: state,
+        audit: deps.audit.clone(),
+        state: deps.state.clone(),
+        secrets: deps.secrets.clone(),
+        queue: deps.queue.clone(),
+        queue_depth: Arc::new(SqsQueue::new(sqs.clone(), env("MLC_QUEUE_URL")?)),
+        dead_letters: Arc::new(SqsQueue::new(sqs, env("MLC_DLQ_URL")?)),
+        stores: reconciler.stores.clone(),
+        poster: Arc::new(poster),
+        reconciler: Arc::new(reconciler),
+        editable: false,
     })
 }

@@ -342,6 +342,51 @@ pub struct ServeSettings {
     /// When yesterday's reconciliation is looked for first, and how often after that (`None`:
     /// never). Each connection's day is reconciled once.
     pub reconcile: Option<(Duration, Duration)>,
+    /// Serve the console at `/console` beside the webhooks.
+    pub console: bool,
+    /// Certificate chain and private key (PEM) to serve https with.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// A TLS proxy in front serves https: the console's cookies are Secure.
+    pub behind_tls_proxy: bool,
+}
+
+/// The console's tokens (hashes only), in the state directory.
+pub const CONSOLE_TOKENS: &str = "console-tokens.json";
+
+impl LocalStack {
+    pub fn console_tokens(&self) -> crate::console::TokenFile {
+        crate::console::TokenFile { path: self.dir.join(CONSOLE_TOKENS) }
+    }
+
+    /// Reconciliation on this machine's state; gaps are announced to connections' alert webhooks.
+    pub fn reconciler(&self, stores: Arc<Stores>) -> crate::reconcile::Reconciler {
+        crate::reconcile::Reconciler {
+            stores,
+            connections: self.store.clone(),
+            secrets: self.secrets.clone(),
+            audit: self.store.clone(),
+            state: self.store.clone(),
+            alerts: Some(Arc::new(crate::alerts::WebhookAlerts { timeout: Duration::from_secs(10) })),
+        }
+    }
+
+    /// The console on this machine's state: settings can be changed here.
+    pub fn console(&self, stores: Arc<Stores>, poster: Arc<Poster>) -> crate::console::Console {
+        crate::console::Console {
+            connections: self.store.clone(),
+            failed: self.store.clone(),
+            audit: self.store.clone(),
+            state: self.store.clone(),
+            secrets: self.secrets.clone(),
+            queue: self.queue.clone(),
+            queue_depth: self.queue.clone(),
+            dead_letters: self.dead_letters.clone(),
+            reconciler: Arc::new(self.reconciler(stores.clone())),
+            stores,
+            poster,
+            editable: true,
+        }
+    }
 }
 
 /// Runs poster worker `n` until `stop`; when it fails (a panic, where panics unwind) it is
@@ -443,9 +488,24 @@ pub async fn serve(
             let _ = rx.wait_for(|s| *s).await;
         }
     };
-    let router = crate::serve::stores_router(stores.clone(), settings.limits);
-    let http = tokio::spawn(crate::serve::serve_http(
+    let tls = match &settings.tls {
+        Some((cert, key)) => Some(crate::serve::tls_acceptor(cert, key)?),
+        None => None,
+    };
+    let mut router = crate::serve::stores_router(stores.clone(), settings.limits);
+    if settings.console {
+        // Behind a proxy every visitor arrives from loopback: a token is asked for all the same.
+        let access = crate::console::Access::new(
+            !settings.listen.ip().is_loopback() || settings.behind_tls_proxy,
+            tls.is_some() || settings.behind_tls_proxy,
+            stack.console_tokens(),
+        );
+        let console = stack.console(stores.clone(), poster.clone());
+        router = router.merge(crate::console::router(Arc::new(console), Arc::new(access)));
+    }
+    let http = tokio::spawn(crate::serve::serve_http_maybe_tls(
         listener,
+        tls,
         router,
         settings.limits,
         http_stop,
@@ -523,14 +583,8 @@ pub async fn serve(
         })
     };
     let reconciler = settings.reconcile.map(|(first, every)| {
-        let reconciler = crate::reconcile::Reconciler {
-            stores: stores.clone(),
-            connections: stack.store.clone(),
-            secrets: stack.secrets.clone(),
-            audit: stack.store.clone(),
-            alerts: Some(alerts.clone()),
-        };
-        let (state, mut stop) = (stack.store.clone(), stop_rx.clone());
+        let reconciler = stack.reconciler(stores.clone());
+        let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + first, every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -539,7 +593,7 @@ pub async fn serve(
                     _ = tick.tick() => {}
                     _ = stop.wait_for(|s| *s) => return,
                 }
-                match reconciler.reconcile_due(state.as_ref(), Utc::now()).await {
+                match reconciler.reconcile_due(Utc::now()).await {
                     Ok(done) if !done.is_empty() => {
                         tracing::info!(connections = %done.join(","), "reconciled yesterday")
                     }

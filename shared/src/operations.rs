@@ -17,18 +17,30 @@ pub async fn replay(
     connection: &crate::ports::Connection,
     only: Option<(EntityKind, &SourceId)>,
 ) -> Result<usize> {
-    let retention = connection.audit_retention;
-    let connection = &connection.id;
     let records = match only {
         // The kind given, else any failed record with that id (a refund `1083-r1084`, a customer).
-        Some((kind, source)) => match failed.get_failed(connection, kind, source).await? {
+        Some((kind, source)) => match failed.get_failed(&connection.id, kind, source).await? {
             Some(r) => vec![r],
-            None => failed.failed(connection).await?.into_iter().filter(|r| &r.source_id == source).collect(),
+            None => failed.failed(&connection.id).await?.into_iter().filter(|r| &r.source_id == source).collect(),
         },
-        None => failed.failed(connection).await?,
+        None => failed.failed(&connection.id).await?,
     };
+    replay_records(failed, queue, audit, connection, records, "mlc replay").await
+}
+
+/// Replays `records` (failed records of `connection`), saying in each one's trail who asked.
+pub async fn replay_records(
+    failed: &dyn crate::ports::FailedRecords,
+    queue: &dyn crate::ports::RecordQueue,
+    audit: &dyn crate::ports::AuditLog,
+    connection: &crate::ports::Connection,
+    records: Vec<crate::ports::FailedRecord>,
+    by: &str,
+) -> Result<usize> {
+    let retention = connection.audit_retention;
+    let connection = &connection.id;
     let mut replayed = 0;
-    for r in records {
+    for r in records.into_iter().filter(|r| &r.connection_id == connection) {
         let envelope = Envelope::from_json(&r.body)?;
         let mut message = crate::ports::OutgoingMessage::for_envelope(&envelope);
         // A fresh deduplication id: the original one may still be inside the queue's window.
@@ -43,8 +55,8 @@ pub async fn replay(
             at: Utc::now(),
             stage: AuditStage::Replayed,
             odoo: None,
-            message: format!("replayed after: {}", r.reason),
-            details: json!({}),
+            message: format!("replayed by {by} after: {}", r.reason),
+            details: json!({ "by": by }),
         };
         audit.append(&entry, retention).await?;
         replayed += 1;

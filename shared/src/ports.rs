@@ -109,6 +109,18 @@ pub enum Retention {
 }
 
 impl Retention {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Retention::Days30 => "days30",
+            Retention::Days60 => "days60",
+            Retention::Never => "never",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Retention> {
+        [Retention::Days30, Retention::Days60, Retention::Never].into_iter().find(|r| r.as_str() == text)
+    }
+
     /// When an entry written at `at` expires; `None` means never.
     pub fn expires_at(self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match self {
@@ -265,7 +277,7 @@ pub trait SyncState: Send + Sync {
 // Audit
 
 /// The step of a record's journey an audit entry describes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditStage {
     Received,
@@ -311,6 +323,77 @@ pub trait AuditLog: Send + Sync {
     ) -> Result<Vec<AuditEntry>>;
     /// Every entry that touched an Odoo record, oldest first.
     async fn by_odoo(&self, connection: &ConnectionId, odoo: &OdooRef) -> Result<Vec<AuditEntry>>;
+    /// How many entries of each stage were appended per hour, for the hours that overlap
+    /// `[from, to)`, oldest first; hours without entries are left out. Counted as entries are
+    /// appended, and kept for [`ACTIVITY_KEPT_DAYS`] whatever the entries' retention.
+    async fn activity(
+        &self,
+        connection: &ConnectionId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<HourActivity>>;
+}
+
+/// How long hourly activity counts are kept: a year and a month, for "this month" a year on.
+pub const ACTIVITY_KEPT_DAYS: i64 = 400;
+
+/// Audit entries of one hour, by stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HourActivity {
+    /// The hour's start (UTC).
+    pub hour: DateTime<Utc>,
+    pub counts: BTreeMap<AuditStage, u64>,
+}
+
+impl HourActivity {
+    pub fn count(&self, stage: AuditStage) -> u64 {
+        self.counts.get(&stage).copied().unwrap_or(0)
+    }
+}
+
+impl AuditStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditStage::Received => "received",
+            AuditStage::Rejected => "rejected",
+            AuditStage::Enqueued => "enqueued",
+            AuditStage::Posted => "posted",
+            AuditStage::Noted => "noted",
+            AuditStage::Skipped => "skipped",
+            AuditStage::Failed => "failed",
+            AuditStage::DeadLettered => "dead_lettered",
+            AuditStage::Replayed => "replayed",
+            AuditStage::SyncedToStore => "synced_to_store",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<AuditStage> {
+        serde_json::from_value(serde_json::Value::String(text.to_string())).ok()
+    }
+}
+
+/// The hour an instant falls in, as its counters key it: `2026-12-03T17`.
+pub fn hour_key(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H").to_string()
+}
+
+/// Hourly activity from `(hour key, stage, count)` rows in hour order; rows it cannot read
+/// (a stage this build does not know) are left out.
+pub fn activity_of_rows(rows: impl IntoIterator<Item = (String, String, u64)>) -> Vec<HourActivity> {
+    let mut hours: Vec<HourActivity> = Vec::new();
+    for (key, stage, n) in rows {
+        let (Some(hour), Some(stage)) = (hour_of_key(&key), AuditStage::parse(&stage)) else { continue };
+        match hours.last_mut() {
+            Some(last) if last.hour == hour => *last.counts.entry(stage).or_default() += n,
+            _ => hours.push(HourActivity { hour, counts: BTreeMap::from([(stage, n)]) }),
+        }
+    }
+    hours
+}
+
+/// The start of the hour a [`hour_key`] names.
+pub fn hour_of_key(key: &str) -> Option<DateTime<Utc>> {
+    chrono::NaiveDateTime::parse_from_str(&format!("{key}:00:00"), "%Y-%m-%dT%H:%M:%S").ok().map(|t| t.and_utc())
 }
 
 // ---------------------------------------------------------------------------------------------

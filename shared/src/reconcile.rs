@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::checks::odoo_client;
@@ -29,7 +29,7 @@ use crate::records::{EntityKind, Envelope, Record};
 use crate::rules::{MappingRules, PostingMode, StatusDecision};
 use crate::stores::Stores;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Gap {
     MissingInOdoo,
@@ -51,16 +51,18 @@ impl Gap {
 
 /// The last day reconciled, per connection (a watermark whose cursor is the day).
 const RECONCILED: &str = "reconciled-day";
+/// The last run, per connection (a watermark whose cursor is the run's source id in the trail).
+pub const LAST_RUN: &str = "reconciled-last-run";
 
 /// One document of Odoo's, as reconciliation saw it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OdooDocument {
     pub odoo: OdooRef,
     pub name: String,
     pub total: Decimal,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Discrepancy {
     pub gap: Gap,
     pub kind: EntityKind,
@@ -72,7 +74,7 @@ pub struct Discrepancy {
     pub backfilled: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReconcileReport {
     pub connection: String,
     pub from: DateTime<Utc>,
@@ -107,6 +109,8 @@ pub struct Reconciler {
     pub connections: Arc<dyn ConnectionStore>,
     pub secrets: Arc<dyn SecretStore>,
     pub audit: Arc<dyn AuditLog>,
+    /// The day reconciled last, and the last run (for the console).
+    pub state: Arc<dyn SyncState>,
     /// Where a run's gaps are announced, for connections with alerts.
     pub alerts: Option<Arc<dyn crate::alerts::AlertSink>>,
 }
@@ -259,6 +263,10 @@ impl Reconciler {
         report.store_requests = poll.requests_made(connection).await.saturating_sub(store_before);
         report.odoo_requests = odoo.calls;
         self.audit_report(connection, &report, &run).await;
+        let last = Watermark { at: Utc::now(), cursor: Some(run) };
+        if let Err(e) = self.state.advance_watermark(&connection.id, LAST_RUN, &last).await {
+            tracing::warn!(error = %e, "the console will not show this reconciliation as the last one");
+        }
         self.announce(connection, &report).await;
         Ok(report)
     }
@@ -322,7 +330,8 @@ impl Reconciler {
     /// Yesterday's reconciliation of each active connection that has not had it yet (`mlc
     /// serve` asks every hour): a day is reconciled once, after it has ended, and the day done
     /// is kept in `state`. Answers the connections reconciled now.
-    pub async fn reconcile_due(&self, state: &dyn SyncState, now: DateTime<Utc>) -> Result<Vec<String>> {
+    pub async fn reconcile_due(&self, now: DateTime<Utc>) -> Result<Vec<String>> {
+        let state = self.state.as_ref();
         let yesterday = (now - Duration::days(1)).date_naive();
         let mut done = Vec::new();
         for c in self.connections.connections().await?.into_iter().filter(|c| !c.paused) {

@@ -168,6 +168,47 @@ pub async fn serve_http(
     shutdown: impl Future<Output = ()>,
     drain: Duration,
 ) {
+    serve_http_maybe_tls(listener, None, router, limits, shutdown, drain).await
+}
+
+/// A TLS server configuration from PEM files: the certificate chain and its private key.
+pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> crate::Result<tokio_rustls::TlsAcceptor> {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |what: &str, path: &std::path::Path, e: &dyn std::fmt::Display| {
+        crate::Error::bad_input(format!("{what} {}: {e}", path.display()))
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| bad("the certificate file", cert, &e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| bad("the certificate file", cert, &e))?;
+    if chain.is_empty() {
+        return Err(crate::Error::bad_input(format!("{} holds no certificate", cert.display())));
+    }
+    // The key's own bytes are never part of an error message.
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|_| crate::Error::bad_input(format!("{} holds no readable PEM private key", key.display())))?;
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| crate::Error::permanent(anyhow::anyhow!("TLS versions: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| crate::Error::bad_input(format!("the certificate and key do not make a TLS server: {e}")))?;
+    let mut config = config;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
+}
+
+/// [`serve_http`], over TLS when `tls` is given (the handshake within the header timeout).
+pub async fn serve_http_maybe_tls(
+    listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    router: axum::Router,
+    limits: ServerLimits,
+    shutdown: impl Future<Output = ()>,
+    drain: Duration,
+) {
     let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -192,12 +233,25 @@ pub async fn serve_http(
         let _ = stream.set_nodelay(true);
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).max_buf_size(64 * 1024);
-        let connection =
-            graceful.watch(http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone())));
-        tokio::spawn(async move {
-            let _ = connection.await;
-            drop(permit);
-        });
+        let service = TowerToHyperService::new(router.clone());
+        match &tls {
+            None => {
+                let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                    drop(permit);
+                });
+            }
+            Some(acceptor) => {
+                let (acceptor, watcher, handshake) = (acceptor.clone(), graceful.watcher(), limits.header_timeout);
+                tokio::spawn(async move {
+                    if let Ok(Ok(stream)) = tokio::time::timeout(handshake, acceptor.accept(stream)).await {
+                        let _ = watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await;
+                    }
+                    drop(permit);
+                });
+            }
+        }
     }
     drop(listener);
     if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {

@@ -115,6 +115,9 @@ async fn main() {
         poster: Default::default(),
         limits: Default::default(),
         reconcile: None,
+        console: false,
+        tls: None,
+        behind_tls_proxy: false,
     };
     let serve_stack = stack.clone();
     let server = tokio::spawn(async move {

@@ -70,3 +70,37 @@ pub async fn retention_hides_expired_entries(family: Family) {
     );
     assert_eq!(audit.by_odoo(&c, &mv).await.unwrap(), expected);
 }
+
+pub async fn counts_activity_per_hour_and_stage(family: Family) {
+    let audit = family.audit();
+    let now = Utc::now();
+    let this_hour = shared::ports::hour_of_key(&shared::ports::hour_key(now)).unwrap();
+    let at = |hours_ago: i64, minute: i64, stage: AuditStage, conn: &str| {
+        let mut e = entry(conn, EntityKind::Order, "5", Duration::zero(), stage, None);
+        e.at = this_hour - Duration::hours(hours_ago) + Duration::minutes(minute);
+        e
+    };
+    let entries = [
+        at(2, 1, AuditStage::Posted, "acme"),
+        at(2, 59, AuditStage::Posted, "acme"),
+        at(2, 30, AuditStage::Failed, "acme"),
+        at(0, 0, AuditStage::Posted, "acme"),
+        // Another connection's, and one older than the window.
+        at(0, 5, AuditStage::Posted, "other"),
+        at(30, 0, AuditStage::Posted, "acme"),
+    ];
+    for e in &entries {
+        // Counted whatever the entry's retention.
+        audit.append(e, Retention::Days30).await.unwrap();
+    }
+    let c = ConnectionId::parse("acme").unwrap();
+    let hours = audit.activity(&c, this_hour - Duration::hours(24), now).await.unwrap();
+    let figures: Vec<(i64, u64, u64)> = hours
+        .iter()
+        .map(|h| ((this_hour - h.hour).num_hours(), h.count(AuditStage::Posted), h.count(AuditStage::Failed)))
+        .collect();
+    assert_eq!(figures, vec![(2, 2, 1), (0, 1, 0)], "{}", family.name());
+    // The window's end is exclusive: the current hour is left out when the window ends at its start.
+    let before = audit.activity(&c, this_hour - Duration::hours(3), this_hour).await.unwrap();
+    assert_eq!(before.len(), 1, "{}: {before:?}", family.name());
+}

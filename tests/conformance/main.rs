@@ -30,7 +30,8 @@ blackbox::on_both_families! {
     links_go_both_ways_and_never_fork;
     audit:
     trails_by_source_and_by_odoo_record,
-    retention_hides_expired_entries;
+    retention_hides_expired_entries,
+    counts_activity_per_hour_and_stage;
     failed:
     parks_lists_replaces_and_removes;
     secrets:

@@ -111,3 +111,67 @@ pub async fn missed_polls_raise_one_alert_until_a_poll_succeeds_again(family: Fa
         sent[0]
     );
 }
+
+/// On AWS the reconciler function's alert schedule (`{"check": "alerts"}`) publishes to the
+/// stack's SNS topic: here moto's, with an SQS queue subscribed to read what was published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_aws_alerts_go_to_the_sns_topic_once_per_crossing() {
+    let h = Harness::start(Family::aws().await).await;
+    let config = blackbox::moto_config().await;
+    let (sns, sqs) = (aws_sdk_sns::Client::new(&config), aws_sdk_sqs::Client::new(&config));
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let topic = sns.create_topic().name(format!("alerts-{suffix}")).send().await.unwrap().topic_arn.unwrap();
+    let queue = sqs.create_queue().queue_name(format!("on-call-{suffix}")).send().await.unwrap().queue_url.unwrap();
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(&queue_arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .unwrap();
+
+    let connections = h.family.connections();
+    let mut c = connections.connection(&h.connection).await.unwrap().unwrap();
+    c.alerts = Some(AlertSettings { failures_per_reason: 3, ..AlertSettings::default() });
+    connections.put_connection(&c).await.unwrap();
+    h.odoo.revoke_key(true);
+    let orders: Vec<_> =
+        (500..504).map(|i| envelope(&i.to_string(), Record::Order(order(&i.to_string(), "77")))).collect();
+    h.post(&h.poster(), &orders.iter().collect::<Vec<_>>()).await;
+
+    let deps = h.store_deps();
+    let reconciler = shared::reconcile::Reconciler {
+        stores: Arc::new(shared::stores::Stores::standard(deps)),
+        connections: connections.clone(),
+        secrets: h.family.secrets(),
+        audit: h.family.audit(),
+        state: h.family.state(),
+        alerts: Some(Arc::new(shared::aws::SnsAlerts::new(sns.clone(), topic.clone()))),
+    };
+    let check = serde_json::json!({ "check": "alerts" });
+    let now = chrono::Utc::now();
+    for _ in 0..3 {
+        shared::lambda::scheduled_check(&reconciler, h.family.failed(), &check, now).await.unwrap();
+    }
+    let mut published = Vec::new();
+    for _ in 0..5 {
+        let got = sqs.receive_message().queue_url(&queue).max_number_of_messages(10).send().await.unwrap();
+        published.extend(got.messages.unwrap_or_default().into_iter().filter_map(|m| m.body));
+    }
+    assert_eq!(published.len(), 1, "one alert for 4 failures of one reason, checked 3 times: {published:?}");
+    let alert: serde_json::Value = serde_json::from_str(&published[0]).unwrap();
+    assert_eq!(alert["kind"], "failures");
+    assert_eq!(alert["connection"], h.connection.as_str());
+    assert!(!published[0].contains(&h.odoo.options().api_key), "no secret in an alert");
+}

@@ -5,6 +5,7 @@
 mod catalogue;
 mod connection;
 mod connection_add;
+mod console;
 #[cfg(feature = "demo")]
 mod demo;
 #[cfg(feature = "demo")]
@@ -71,6 +72,11 @@ enum Command {
     ///
     /// Example: mlc serve --listen 0.0.0.0:8080 --poll-every 300
     Serve(pipeline::ServeArgs),
+    /// The finance team's console in a browser: overview, failures and replay, trace, preview,
+    /// reconciliation, settings. `mlc serve` serves it too, at /console beside the webhooks.
+    ///
+    /// Example: mlc console        mlc console token --name alice        mlc console --aws --listen 0.0.0.0:8443 --tls-cert c.pem --tls-key k.pem
+    Console(console::ConsoleArgs),
     /// Polls the store once now and posts what it finds (what webhooks may have missed).
     ///
     /// Example: mlc sync
@@ -211,6 +217,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Connection(c) => connection::run(&dir, c, json).await,
         Command::Mappings(m) => connection::mappings(&dir, name.as_deref(), m, json).await,
         Command::Serve(args) => pipeline::serve(&dir, args, poster, json).await,
+        Command::Console(args) => console::run(&dir, args, json).await,
         Command::Sync { queue_only } => pipeline::sync(&dir, name.as_deref(), None, queue_only, poster, json).await,
         Command::Backfill { from, to, window_hours, queue_only } => {
             let range = pipeline::Range { from: &from, to: to.as_deref(), window_hours };

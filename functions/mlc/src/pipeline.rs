@@ -33,9 +33,14 @@ pub struct ServeArgs {
     /// Do not reconcile yesterday's books once a day (`mlc reconcile` still does on demand).
     #[arg(long)]
     no_reconcile: bool,
+    /// Do not serve the console at /console.
+    #[arg(long)]
+    no_console: bool,
+    #[command(flatten)]
+    tls: crate::console::TlsArgs,
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -61,10 +66,18 @@ pub async fn serve(dir: &Path, args: ServeArgs, poster: PosterSettings, json: bo
         limits: shared::serve::ServerLimits { max_connections: args.max_connections, ..Default::default() },
         // Yesterday's books, checked ten minutes after start and every hour: each day once.
         reconcile: (!args.no_reconcile).then(|| (Duration::from_secs(600), Duration::from_secs(3600))),
+        console: !args.no_console,
+        tls: args.tls.files(),
+        behind_tls_proxy: args.tls.behind_tls_proxy,
     };
+    let console = !args.no_console;
+    let scheme = if args.tls.files().is_some() { "https" } else { "http" };
     let report = local::serve(stack, settings, shutdown_signal(), |addr| {
         // Printed first and flushed: scripts (and the tests) read the address from it.
-        println!("listening on http://{addr}  (webhooks: POST /webhooks/woocommerce/<connection>)");
+        println!("listening on {scheme}://{addr}  (webhooks: POST /webhooks/woocommerce/<connection>)");
+        if console {
+            println!("console on {scheme}://{addr}/console");
+        }
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
     })
@@ -210,36 +223,9 @@ pub async fn preview(dir: &Path, name: Option<&str>, order: &str, json: bool) ->
     let stack = LocalStack::open(dir, false)?;
     let connection = pick(&stack, name).await?;
     let stores = stack.stores();
-    let store = stores.for_connection(&connection)?;
-    let id = order.trim();
-    if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        return Err(shared::Error::bad_input(format!("{order:?} is not a {} order id", store.webhook().title())).into());
-    }
-    // Where the books are kept from invoices (Adobe Commerce), the document to preview is one.
-    let (kind, document) = if store.source().books_invoices() {
-        (shared::records::EntityKind::Invoice, "invoice")
-    } else {
-        (shared::records::EntityKind::Order, "order")
-    };
-    // The document as the fetch stage reads it (with what it needs: categories, lines, taxes).
-    let request = shared::stores::fetch::FetchRequest {
-        connection_id: connection.id.clone(),
-        source: store.source(),
-        kind,
-        id: id.to_string(),
-        via: "mlc preview".into(),
-        received_at: chrono::Utc::now(),
-        hints: serde_json::Value::Null,
-    };
-    let envelope = store
-        .fetch()
-        .fetch(&connection, &request)
-        .await?
-        .into_iter()
-        .find(|e| matches!(e.record, shared::records::Record::Order(_) | shared::records::Record::Invoice(_)))
-        .ok_or_else(|| shared::Error::bad_input(format!("the store has no {document} {id}")))?;
+    let (_, document) = shared::lookup::previewed_document(&stores, &connection)?;
     let poster = stack.poster(PosterSettings::default());
-    let preview = poster.preview(&envelope).await?;
+    let preview = shared::lookup::preview(&stores, &poster, &connection, order).await?;
     if json {
         return output::json(&preview);
     }
@@ -386,13 +372,7 @@ pub async fn reconcile(
     if end < start {
         return Err(shared::Error::bad_input(format!("--to {to} is before --from {from}")).into());
     }
-    let reconciler = shared::reconcile::Reconciler {
-        stores: stack.stores(),
-        connections: stack.store.clone(),
-        secrets: stack.secrets.clone(),
-        audit: stack.store.clone(),
-        alerts: Some(std::sync::Arc::new(shared::alerts::WebhookAlerts { timeout: Duration::from_secs(10) })),
-    };
+    let reconciler = stack.reconciler(stack.stores());
     let (from, to) = (
         start.and_hms_opt(0, 0, 0).expect("midnight").and_utc(),
         (end + chrono::Duration::days(1)).and_hms_opt(0, 0, 0).expect("midnight").and_utc(),

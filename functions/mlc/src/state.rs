@@ -6,13 +6,10 @@ use std::path::Path;
 use anyhow::Result;
 use clap::Subcommand;
 use shared::aws::{DeployedStack, Redriven};
-use shared::http::RetryPolicy;
-use shared::ids::{ConnectionId, OdooRef, SourceId};
+use shared::ids::{ConnectionId, SourceId};
 use shared::local::LocalStack;
-use shared::odoo::Val;
 use shared::ports::*;
 use shared::records::EntityKind;
-use shared::trail::{TrailStart, trail};
 
 use crate::connection::pick;
 use crate::output;
@@ -54,7 +51,8 @@ pub async fn trace(dir: &Path, name: Option<&str>, what: &str, json: bool) -> Re
     let connections = connections_for(&stack, name).await?;
     let several = connections.len() > 1;
     for connection in connections {
-        let entries = trail_of(&stack, &connection, what, several).await?;
+        let (store, secrets) = (stack.store.as_ref(), stack.secrets.as_ref());
+        let entries = shared::lookup::trail_of(store, store, secrets, &connection, what, several).await?;
         if !entries.is_empty() {
             found.push((connection.id, entries));
         }
@@ -90,63 +88,6 @@ pub async fn trace(dir: &Path, name: Option<&str>, what: &str, json: bool) -> Re
         .collect();
     output::table(&["WHEN (UTC)", "RECORD", "STAGE", "ODOO", "WHAT HAPPENED"], &rows);
     Ok(())
-}
-
-/// One connection's trail for a store id, move id or move name (empty when it has none).
-async fn trail_of(stack: &LocalStack, connection: &Connection, what: &str, several: bool) -> Result<Vec<AuditEntry>> {
-    let store = stack.store.as_ref();
-    let odoo_id = match what.strip_prefix("account.move:") {
-        Some(id) => Some(
-            id.parse::<i64>()
-                .map_err(|_| shared::Error::bad_input(format!("{what:?}: the move id must be a number")))?,
-        ),
-        None if what.contains('/') => match move_by_name(stack, connection, what).await {
-            Ok(id) => Some(id),
-            Err(_) if several => return Ok(Vec::new()), // not in this connection's Odoo
-            Err(e) => return Err(e),
-        },
-        None => None,
-    };
-    let mut start = TrailStart::default();
-    match odoo_id {
-        Some(id) => {
-            let odoo = OdooRef::new("account.move", id);
-            // And the store side of it (a line's link names its order: `1042#3`).
-            if let Some(link) = store.link_by_odoo(&connection.id, &odoo).await? {
-                let base = link.source_id.as_str().split('#').next().unwrap_or_default().to_string();
-                start.sources.push((link.kind, SourceId::parse(base)?));
-            } else if several {
-                return Ok(Vec::new()); // another connection's move (ids are per Odoo)
-            }
-            start.odoo.push(odoo);
-        }
-        None => {
-            let source = SourceId::parse(what)?;
-            // Any record the trail names: orders, invoices, refunds (`1083-r1084`), customers, shipments.
-            for kind in
-                [EntityKind::Order, EntityKind::Invoice, EntityKind::Refund, EntityKind::Customer, EntityKind::Shipment]
-            {
-                start.sources.push((kind, source.clone()));
-                if let Some(link) = store.link_by_source(&connection.id, kind, &source).await? {
-                    start.odoo.push(link.odoo);
-                }
-            }
-        }
-    }
-    Ok(trail(store, &connection.id, start).await?)
-}
-
-async fn move_by_name(stack: &LocalStack, connection: &Connection, name: &str) -> Result<i64> {
-    let secrets = stack.secrets.get(&connection.id).await?.unwrap_or_default();
-    let client = shared::checks::odoo_client(connection, &secrets, RetryPolicy::default())
-        .await
-        .map_err(|f| shared::Error::retryable(anyhow::anyhow!(f.what)))?;
-    let domain = Val::list([Val::list([Val::from("name"), Val::from("="), Val::from(name)])]);
-    let rows = client.search_read("account.move", domain, &["id"], Some(1), None).await.map_err(shared::Error::from)?;
-    rows.first()
-        .and_then(|r| r.get("id"))
-        .and_then(Val::as_i64)
-        .ok_or_else(|| shared::Error::bad_input(format!("Odoo has no move named {name}")).into())
 }
 
 fn failed_rows(records: &[FailedRecord]) -> Vec<Vec<String>> {

@@ -249,3 +249,131 @@ async fn connection_add_on_a_deployed_stack_creates_its_schedule_and_remove_dele
     assert!(family.connections().connection(&connection_id).await.unwrap().is_none());
     assert!(family.secrets().get(&connection_id).await.unwrap().is_none());
 }
+
+/// `mlc console --aws`: the deployed stack's failures on the page, replayed from it (the replay
+/// in the trail with who asked), and its settings read-only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_shows_and_replays_a_deployed_stacks_failures_with_settings_read_only() {
+    use std::io::{BufRead as _, BufReader};
+    let family = Family::aws().await;
+    let Family::Aws(aws) = &family else { unreachable!() };
+    let sqs = aws_sdk_sqs::Client::new(&moto_config().await);
+    let name = format!("mlc-{}", uuid_like());
+    let (queue_url, dlq_url) = create_fifo_queues(&sqs, &name, 5).await;
+    let (fetch_url, _) = create_fifo_queues(&sqs, &format!("{name}-fetch"), 5).await;
+    let id = ConnectionId::parse("shop").unwrap();
+    let connection = Connection {
+        id: id.clone(),
+        source: SourceSystem::Woocommerce,
+        store_url: "https://shop.example".parse().unwrap(),
+        odoo_url: "https://acme.odoo.com".parse().unwrap(),
+        odoo_database: None,
+        audit_retention: Retention::Days30,
+        allow_private_network: false,
+        paused: false,
+        settings: Default::default(),
+        poll_start: None,
+        ca_pem: None,
+        reconcile_list_only: false,
+        alerts: None,
+    };
+    family.connections().put_connection(&connection).await.unwrap();
+    let envelope = samples::envelope("shop", "1300", Record::Order(samples::order()));
+    family
+        .failed()
+        .park(&FailedRecord {
+            connection_id: id.clone(),
+            kind: EntityKind::Order,
+            source_id: SourceId::parse("1300").unwrap(),
+            trace_id: envelope.trace_id,
+            failed_at: chrono::Utc::now(),
+            class: "permanent".into(),
+            reason: "no mapping rule matches line \"Garden gnome\" (SKU GNOME-1, category Garden)".into(),
+            body: envelope.to_json(),
+        })
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mlc"));
+    c.args(["--dir", dir.path().to_str().unwrap(), "console", "--aws", "--listen", "127.0.0.1:0"])
+        .env("AWS_ENDPOINT_URL", moto_endpoint())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("MLC_CONNECTIONS_TABLE", &aws.connections_table)
+        .env("MLC_STATE_TABLE", &aws.state_table)
+        .env("MLC_AUDIT_TABLE", &aws.audit_table)
+        .env("MLC_QUEUE_URL", &queue_url)
+        .env("MLC_DLQ_URL", &dlq_url)
+        .env("MLC_FETCH_QUEUE_URL", &fetch_url)
+        .env("MLC_SECRETS_PREFIX", &aws.secrets_prefix)
+        .stdout(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut first).unwrap();
+    struct Stop(std::process::Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _console = Stop(child);
+    let base = first.split_whitespace().nth(2).unwrap().trim_end_matches("/console").to_string();
+
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = http.get(format!("{base}/console/failures?connection=shop")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let html = page.text().await.unwrap();
+    assert!(html.contains("order 1300") && html.contains("Add a rule for category Garden"), "{html}");
+    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+
+    let settings =
+        http.get(format!("{base}/console/settings?connection=shop")).header("cookie", &cookie).send().await.unwrap();
+    assert!(settings.text().await.unwrap().contains("read-only"));
+    let change = http
+        .post(format!("{base}/console/settings"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str()), ("connection", "shop"), ("retention", "never")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(change.status(), 403, "a deployed stack's settings are not changed from the console");
+    let kept = family.connections().connection(&id).await.unwrap().unwrap();
+    assert_eq!(kept.audit_retention, Retention::Days30);
+
+    let replay = http
+        .post(format!("{base}/console/replay"))
+        .header("cookie", &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("connection", "shop"),
+            (
+                "reason",
+                shared::alerts::reason_key(
+                    "no mapping rule matches line \"Garden gnome\" (SKU GNOME-1, category Garden)",
+                )
+                .as_str(),
+            ),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 303, "{}", replay.text().await.unwrap());
+    assert!(family.failed().failed(&id).await.unwrap().is_empty());
+    let got = sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap();
+    let bodies: Vec<String> = got.messages.unwrap_or_default().into_iter().filter_map(|m| m.body).collect();
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(shared::records::Envelope::from_json(&bodies[0]).unwrap().source_id.as_str(), "1300");
+    let trail = family.audit().by_source(&id, EntityKind::Order, &SourceId::parse("1300").unwrap()).await.unwrap();
+    assert!(trail.iter().any(|e| e.message.starts_with("replayed by loopback from the console")), "{trail:?}");
+}

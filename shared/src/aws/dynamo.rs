@@ -13,6 +13,7 @@
 //! | state       | link, reverse   | `ODOO#{connection}#{model}#{id}`   | `LINK`                 |
 //! | state       | failed record   | `FAILED#{connection}`              | `{kind}#{source}`      |
 //! | audit       | entry           | `{connection}#{kind}#{source}`     | `{at_us:016}#{uuid}`   |
+//! | audit       | hourly activity | `ACTIVITY#{connection}`           | `{YYYY-MM-DDTHH}` (one number per stage) |
 //!
 //! The audit table has a global secondary index `by_odoo` on `odoo_key` (`{connection}#{model}#{id}`)
 //! and `sk`. DynamoDB deletes expired items lazily (within days), so reads filter on `expires_at_us` too.
@@ -587,6 +588,12 @@ impl DynamoAudit {
         DynamoAudit { client, table: table.into() }
     }
 
+    /// Hourly counters live beside the entries, under a key no entry has: an entry's key has two
+    /// `#`s at least, this one exactly one (connection ids have none).
+    fn activity_pk(connection: &ConnectionId) -> String {
+        format!("ACTIVITY#{connection}")
+    }
+
     fn odoo_key(connection: &ConnectionId, odoo: &OdooRef) -> String {
         format!("{connection}#{}#{}", odoo.model, odoo.id)
     }
@@ -627,7 +634,47 @@ impl AuditLog for DynamoAudit {
             .send()
             .await
             .map_err(|e| classify("appending to the audit trail", e))?;
+        let kept_until = Utc::now() + chrono::Duration::days(ACTIVITY_KEPT_DAYS);
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(Self::activity_pk(&entry.connection_id), hour_key(entry.at))))
+            .update_expression("ADD #stage :one SET #ttl = :ttl")
+            .expression_attribute_names("#stage", entry.stage.as_str())
+            .expression_attribute_names("#ttl", keys::TTL_ATTRIBUTE)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":ttl", n(kept_until.timestamp()))
+            .send()
+            .await
+            .map_err(|e| classify("counting the audit trail's activity", e))?;
         Ok(())
+    }
+
+    async fn activity(
+        &self,
+        connection: &ConnectionId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<HourActivity>> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :last")
+            .expression_attribute_values(":pk", s(Self::activity_pk(connection)))
+            .expression_attribute_values(":from", s(hour_key(from)))
+            .expression_attribute_values(":last", s(hour_key(to - chrono::Duration::microseconds(1))));
+        let mut rows = Vec::new();
+        for item in query_all(query, "reading the audit trail's activity").await? {
+            let hour = get_s(&item, "sk")?.to_string();
+            for (stage, value) in &item {
+                if let (Some(_), Ok(count)) = (AuditStage::parse(stage), value.as_n()) {
+                    rows.push((hour.clone(), stage.clone(), count.parse::<u64>().unwrap_or(0)));
+                }
+            }
+        }
+        rows.sort();
+        Ok(activity_of_rows(rows))
     }
 
     async fn by_source(

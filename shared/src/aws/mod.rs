@@ -2,11 +2,13 @@
 //! Manager for secrets. Clients come from `aws-config`'s environment chain, so `AWS_ENDPOINT_URL`
 //! (moto on loopback in tests) and the Lambda role work without code changes.
 
+mod alerts;
 mod dynamo;
 mod schedules;
 mod secrets;
 mod sqs;
 
+pub use alerts::SnsAlerts;
 pub use dynamo::{DynamoAudit, DynamoConnections, DynamoState, keys};
 pub use schedules::{PollSchedules, Schedule};
 pub use secrets::SecretsManagerStore;

@@ -101,6 +101,13 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_by_source ON audit (connection_id, kind, source_id, at_us);
 CREATE INDEX IF NOT EXISTS audit_by_odoo ON audit (connection_id, odoo_model, odoo_id, at_us);
 CREATE INDEX IF NOT EXISTS audit_by_expiry ON audit (expires_at_us) WHERE expires_at_us IS NOT NULL;
+CREATE TABLE IF NOT EXISTS activity (
+    connection_id  TEXT    NOT NULL,
+    hour           TEXT    NOT NULL,
+    stage          TEXT    NOT NULL,
+    n              INTEGER NOT NULL,
+    PRIMARY KEY (connection_id, hour, stage)
+);
 "#;
 
 /// Told whether its group was committed (None) or not (the commit's error).

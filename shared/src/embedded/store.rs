@@ -383,7 +383,15 @@ impl AuditLog for EmbeddedStore {
                         params![now_us],
                     )
                     .map_err(sqlite)?;
+                    let kept_from = hour_key(Utc::now() - chrono::Duration::days(ACTIVITY_KEPT_DAYS));
+                    conn.execute("DELETE FROM activity WHERE hour < ?1", params![kept_from]).map_err(sqlite)?;
                 }
+                conn.execute(
+                    "INSERT INTO activity (connection_id, hour, stage, n) VALUES (?1, ?2, ?3, 1)
+                     ON CONFLICT (connection_id, hour, stage) DO UPDATE SET n = n + 1",
+                    params![e.connection_id.as_str(), hour_key(e.at), e.stage.as_str()],
+                )
+                .map_err(sqlite)?;
                 conn.execute(
                     "INSERT INTO audit (connection_id, kind, source_id, odoo_model, odoo_id, at_us, expires_at_us, json)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -422,6 +430,32 @@ impl AuditLog for EmbeddedStore {
             vec![c.into(), odoo.model.clone().into(), odoo.id.into()],
         )
         .await
+    }
+
+    async fn activity(
+        &self,
+        connection: &ConnectionId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<HourActivity>> {
+        let (c, from, last) =
+            (connection.to_string(), hour_key(from), hour_key(to - chrono::Duration::microseconds(1)));
+        let rows: Vec<(String, String, i64)> = self
+            .db
+            .call(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT hour, stage, n FROM activity WHERE connection_id = ?1 AND hour >= ?2 AND hour <= ?3
+                         ORDER BY hour",
+                    )
+                    .map_err(sqlite)?;
+                let rows = stmt
+                    .query_map(params![c, from, last], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .map_err(sqlite)?;
+                rows.collect::<rusqlite::Result<_>>().map_err(sqlite)
+            })
+            .await?;
+        Ok(crate::ports::activity_of_rows(rows.into_iter().map(|(h, s, n)| (h, s, n.max(0) as u64))))
     }
 }
 

@@ -158,6 +158,11 @@ pub trait Store: Send + Sync {
     fn checks(&self) -> &dyn StoreChecks;
     /// `None` where webhooks are set up by hand (or by an app install).
     fn registrar(&self) -> Option<&dyn WebhookRegistrar>;
+    /// The store admin's page of a record, for the console's links; `None` where the store
+    /// cannot say (an admin path set per installation).
+    fn admin_url(&self, _connection: &Connection, _kind: crate::records::EntityKind, _id: &str) -> Option<url::Url> {
+        None
+    }
 }
 
 /// The registry: every store this build knows, behind one webhook pipeline.

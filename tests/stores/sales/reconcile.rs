@@ -61,10 +61,10 @@ pub async fn yesterday_is_reconciled_once_and_a_deleted_invoice_posted_again(fam
         connections: f.connections(),
         secrets: f.secrets(),
         audit: f.audit(),
+        state: f.state(),
         alerts: Some(alerts),
     };
-    let state = f.state();
-    assert_eq!(reconciler.reconcile_due(state.as_ref(), now).await.unwrap(), ["acme-woo"]);
+    assert_eq!(reconciler.reconcile_due(now).await.unwrap(), ["acme-woo"]);
     h.drain(&poster).await;
     assert_eq!(invoices(&h, 9102).len(), 1, "posted again");
     let sent = receiver.alerts();
@@ -73,10 +73,10 @@ pub async fn yesterday_is_reconciled_once_and_a_deleted_invoice_posted_again(fam
     assert!(sent[0]["summary"].as_str().unwrap().contains("found 1 missing in Odoo; 1 sent again"), "{}", sent[0]);
     // Asked again the same day (the next hour's check): nothing to do, nothing read.
     let before = store.requests();
-    assert!(reconciler.reconcile_due(state.as_ref(), now + Duration::hours(1)).await.unwrap().is_empty());
+    assert!(reconciler.reconcile_due(now + Duration::hours(1)).await.unwrap().is_empty());
     assert_eq!(store.requests(), before);
     // The next day is the next day's.
-    assert_eq!(reconciler.reconcile_due(state.as_ref(), now + Duration::days(1)).await.unwrap(), ["acme-woo"]);
+    assert_eq!(reconciler.reconcile_due(now + Duration::days(1)).await.unwrap(), ["acme-woo"]);
     h.drain(&poster).await;
     for i in 0..5 {
         assert_eq!(invoices(&h, 9100 + i).len(), 1, "order {}", 9100 + i);

@@ -12,6 +12,7 @@ use shared::odoo::Val;
 use woo_sandbox::{SandboxStore, StoreOptions};
 
 mod adobe_commerce;
+mod console;
 mod hardening;
 mod lifecycle;
 mod reconcile;

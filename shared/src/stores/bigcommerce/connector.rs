@@ -321,4 +321,15 @@ impl Store for BcConnector {
     fn registrar(&self) -> Option<&dyn WebhookRegistrar> {
         Some(self)
     }
+
+    /// The order's page in the store's control panel.
+    fn admin_url(&self, connection: &Connection, kind: EntityKind, id: &str) -> Option<url::Url> {
+        let order = match kind {
+            EntityKind::Order => id,
+            EntityKind::Refund => id.split_once("-r")?.0,
+            _ => return None,
+        };
+        let hash = BcSettings::of(connection).ok()?.store_hash;
+        url::Url::parse(&format!("https://store-{hash}.mybigcommerce.com/manage/orders/{order}")).ok()
+    }
 }

@@ -319,4 +319,16 @@ impl Store for WooConnector {
     fn registrar(&self) -> Option<&dyn crate::stores::WebhookRegistrar> {
         Some(self)
     }
+
+    /// An order's edit page (WooCommerce sends the legacy address on to its order tables).
+    fn admin_url(&self, connection: &Connection, kind: EntityKind, id: &str) -> Option<url::Url> {
+        let order = match kind {
+            EntityKind::Order => id,
+            EntityKind::Refund => id.split_once("-r")?.0,
+            _ => return None,
+        };
+        let mut url = connection.store_url.join("wp-admin/post.php").ok()?;
+        url.query_pairs_mut().append_pair("post", order).append_pair("action", "edit");
+        Some(url)
+    }
 }
