@@ -251,15 +251,7 @@ pub async fn preview(dir: &Path, name: Option<&str>, order: &str, json: bool) ->
         .lines
         .iter()
         .map(|l| {
-            let why = match (&l.decision, l.kind) {
-                (Some(d), _) => format!("rule {:?}: {}", d.rule_name, d.reason),
-                (None, LineKind::Shipping) => "accounts.shipping".into(),
-                (None, LineKind::Fee) => "accounts.fees".into(),
-                (None, LineKind::Rounding) => "accounts.rounding (store total differs by rounding)".into(),
-                (None, LineKind::Tax) => "tax rule account".into(),
-                (None, LineKind::Receivable) => "accounts.receivable".into(),
-                (None, _) => String::new(),
-            };
+            let why = l.reason();
             vec![
                 l.name.clone(),
                 l.account_code.clone(),

@@ -9,6 +9,25 @@ use shared::ids::{ConnectionId, SourceId, TraceId};
 use shared::ports::*;
 use shared::records::{EntityKind, Record, SourceSystem, samples};
 
+/// The deployed stack's connection `shop`, as `mlc connection add --aws` stores one.
+fn shop_connection() -> Connection {
+    Connection {
+        id: ConnectionId::parse("shop").unwrap(),
+        source: SourceSystem::Woocommerce,
+        store_url: "https://shop.example".parse().unwrap(),
+        odoo_url: "https://acme.odoo.com".parse().unwrap(),
+        odoo_database: None,
+        audit_retention: Retention::Days30,
+        allow_private_network: false,
+        paused: false,
+        settings: Default::default(),
+        poll_start: None,
+        ca_pem: None,
+        reconcile_list_only: false,
+        alerts: None,
+    }
+}
+
 fn mlc(env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
     let mut c = Command::new(env!("CARGO_BIN_EXE_mlc"));
     c.args(args)
@@ -36,21 +55,7 @@ async fn failed_list_and_replay_work_on_a_deployed_stack() {
     let (queue_url, dlq_url) = create_fifo_queues(&sqs, &name, 5).await;
 
     let id = ConnectionId::parse("shop").unwrap();
-    let connection = Connection {
-        id: id.clone(),
-        source: SourceSystem::Woocommerce,
-        store_url: "https://shop.example".parse().unwrap(),
-        odoo_url: "https://acme.odoo.com".parse().unwrap(),
-        odoo_database: None,
-        audit_retention: Retention::Days30,
-        allow_private_network: false,
-        paused: false,
-        settings: Default::default(),
-        poll_start: None,
-        ca_pem: None,
-        reconcile_list_only: false,
-        alerts: None,
-    };
+    let connection = shop_connection();
     family.connections().put_connection(&connection).await.unwrap();
     let envelope = samples::envelope("shop", "1100", Record::Order(samples::order()));
     family
@@ -262,21 +267,7 @@ async fn the_console_shows_and_replays_a_deployed_stacks_failures_with_settings_
     let (queue_url, dlq_url) = create_fifo_queues(&sqs, &name, 5).await;
     let (fetch_url, _) = create_fifo_queues(&sqs, &format!("{name}-fetch"), 5).await;
     let id = ConnectionId::parse("shop").unwrap();
-    let connection = Connection {
-        id: id.clone(),
-        source: SourceSystem::Woocommerce,
-        store_url: "https://shop.example".parse().unwrap(),
-        odoo_url: "https://acme.odoo.com".parse().unwrap(),
-        odoo_database: None,
-        audit_retention: Retention::Days30,
-        allow_private_network: false,
-        paused: false,
-        settings: Default::default(),
-        poll_start: None,
-        ca_pem: None,
-        reconcile_list_only: false,
-        alerts: None,
-    };
+    let connection = shop_connection();
     family.connections().put_connection(&connection).await.unwrap();
     let envelope = samples::envelope("shop", "1300", Record::Order(samples::order()));
     family

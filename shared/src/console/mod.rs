@@ -120,8 +120,18 @@ impl App {
         Ok(Visitor { session, set_cookie: Some(self.access.cookie(&id)) })
     }
 
-    /// A form let in: its session's, with its CSRF token.
-    fn admit_form(&self, headers: &HeaderMap, form: &[(String, String)]) -> Result<access::Session, Response> {
+    /// A form let in: its fields, sent by its session with the session's CSRF token.
+    fn admit_form(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<(Vec<(String, String)>, access::Session), Response> {
+        let form = params(std::str::from_utf8(body).ok());
+        let session = self.session_of_form(headers, &form)?;
+        Ok((form, session))
+    }
+
+    fn session_of_form(&self, headers: &HeaderMap, form: &[(String, String)]) -> Result<access::Session, Response> {
         let cookie = headers.get(header::COOKIE).and_then(|v| v.to_str().ok());
         let Some(session) = self.access.session(cookie) else {
             return Err(if self.access.login_required {
@@ -371,13 +381,12 @@ fn client_of(headers: &HeaderMap) -> String {
 }
 
 async fn replay(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    let form = params(std::str::from_utf8(&body).ok());
-    let session = match app.admit_form(&headers, &form) {
-        Ok(s) => s,
+    let (form, session) = match app.admit_form(&headers, &body) {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let c = &app.console;
-    let done: Result<(Connection, usize), Error> = async {
+    let done = async {
         let connection = c.connection(&form).await?;
         let records = c.chosen_failures(&connection, &form).await?;
         if records.is_empty() {
@@ -385,26 +394,27 @@ async fn replay(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) ->
         }
         let by = format!("{} from the console ({})", session.who, client_of(&headers));
         let n = crate::operations::replay_records(&*c.failed, &*c.queue, &*c.audit, &connection, records, &by).await?;
-        Ok((connection, n))
-    }
-    .await;
+        tracing::info!(connection = %connection.id, who = %session.who, replayed = n, "replayed from the console");
+        Ok(format!("/console/failures?connection={}&replayed={n}", connection.id))
+    };
+    after_form(done.await)
+}
+
+/// After a form: on to the page it names, or the error's page.
+fn after_form(done: Result<String, Error>) -> Response {
     match done {
-        Ok((connection, n)) => {
-            tracing::info!(connection = %connection.id, who = %session.who, replayed = n, "replayed from the console");
-            Redirect::to(&format!("/console/failures?connection={}&replayed={n}", connection.id)).into_response()
-        }
+        Ok(next) => Redirect::to(&next).into_response(),
         Err(e) => error_page(e),
     }
 }
 
 async fn reconcile(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    let form = params(std::str::from_utf8(&body).ok());
-    let session = match app.admit_form(&headers, &form) {
-        Ok(s) => s,
+    let (form, session) = match app.admit_form(&headers, &body) {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let c = &app.console;
-    let done: Result<Connection, Error> = async {
+    let done = async {
         let connection = c.connection(&form).await?;
         let day = |name: &str| {
             let text = param(&form, name).unwrap_or_default();
@@ -419,41 +429,30 @@ async fn reconcile(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes)
         let to = last.and_hms_opt(0, 0, 0).expect("midnight").and_utc() + chrono::Duration::days(1);
         tracing::info!(connection = %connection.id, who = %session.who, "reconciliation asked from the console");
         c.reconciler.run(&connection, from, to, !connection.reconcile_list_only).await?;
-        Ok(connection)
-    }
-    .await;
-    match done {
-        Ok(connection) => {
-            Redirect::to(&format!("/console/reconciliation?connection={}", connection.id)).into_response()
-        }
-        Err(e) => error_page(e),
-    }
+        Ok(format!("/console/reconciliation?connection={}", connection.id))
+    };
+    after_form(done.await)
 }
 
 async fn save_settings(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    let form = params(std::str::from_utf8(&body).ok());
-    let session = match app.admit_form(&headers, &form) {
-        Ok(s) => s,
+    let (form, session) = match app.admit_form(&headers, &body) {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let c = &app.console;
     if !c.editable {
         return refused("a deployed stack's settings are read-only here");
     }
-    let done: Result<Connection, Error> = async {
+    let done = async {
         let mut connection = c.connection(&form).await?;
         let text = param(&form, "retention").unwrap_or_default();
         connection.audit_retention =
             Retention::parse(text).ok_or_else(|| Error::bad_input(format!("{text:?} is not a retention")))?;
         c.connections.put_connection(&connection).await?;
         tracing::info!(connection = %connection.id, who = %session.who, retention = text, "audit retention set from the console");
-        Ok(connection)
-    }
-    .await;
-    match done {
-        Ok(connection) => Redirect::to(&format!("/console/settings?connection={}", connection.id)).into_response(),
-        Err(e) => error_page(e),
-    }
+        Ok(format!("/console/settings?connection={}", connection.id))
+    };
+    after_form(done.await)
 }
 
 async fn login_page() -> Response {

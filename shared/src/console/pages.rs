@@ -7,7 +7,6 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use super::views::{ConnectionOverview, FailureGroup, TraceStep};
 use crate::ports::{AuditStage, Connection, FailedRecord, HourActivity};
 use crate::poster::Preview;
-use crate::poster::plan::LineKind;
 use crate::reconcile::ReconcileReport;
 
 const STYLE: &str = "
@@ -284,15 +283,6 @@ pub fn preview(
 
 fn preview_table(p: &Preview) -> Markup {
     let plan = &p.plan;
-    let why = |l: &crate::poster::plan::PlannedLine| match (&l.decision, l.kind) {
-        (Some(d), _) => format!("rule {:?}: {}", d.rule_name, d.reason),
-        (None, LineKind::Shipping) => "accounts.shipping".into(),
-        (None, LineKind::Fee) => "accounts.fees".into(),
-        (None, LineKind::Rounding) => "accounts.rounding".into(),
-        (None, LineKind::Tax) => "tax rule account".into(),
-        (None, LineKind::Receivable) => "accounts.receivable".into(),
-        (None, _) => String::new(),
-    };
     html! {
         p { "Mapping rules v" (p.rules_version) "; store status " (p.status) ": "
             @if p.posts { span.ok { "posts as a " (if p.post { "posted " } else { "draft " }) (plan.move_type) } }
@@ -305,7 +295,7 @@ fn preview_table(p: &Preview) -> Markup {
                 tr {
                     td { (l.name) } td { (l.account_code) }
                     td { @for (id, pct) in &l.analytic { (id) ": " (pct.normalize()) "% " } }
-                    td.n { (l.quantity.normalize()) } td.n { (l.amount) } td { (why(l)) }
+                    td.n { (l.quantity.normalize()) } td.n { (l.amount) } td { (l.reason()) }
                 }
             }
         }

@@ -79,6 +79,21 @@ pub struct PlannedLine {
     pub decision: Option<Decision>,
 }
 
+impl PlannedLine {
+    /// Why the line is on its account: the rule that chose it, or the setting that names it.
+    pub fn reason(&self) -> String {
+        match (&self.decision, self.kind) {
+            (Some(d), _) => format!("rule {:?}: {}", d.rule_name, d.reason),
+            (None, LineKind::Shipping) => "accounts.shipping".into(),
+            (None, LineKind::Fee) => "accounts.fees".into(),
+            (None, LineKind::Rounding) => "accounts.rounding (store total differs by rounding)".into(),
+            (None, LineKind::Tax) => "tax rule account".into(),
+            (None, LineKind::Receivable) => "accounts.receivable".into(),
+            (None, _) => String::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MovePlan {
     pub mode: PostingMode,

@@ -117,17 +117,9 @@ async fn a_finance_user_fixes_and_replays_a_failed_order_in_the_browser() {
     assert_eq!(w.invoices_by_order().get("8101"), Some(&1));
 
     // Beyond loopback: a token is needed.
-    let log = std::fs::File::create(w.dir.path().join("serve-console.log")).unwrap();
-    let mut child = w
-        .command(&["serve", "--listen", "0.0.0.0:0", "--poll-every", "0", "--no-reconcile"])
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut first).unwrap();
-    let _serve = Process(child);
-    let port = first.split_whitespace().nth(2).and_then(|u| u.rsplit(':').next()).unwrap().to_string();
+    let served = serve_with(&w, &["--listen", "0.0.0.0:0", "--poll-every", "0", "--no-reconcile"]);
+    let port = served.url.rsplit(':').next().unwrap().to_string();
+    let _serve = Process(served.child);
     let base = format!("http://127.0.0.1:{port}");
 
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();

@@ -456,17 +456,19 @@ struct Served {
 /// Its log (stderr) goes to a file in the state directory: a pipe nobody reads would fill up and
 /// stall it. `serve_logs` reads them all back.
 fn serve(w: &World, poll_every: &str) -> Served {
+    serve_with(w, &["--listen", "127.0.0.1:0", "--poll-every", poll_every, "--workers", "2"])
+}
+
+/// `mlc serve` with these arguments (its log in the state directory, as `serve`'s).
+fn serve_with(w: &World, args: &[&str]) -> Served {
     let n = std::fs::read_dir(w.dir.path())
         .unwrap()
         .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("serve-"))
         .count();
     let log = std::fs::File::create(w.dir.path().join(format!("serve-{n}.log"))).unwrap();
-    let mut child = w
-        .command(&["serve", "--listen", "127.0.0.1:0", "--poll-every", poll_every, "--workers", "2"])
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    let mut all = vec!["serve"];
+    all.extend_from_slice(args);
+    let mut child = w.command(&all).stdout(Stdio::piped()).stderr(log).spawn().unwrap();
     let mut first = String::new();
     BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut first).unwrap();
     let url = first.split_whitespace().nth(2).unwrap_or_else(|| panic!("no address in {first:?}")).to_string();
