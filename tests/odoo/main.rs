@@ -1,6 +1,7 @@
 //! The Odoo gateway against the sandbox on a random loopback port, over both transports.
 
 mod accounting;
+mod changes;
 mod errors;
 mod fidelity;
 mod sales;

@@ -100,6 +100,8 @@ struct Shared {
     chaos: Mutex<Option<Chaos>>,
     /// The API key was revoked in Odoo's preferences: every call with it is refused.
     revoked: std::sync::atomic::AtomicBool,
+    /// When set, every call's transaction starts at this instant (tests of `write_date`).
+    clock: Mutex<Option<chrono::DateTime<chrono::Utc>>>,
 }
 
 /// A running sandbox; stops when dropped.
@@ -126,6 +128,7 @@ impl Sandbox {
             faults: Mutex::default(),
             chaos: Mutex::default(),
             revoked: Default::default(),
+            clock: Mutex::new(None),
         });
         let app = axum::Router::new()
             .route("/web/version", get(web_version))
@@ -222,6 +225,13 @@ impl Sandbox {
         self.shared.revoked.store(revoked, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// Starts every later call's transaction at `at` (`None`: the real clock again). A call made
+    /// at an earlier instant than one before it is a long transaction that committed late: its
+    /// records carry a `write_date` older than records already read.
+    pub fn set_clock(&self, at: Option<chrono::DateTime<chrono::Utc>>) {
+        *self.shared.clock.lock().expect("lock") = at;
+    }
+
     /// Makes the company round taxes globally (`round_globally`) instead of per line.
     pub fn round_taxes_globally(&self, on: bool) {
         self.shared.world.lock().expect("lock").round_globally = on;
@@ -237,6 +247,7 @@ impl Sandbox {
     /// Creates a record directly (no call logged), as someone setting Odoo up would.
     pub fn create(&self, model: &str, vals: Val) -> Result<i64, Exc> {
         let mut world = self.shared.world.lock().expect("lock");
+        world.now = self.shared.transaction_start();
         let vals = vals.as_map().cloned().ok_or_else(|| orm::value_error("create() expects a dict"))?;
         models::create_one(&mut world, model, vals)
     }
@@ -306,6 +317,12 @@ impl Shared {
     }
 
     /// Checks the method, then runs it in a transaction of its own.
+    /// `cr.now()` for a transaction starting now (or at the frozen clock).
+    fn transaction_start(&self) -> String {
+        let started = self.clock.lock().expect("lock").unwrap_or_else(chrono::Utc::now);
+        started.format("%Y-%m-%d %H:%M:%S").to_string()
+    }
+
     fn run(
         &self,
         model: &str,
@@ -324,6 +341,8 @@ impl Shared {
             return Err(Exc::NotFound(format!("Object {model} doesn't exist")));
         }
         let writes = !matches!(method, "read" | "search" | "search_read" | "search_count" | "context_get");
+        // One call, one transaction: what it writes shares the second it started in.
+        world.now = self.transaction_start();
         let backup = writes.then(|| world.clone());
         let result = models::dispatch(&mut world, model, method, ids, &args, &context);
         if let (Err(_), Some(backup)) = (&result, backup) {

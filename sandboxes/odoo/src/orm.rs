@@ -77,6 +77,11 @@ pub const MOVE_TYPES: &[&str] =
 pub fn schema() -> BTreeMap<&'static str, Vec<Field>> {
     let mut models = accounting_schema();
     models.extend(super::sales::schema());
+    // Every model's magic fields: set by the ORM, in UTC, `YYYY-MM-DD HH:MM:SS` (which sorts as it reads).
+    for fields in models.values_mut() {
+        fields.push(f("create_date", Char));
+        fields.push(f("write_date", Char));
+    }
     models
 }
 
@@ -328,6 +333,9 @@ pub struct World {
     /// The company's `tax_calculation_rounding_method` is `round_globally`: taxes are summed
     /// unrounded over the lines and rounded once per tax (Odoo's default is `round_per_line`).
     pub round_globally: bool,
+    /// The current transaction's start, as Odoo's `cr.now()`: every record a call creates or
+    /// writes gets it as `write_date`, to the second.
+    pub now: String,
 }
 
 impl World {
@@ -341,6 +349,7 @@ impl World {
             receivable_account: 0,
             today,
             round_globally: false,
+            now: chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string(),
         }
     }
 
@@ -409,9 +418,13 @@ impl World {
         }
     }
 
+    /// Stores one field; any stored write bumps the record's `write_date` to the transaction's.
     pub fn set(&mut self, model: &str, id: i64, field: &str, value: Val) {
+        let now = Val::Str(self.now.clone());
         if let Some(rec) = self.table_mut(model).rows.get_mut(&id) {
             rec.insert(field.to_string(), value);
+            rec.insert("write_date".into(), now.clone());
+            rec.entry("create_date".into()).or_insert(now);
         }
     }
 
@@ -673,16 +686,28 @@ impl World {
             }
         }
         if let Some(order) = order {
-            let mut parts = order.split_whitespace();
-            let field = parts.next().unwrap_or("id").to_string();
-            let desc = parts.next().is_some_and(|d| d.eq_ignore_ascii_case("desc"));
-            if field != "id" {
-                self.field(model, &field)?;
+            // `write_date asc, id asc`: keys in turn, each ascending unless `desc`.
+            let mut keys = Vec::new();
+            for part in order.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let mut words = part.split_whitespace();
+                let field = words.next().unwrap_or("id").to_string();
+                let desc = words.next().is_some_and(|d| d.eq_ignore_ascii_case("desc"));
+                if field != "id" {
+                    self.field(model, &field)?;
+                }
+                keys.push((field, desc));
             }
             ids.sort_by(|a, b| {
-                let key = |id: &i64| if field == "id" { Val::Int(*id) } else { self.value(model, *id, &field) };
-                let ord = compare(&key(a), &key(b)).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(b));
-                if desc { ord.reverse() } else { ord }
+                let key =
+                    |id: i64, field: &str| if field == "id" { Val::Int(id) } else { self.value(model, id, field) };
+                keys.iter()
+                    .map(|(field, desc)| {
+                        let ord = compare(&key(*a, field), &key(*b, field)).unwrap_or(std::cmp::Ordering::Equal);
+                        if *desc { ord.reverse() } else { ord }
+                    })
+                    .find(|o| o.is_ne())
+                    .unwrap_or(std::cmp::Ordering::Equal)
+                    .then(a.cmp(b))
             });
         }
         Ok(ids.into_iter().skip(offset).take(limit.unwrap_or(usize::MAX)).collect())

@@ -1,6 +1,7 @@
 //! The Odoo gateway: one client over XML-RPC or JSON-2, the URL policy and SSRF guard, error
 //! classes, and a sandbox Odoo to test against.
 
+pub mod changes;
 pub mod client;
 pub mod endpoint;
 pub mod error;
