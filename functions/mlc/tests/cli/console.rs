@@ -72,11 +72,21 @@ async fn start_browser() -> (Process, Client) {
     panic!("chromedriver did not start a Chromium session on port {port}");
 }
 
-/// The text of the first element `css` selects, waiting for it to appear (a click's page may
-/// still be loading).
+/// The text of the first element `css` selects, waiting for it to appear: after a click the
+/// next page may still be loading, and an element found on the old page goes stale.
 async fn text(browser: &Client, css: &str) -> String {
-    let wait = browser.wait().at_most(Duration::from_secs(30));
-    wait.for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.unwrap()
+    let mut last = String::new();
+    for _ in 0..150 {
+        match browser.find(Locator::Css(css)).await {
+            Ok(element) => match element.text().await {
+                Ok(text) => return text,
+                Err(e) => last = e.to_string(),
+            },
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{css}: {last}");
 }
 
 /// Waits until the page shows `wanted` (after a click, the next page may still be loading).
