@@ -122,11 +122,8 @@ pub async fn alert_sink_from_env() -> Arc<dyn crate::alerts::AlertSink> {
 /// The daily reconciliation on the AWS adapters.
 pub async fn reconciler_from_env() -> Result<crate::reconcile::Reconciler> {
     let deps = store_deps_from_env().await?;
-    let (connections, secrets, audit, state) =
-        (deps.connections.clone(), deps.secrets.clone(), deps.audit.clone(), deps.state.clone());
-    let alerts = alert_sink_from_env().await;
-    let stores = Arc::new(Stores::standard(deps));
-    Ok(crate::reconcile::Reconciler { stores, connections, secrets, audit, state, alerts: Some(alerts) })
+    let stores = Arc::new(Stores::standard(deps.clone()));
+    Ok(crate::reconcile::Reconciler::on(&deps, stores, alert_sink_from_env().await))
 }
 
 /// The checks the reconciler function runs on its schedules: `{"check": "alerts"}` every few
@@ -276,7 +273,9 @@ pub async fn console_from_env() -> Result<crate::console::Console> {
         },
         PosterSettings::default(),
     );
-    let reconciler = reconciler_from_env().await?;
+    // One set of clients (and one secrets cache) for the pages, previews and reconciliation.
+    let stores = Arc::new(Stores::standard(deps.clone()));
+    let reconciler = crate::reconcile::Reconciler::on(&deps, stores.clone(), alert_sink_from_env().await);
     Ok(crate::console::Console {
         connections: deps.connections.clone(),
         failed: state,
@@ -286,7 +285,7 @@ pub async fn console_from_env() -> Result<crate::console::Console> {
         queue: deps.queue.clone(),
         queue_depth: Arc::new(SqsQueue::new(sqs.clone(), env("MLC_QUEUE_URL")?)),
         dead_letters: Arc::new(SqsQueue::new(sqs, env("MLC_DLQ_URL")?)),
-        stores: reconciler.stores.clone(),
+        stores,
         poster: Arc::new(poster),
         reconciler: Arc::new(reconciler),
         editable: false,

@@ -360,14 +360,8 @@ impl LocalStack {
 
     /// Reconciliation on this machine's state; gaps are announced to connections' alert webhooks.
     pub fn reconciler(&self, stores: Arc<Stores>) -> crate::reconcile::Reconciler {
-        crate::reconcile::Reconciler {
-            stores,
-            connections: self.store.clone(),
-            secrets: self.secrets.clone(),
-            audit: self.store.clone(),
-            state: self.store.clone(),
-            alerts: Some(Arc::new(crate::alerts::WebhookAlerts { timeout: Duration::from_secs(10) })),
-        }
+        let alerts = Arc::new(crate::alerts::WebhookAlerts { timeout: Duration::from_secs(10) });
+        crate::reconcile::Reconciler::on(&self.store_deps(), stores, alerts)
     }
 
     /// The console on this machine's state: settings can be changed here.

@@ -28,6 +28,7 @@ use crate::ports::{AuditEntry, AuditLog, AuditStage, Connection, ConnectionStore
 use crate::records::{EntityKind, Envelope, Record};
 use crate::rules::{MappingRules, PostingMode, StatusDecision};
 use crate::stores::Stores;
+use crate::stores::webhook::StoreDeps;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -191,6 +192,19 @@ fn document(row: &Val, model: &str) -> OdooDocument {
 }
 
 impl Reconciler {
+    /// Reconciliation over a deployment's ports (`stores` built on the same `deps`), its gaps
+    /// announced to `alerts`.
+    pub fn on(deps: &StoreDeps, stores: Arc<Stores>, alerts: Arc<dyn crate::alerts::AlertSink>) -> Reconciler {
+        Reconciler {
+            stores,
+            connections: deps.connections.clone(),
+            secrets: deps.secrets.clone(),
+            audit: deps.audit.clone(),
+            state: deps.state.clone(),
+            alerts: Some(alerts),
+        }
+    }
+
     /// Reconciles `[from, to)` for one connection; with `backfill`, what is missing is sent again.
     pub async fn run(
         &self,

@@ -151,14 +151,9 @@ async fn on_aws_alerts_go_to_the_sns_topic_once_per_crossing() {
     h.post(&h.poster(), &orders.iter().collect::<Vec<_>>()).await;
 
     let deps = h.store_deps();
-    let reconciler = shared::reconcile::Reconciler {
-        stores: Arc::new(shared::stores::Stores::standard(deps)),
-        connections: connections.clone(),
-        secrets: h.family.secrets(),
-        audit: h.family.audit(),
-        state: h.family.state(),
-        alerts: Some(Arc::new(shared::aws::SnsAlerts::new(sns.clone(), topic.clone()))),
-    };
+    let stores = Arc::new(shared::stores::Stores::standard(deps.clone()));
+    let sns_alerts = Arc::new(shared::aws::SnsAlerts::new(sns.clone(), topic.clone()));
+    let reconciler = shared::reconcile::Reconciler::on(&deps, stores, sns_alerts);
     let check = serde_json::json!({ "check": "alerts" });
     let now = chrono::Utc::now();
     for _ in 0..3 {

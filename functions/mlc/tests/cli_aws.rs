@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use blackbox::{Family, create_fifo_queues, moto_config, moto_endpoint};
-use shared::ids::{ConnectionId, SourceId, TraceId};
+use shared::ids::{ConnectionId, SourceId};
 use shared::ports::*;
 use shared::records::{EntityKind, Record, SourceSystem, samples};
 
@@ -26,6 +26,22 @@ fn shop_connection() -> Connection {
         reconcile_list_only: false,
         alerts: None,
     }
+}
+
+/// Order `order` of `shop`, kept as failed for `reason`.
+async fn park_failed_order(family: &Family, order: &str, reason: &str) {
+    let envelope = samples::envelope("shop", order, Record::Order(samples::order()));
+    let record = FailedRecord {
+        connection_id: envelope.connection_id.clone(),
+        kind: EntityKind::Order,
+        source_id: SourceId::parse(order).unwrap(),
+        trace_id: envelope.trace_id,
+        failed_at: chrono::Utc::now(),
+        class: "permanent".into(),
+        reason: reason.into(),
+        body: envelope.to_json(),
+    };
+    family.failed().park(&record).await.unwrap();
 }
 
 fn mlc(env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
@@ -54,24 +70,8 @@ async fn failed_list_and_replay_work_on_a_deployed_stack() {
     let name = format!("mlc-{}", uuid_like());
     let (queue_url, dlq_url) = create_fifo_queues(&sqs, &name, 5).await;
 
-    let id = ConnectionId::parse("shop").unwrap();
-    let connection = shop_connection();
-    family.connections().put_connection(&connection).await.unwrap();
-    let envelope = samples::envelope("shop", "1100", Record::Order(samples::order()));
-    family
-        .failed()
-        .park(&FailedRecord {
-            connection_id: id.clone(),
-            kind: EntityKind::Order,
-            source_id: SourceId::parse("1100").unwrap(),
-            trace_id: TraceId::new(),
-            failed_at: chrono::Utc::now(),
-            class: "permanent".into(),
-            reason: "no mapping rule matches line \"Garden gnome\"".into(),
-            body: envelope.to_json(),
-        })
-        .await
-        .unwrap();
+    family.connections().put_connection(&shop_connection()).await.unwrap();
+    park_failed_order(&family, "1100", "no mapping rule matches line \"Garden gnome\"").await;
     // And one message the poster gave up on, in the dead-letter queue.
     let dead = samples::envelope("shop", "1200", Record::Order(samples::order()));
     sqs.send_message()
@@ -269,21 +269,8 @@ async fn the_console_shows_and_replays_a_deployed_stacks_failures_with_settings_
     let id = ConnectionId::parse("shop").unwrap();
     let connection = shop_connection();
     family.connections().put_connection(&connection).await.unwrap();
-    let envelope = samples::envelope("shop", "1300", Record::Order(samples::order()));
-    family
-        .failed()
-        .park(&FailedRecord {
-            connection_id: id.clone(),
-            kind: EntityKind::Order,
-            source_id: SourceId::parse("1300").unwrap(),
-            trace_id: envelope.trace_id,
-            failed_at: chrono::Utc::now(),
-            class: "permanent".into(),
-            reason: "no mapping rule matches line \"Garden gnome\" (SKU GNOME-1, category Garden)".into(),
-            body: envelope.to_json(),
-        })
-        .await
-        .unwrap();
+    let reason = "no mapping rule matches line \"Garden gnome\" (SKU GNOME-1, category Garden)";
+    park_failed_order(&family, "1300", reason).await;
 
     let dir = tempfile::tempdir().unwrap();
     let mut c = Command::new(env!("CARGO_BIN_EXE_mlc"));

@@ -228,6 +228,16 @@ impl Page {
     }
 }
 
+/// `Ok` of a result, or its answer (a refusal, the sign-in form) at once.
+macro_rules! or_answer {
+    ($e:expr) => {
+        match $e {
+            Ok(x) => x,
+            Err(answer) => return answer,
+        }
+    };
+}
+
 /// `Ok` of a result, or the error's page.
 macro_rules! or_page {
     ($e:expr) => {
@@ -239,10 +249,7 @@ macro_rules! or_page {
 }
 
 async fn overview(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let visitor = match app.admit(&headers) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    let visitor = or_answer!(app.admit(&headers));
     let c = &app.console;
     let now = Utc::now();
     let gathered: Result<_, Error> = async {
@@ -268,20 +275,14 @@ async fn overview(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
 }
 
 async fn failures(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Response {
-    let page = match Page::open(&app, &headers, &uri, "failures").await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let page = or_answer!(Page::open(&app, &headers, &uri, "failures").await);
     let records = or_page!(app.console.failed.failed(&page.connection.id).await);
     let groups = views::group_failures(&records);
     page.respond(pages::failures(&page.frame("failures"), &page.connection, &records, &groups))
 }
 
 async fn trace(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Response {
-    let page = match Page::open(&app, &headers, &uri, "trace").await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let page = or_answer!(Page::open(&app, &headers, &uri, "trace").await);
     let (c, q) = (&app.console, page.param("q"));
     let (steps, error) = if q.is_empty() {
         (Vec::new(), None)
@@ -295,10 +296,7 @@ async fn trace(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Res
 }
 
 async fn preview(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Response {
-    let page = match Page::open(&app, &headers, &uri, "preview").await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let page = or_answer!(Page::open(&app, &headers, &uri, "preview").await);
     let (c, id) = (&app.console, page.param("id"));
     let (preview, error) = if id.is_empty() {
         (None, None)
@@ -312,19 +310,13 @@ async fn preview(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> R
 }
 
 async fn reconciliation(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Response {
-    let page = match Page::open(&app, &headers, &uri, "reconciliation").await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let page = or_answer!(Page::open(&app, &headers, &uri, "reconciliation").await);
     let report = or_page!(app.console.last_reconciliation(&page.connection).await);
     page.respond(pages::reconciliation(&page.frame("reconciliation"), &page.connection, report.as_ref()))
 }
 
 async fn settings(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Response {
-    let page = match Page::open(&app, &headers, &uri, "settings").await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let page = or_answer!(Page::open(&app, &headers, &uri, "settings").await);
     let statuses = match or_page!(app.console.connections.latest_rules(&page.connection.id).await) {
         Some(rules) => crate::rules::MappingRules::from_json(&rules.rules)
             .map(|r| r.posting.posting_statuses())
@@ -381,10 +373,7 @@ fn client_of(headers: &HeaderMap) -> String {
 }
 
 async fn replay(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    let (form, session) = match app.admit_form(&headers, &body) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (form, session) = or_answer!(app.admit_form(&headers, &body));
     let c = &app.console;
     let done = async {
         let connection = c.connection(&form).await?;
@@ -409,10 +398,7 @@ fn after_form(done: Result<String, Error>) -> Response {
 }
 
 async fn reconcile(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    let (form, session) = match app.admit_form(&headers, &body) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (form, session) = or_answer!(app.admit_form(&headers, &body));
     let c = &app.console;
     let done = async {
         let connection = c.connection(&form).await?;
@@ -435,10 +421,7 @@ async fn reconcile(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes)
 }
 
 async fn save_settings(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    let (form, session) = match app.admit_form(&headers, &body) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (form, session) = or_answer!(app.admit_form(&headers, &body));
     let c = &app.console;
     if !c.editable {
         return refused("a deployed stack's settings are read-only here");

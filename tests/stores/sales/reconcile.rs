@@ -52,18 +52,11 @@ pub async fn yesterday_is_reconciled_once_and_a_deleted_invoice_posted_again(fam
     let mut connection = connection;
     connection.alerts = Some(receiver.settings());
     h.family.connections().put_connection(&connection).await.unwrap();
-    let stores = std::sync::Arc::new(shared::stores::Stores::standard(h.store_deps()));
     let f = &h.family;
-    let alerts: std::sync::Arc<dyn shared::alerts::AlertSink> =
-        std::sync::Arc::new(shared::alerts::WebhookAlerts { timeout: std::time::Duration::from_secs(5) });
-    let reconciler = Reconciler {
-        stores,
-        connections: f.connections(),
-        secrets: f.secrets(),
-        audit: f.audit(),
-        state: f.state(),
-        alerts: Some(alerts),
-    };
+    let deps = h.store_deps();
+    let stores = std::sync::Arc::new(shared::stores::Stores::standard(deps.clone()));
+    let alerts = std::sync::Arc::new(shared::alerts::WebhookAlerts { timeout: std::time::Duration::from_secs(5) });
+    let reconciler = Reconciler::on(&deps, stores, alerts);
     assert_eq!(reconciler.reconcile_due(now).await.unwrap(), ["acme-woo"]);
     h.drain(&poster).await;
     assert_eq!(invoices(&h, 9102).len(), 1, "posted again");
