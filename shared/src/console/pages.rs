@@ -114,12 +114,11 @@ pub fn message_page(frame: &Frame, title: &str, text: &str, bad: bool) -> String
 
 /// Posted (green) and failed (red) records per hour, oldest on the left.
 pub fn hourly_chart(hours: &[HourActivity], now: DateTime<Utc>) -> Markup {
-    let start = now - Duration::hours(23);
+    let start = super::views::first_of_24_hours(now);
     let slots: Vec<(DateTime<Utc>, u64, u64)> = (0..24)
         .map(|i| {
             let hour = start + Duration::hours(i);
-            let key = crate::ports::hour_key(hour);
-            let found = hours.iter().find(|h| crate::ports::hour_key(h.hour) == key);
+            let found = hours.iter().find(|h| h.hour == hour);
             let posted = found.map_or(0, |h| h.count(AuditStage::Posted));
             let failed = found.map_or(0, |h| h.count(AuditStage::Failed));
             (hour, posted, failed)
@@ -127,7 +126,8 @@ pub fn hourly_chart(hours: &[HourActivity], now: DateTime<Utc>) -> Markup {
         .collect();
     let top = slots.iter().map(|s| s.1.max(s.2)).max().unwrap_or(0).max(1);
     let (width, height, base) = (24 * 30 + 40, 170, 140);
-    let bar = |n: u64| (n as f64 / top as f64 * 120.0).round() as i64;
+    // Heights in whole pixels, rounded, by integer arithmetic (n <= top).
+    let bar = |n: u64| (n.saturating_mul(120).saturating_add(top / 2) / top) as i64;
     html! {
         svg xmlns="http://www.w3.org/2000/svg" width=(width) height=(height) role="img"
             aria-label="posted and failed records per hour, last 24 hours" {

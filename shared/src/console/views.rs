@@ -50,6 +50,12 @@ pub struct ConnectionOverview {
     pub hours: Vec<HourActivity>,
 }
 
+/// The first of the 24 hours the overview shows: the hour 23 hours before the current one.
+pub fn first_of_24_hours(now: DateTime<Utc>) -> DateTime<Utc> {
+    let this_hour = crate::ports::hour_of_key(&crate::ports::hour_key(now)).unwrap_or(now);
+    this_hour - Duration::hours(23)
+}
+
 fn sum(hours: &[HourActivity], stage: AuditStage, since: DateTime<Utc>) -> u64 {
     hours.iter().filter(|h| h.hour >= since).map(|h| h.count(stage)).sum()
 }
@@ -58,21 +64,21 @@ impl Console {
     pub async fn overview_of(&self, connection: Connection, now: DateTime<Utc>) -> Result<ConnectionOverview> {
         let month = Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0).single().unwrap_or(now);
         let today = now.date_naive().and_hms_opt(0, 0, 0).expect("midnight").and_utc();
-        let day_ago = now - Duration::hours(24);
+        let day = first_of_24_hours(now);
         // One read of the month's counters answers the month, today and the last 24 hours.
-        let hours = self.audit.activity(&connection.id, month.min(day_ago), now + Duration::hours(1)).await?;
+        let hours = self.audit.activity(&connection.id, month.min(day), now + Duration::hours(1)).await?;
         let failed = self.failed.failed(&connection.id).await?;
         let last_poll = self.state.watermark(&connection.id, crate::stores::poll::LAST_POLL).await?.map(|w| w.at);
         Ok(ConnectionOverview {
             posted_today: sum(&hours, AuditStage::Posted, today),
             posted_month: sum(&hours, AuditStage::Posted, month),
-            received_24h: sum(&hours, AuditStage::Received, day_ago - Duration::hours(1))
-                + sum(&hours, AuditStage::Enqueued, day_ago - Duration::hours(1)),
-            refused_24h: sum(&hours, AuditStage::Rejected, day_ago - Duration::hours(1)),
+            // Every record taken in is queued once, whether a webhook, the fetch stage or a poll sent it.
+            received_24h: sum(&hours, AuditStage::Enqueued, day),
+            refused_24h: sum(&hours, AuditStage::Rejected, day),
             failed_total: failed.len(),
             failures: group_failures(&failed),
             last_poll,
-            hours: hours.into_iter().filter(|h| h.hour > day_ago - Duration::hours(1)).collect(),
+            hours: hours.into_iter().filter(|h| h.hour >= day).collect(),
             connection,
         })
     }
